@@ -1,0 +1,151 @@
+package dev.dsv2.engine.generate;
+
+import dev.dsv2.engine.sample.FinishReason;
+import dev.dsv2.engine.sample.Logprobs;
+import dev.dsv2.engine.sample.Sampler;
+import dev.dsv2.engine.sample.SamplingParams;
+import dev.dsv2.engine.sample.StopStringMatcher;
+import dev.dsv2.engine.sample.TopLogprobs;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * What happens to one request after each forward pass, shared by the single-sequence {@link Generator} and the
+ * continuous-batching scheduler: top-K logprobs of the raw logits, sampling, stop conditions (eos, stop token ids,
+ * stop strings on the detokenised text, max tokens, context limit) and streaming text deltas.
+ */
+public final class RequestState {
+    private final int[] prompt;
+    private final SamplingParams params;
+    private final Sampler sampler;
+    private final TextStream text;
+    private final StopStringMatcher stops;
+    private final int eosId;
+    private final int contextLimit;
+    private int[] output = new int[16];
+    private int generated;
+    private final List<TopLogprobs> logprobs = new ArrayList<>();
+    private float[] tokenLogprobs = new float[16];
+    private final StringBuilder fullText = new StringBuilder();
+    private FinishReason finish;
+
+    /**
+     * @param text   streaming detokeniser, or null when the model has no tokenizer (then stop strings are refused)
+     * @param eosId  end-of-sequence id, or -1 for none
+     */
+    public RequestState(int[] prompt, SamplingParams params, TextStream text, int eosId, int contextLimit) {
+        if (prompt.length == 0) {
+            throw new IllegalArgumentException("the prompt is empty: at least one token is needed");
+        }
+        if (prompt.length >= contextLimit) {
+            throw new IllegalArgumentException("the prompt has " + prompt.length + " tokens; the context limit is "
+                    + contextLimit + " tokens including at least one generated token");
+        }
+        if (!params.stop().isEmpty() && text == null) {
+            throw new IllegalArgumentException("stop strings need a tokenizer, and this model directory has none");
+        }
+        this.prompt = prompt.clone();
+        this.params = params;
+        this.sampler = new Sampler(params);
+        this.text = text;
+        this.stops = params.stop().isEmpty() ? null : new StopStringMatcher(params.stop());
+        this.eosId = eosId;
+        this.contextLimit = contextLimit;
+    }
+
+    public int[] prompt() {
+        return prompt;
+    }
+
+    public SamplingParams params() {
+        return params;
+    }
+
+    public int generated() {
+        return generated;
+    }
+
+    /** The last generated token (the next forward pass's input). */
+    public int lastToken() {
+        return output[generated - 1];
+    }
+
+    /** Tokens in the sequence so far: prompt + generated. */
+    public int length() {
+        return prompt.length + generated;
+    }
+
+    public boolean finished() {
+        return finish != null;
+    }
+
+    public FinishReason finishReason() {
+        return finish;
+    }
+
+    /**
+     * Consumes the next-token logits {@code logits[off, off + vocab)}: picks the token, applies the stop rules and
+     * tells {@code listener}. Returns true when the request is finished.
+     */
+    public boolean accept(float[] logits, int off, int vocab, TokenListener listener) {
+        if (finish != null) {
+            throw new IllegalStateException("request already finished (" + finish + ")");
+        }
+        TopLogprobs top = params.logprobs() > 0 ? Logprobs.top(logits, off, vocab, params.logprobs()) : null;
+        int token = sampler.sample(logits, off, vocab);
+        if (generated == output.length) {
+            output = Arrays.copyOf(output, generated * 2);
+            tokenLogprobs = Arrays.copyOf(tokenLogprobs, generated * 2);
+        }
+        if (top != null) {
+            logprobs.add(top);
+            tokenLogprobs[generated] = Logprobs.of(logits, off, vocab, token);
+        }
+        output[generated++] = token;
+        String delta = "";
+        if (token == eosId && !params.ignoreEos() || params.stopTokenIds().contains(token)) {
+            finish = FinishReason.STOP;
+        } else {
+            delta = text == null ? "" : text.append(token);
+            if (stops != null) {
+                StopStringMatcher.Result r = stops.append(delta);
+                delta = r.emit();
+                if (r.stopped()) {
+                    finish = FinishReason.STOP;
+                }
+            }
+        }
+        if (finish == null && (generated >= params.maxTokens() || length() >= contextLimit)) {
+            finish = FinishReason.LENGTH;
+        }
+        if (finish != null && !(stops != null && finish == FinishReason.STOP && stops.stopped())) {
+            delta += flushText();
+        }
+        fullText.append(delta);
+        listener.onToken(token, delta, top);
+        return finish != null;
+    }
+
+    private String flushText() {
+        String tail = text == null ? "" : text.flush();
+        if (stops != null) {
+            StopStringMatcher.Result r = stops.append(tail);
+            return r.stopped() ? r.emit() : r.emit() + stops.flush();
+        }
+        return tail;
+    }
+
+    /** Ends the request early (client abort, error). */
+    public void abort(FinishReason reason) {
+        if (finish == null) {
+            finish = reason;
+        }
+    }
+
+    public GenerationResult result() {
+        return new GenerationResult(prompt.clone(), Arrays.copyOf(output, generated), fullText.toString(), finish,
+                List.copyOf(logprobs), params.logprobs() > 0 ? Arrays.copyOf(tokenLogprobs, generated) : new float[0]);
+    }
+}

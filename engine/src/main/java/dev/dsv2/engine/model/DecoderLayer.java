@@ -1,0 +1,29 @@
+package dev.dsv2.engine.model;
+
+import dev.dsv2.engine.cache.LatentKvCache;
+import dev.dsv2.engine.kernel.Backend;
+
+import static dev.dsv2.engine.model.Workspace.Slot.MLP_OUT;
+import static dev.dsv2.engine.model.Workspace.Slot.NORMED;
+
+/**
+ * The reference {@code DeepseekV2DecoderLayer}: {@code h = x + attn(norm1(x)); y = h + mlp(norm2(h))}.
+ */
+public record DecoderLayer(int index, RmsNorm inputNorm, MlaAttention attention, RmsNorm postAttentionNorm,
+                           FeedForward mlp) {
+
+    /** Runs the layer in place on {@code hidden [R, D]}. */
+    public void forward(Backend be, ForwardBatch batch, float[] hidden, LatentKvCache cache, RotaryEmbedding rope,
+                        float[] ropeCs, AttentionMode mode, Workspace ws) {
+        int rows = batch.rows();
+        int d = inputNorm.dim();
+        float[] normed = ws.get(NORMED, rows * d);
+        float[] out = ws.get(MLP_OUT, rows * d);
+        inputNorm.apply(hidden, 0, d, normed, 0, d, rows);
+        attention.forward(be, batch, normed, out, cache, index, rope, ropeCs, mode, ws);
+        be.axpy(1f, out, 0, hidden, 0, rows * d);
+        postAttentionNorm.apply(hidden, 0, d, normed, 0, d, rows);
+        mlp.forward(be, normed, rows, out, ws);
+        be.axpy(1f, out, 0, hidden, 0, rows * d);
+    }
+}

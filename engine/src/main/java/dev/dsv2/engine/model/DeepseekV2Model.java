@@ -1,0 +1,125 @@
+package dev.dsv2.engine.model;
+
+import dev.dsv2.engine.cache.CacheSequence;
+import dev.dsv2.engine.cache.LatentKvCache;
+import dev.dsv2.engine.config.ModelConfig;
+import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.kernel.Weight;
+import dev.dsv2.engine.safetensors.Checkpoint;
+
+import java.nio.file.Path;
+import java.util.function.Consumer;
+import java.util.function.Function;
+
+import static dev.dsv2.engine.model.Workspace.Slot.LOGITS;
+import static dev.dsv2.engine.model.Workspace.Slot.LOGITS_IN;
+
+/**
+ * DeepSeek-V2 causal LM ({@code DeepseekV2ForCausalLM}): embeddings -> decoder layers -> final norm -> lm_head.
+ * Weights stay memory-mapped in their stored dtype; all per-request state lives in the {@link LatentKvCache} and
+ * the caller's {@link Workspace}, never in the model, so one model serves many concurrent sequences.
+ */
+public final class DeepseekV2Model implements AutoCloseable {
+    private final ModelConfig config;
+    private final Backend backend;
+    private final Weight embed;       // [V, D]
+    private final DecoderLayer[] layers;
+    private final RmsNorm norm;       // [D]
+    private final Weight lmHead;      // [V, D]
+    private final RotaryEmbedding rope;
+    private final AutoCloseable weightsOwner;
+
+    DeepseekV2Model(ModelConfig config, Backend backend, Weight embed, DecoderLayer[] layers, RmsNorm norm,
+                    Weight lmHead, AutoCloseable weightsOwner) {
+        this.config = config;
+        this.backend = backend;
+        this.embed = embed;
+        this.layers = layers;
+        this.norm = norm;
+        this.lmHead = lmHead;
+        this.rope = new RotaryEmbedding(config);
+        this.weightsOwner = weightsOwner;
+    }
+
+    /** Loads a checkpoint directory (config.json + safetensors) with every expert in-process. */
+    public static DeepseekV2Model load(Path dir, Backend backend, Consumer<String> progress) {
+        return ModelLoader.load(dir, backend, progress, null);
+    }
+
+    /**
+     * Loads a checkpoint whose routed experts run elsewhere: {@code experts} builds them from the opened checkpoint
+     * (e.g. remote shards); the router then maps no expert weights itself.
+     */
+    public static DeepseekV2Model load(Path dir, Backend backend, Consumer<String> progress,
+                                       Function<Checkpoint, RoutedExperts> experts) {
+        return ModelLoader.load(dir, backend, progress, experts);
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public Backend backend() {
+        return backend;
+    }
+
+    /**
+     * Runs every row of {@code batch} through the model, writing each row's latent into {@code cache}, and returns
+     * the next-token logits of {@code batch.logitRows()} as {@code [logitRows, vocab]} in a buffer of {@code ws}
+     * (valid until that workspace's next forward). Every sequence must have room reserved for its positions, and a
+     * segment must start at or before the sequence's cached length (its earlier context is in the cache).
+     */
+    public float[] forward(ForwardBatch batch, LatentKvCache cache, AttentionMode mode, Workspace ws) {
+        int rows = batch.rows();
+        int d = config.hiddenSize();
+        int vocab = config.vocabSize();
+        for (ForwardBatch.Segment seg : batch.segments()) {
+            CacheSequence seq = seg.sequence();
+            if (seg.startPos() > seq.length()) {
+                throw new IllegalStateException(seq + ": segment starts at " + seg.startPos()
+                        + " but only " + seq.length() + " tokens are cached");
+            }
+            if (seg.endPos() > cache.capacity(seq)) {
+                throw new IllegalStateException(seq + ": positions up to " + seg.endPos()
+                        + " need cache room, only " + cache.capacity(seq) + " reserved");
+            }
+        }
+        float[] hidden = ws.get(Workspace.Slot.HIDDEN, rows * d);
+        for (int r = 0; r < rows; r++) {
+            int t = batch.tokens()[r];
+            if (t < 0 || t >= vocab) {
+                throw new IllegalArgumentException("token id " + t + " is outside the vocabulary [0, " + vocab + ")");
+            }
+            backend.readRow(embed, t, hidden, r * d);
+        }
+        int csSize = rope.bufferSize();
+        float[] ropeCs = ws.get(Workspace.Slot.ROPE, rows * csSize);
+        for (int r = 0; r < rows; r++) {
+            rope.cosSin(batch.positions()[r], ropeCs, r * csSize);
+        }
+        for (DecoderLayer layer : layers) {
+            layer.forward(backend, batch, hidden, cache, rope, ropeCs, mode, ws);
+        }
+        for (ForwardBatch.Segment seg : batch.segments()) {
+            seg.sequence().advanceTo(Math.max(seg.sequence().length(), seg.endPos()));
+        }
+        int[] logitRows = batch.logitRows();
+        int n = logitRows.length;
+        float[] in = ws.get(LOGITS_IN, n * d);
+        for (int i = 0; i < n; i++) {
+            norm.apply(hidden, logitRows[i] * d, d, in, i * d, d, 1);
+        }
+        float[] logits = ws.get(LOGITS, n * vocab);
+        backend.matmul(lmHead, in, 0, logits, 0, n);
+        return logits;
+    }
+
+    @Override
+    public void close() {
+        try {
+            weightsOwner.close();
+        } catch (Exception e) {
+            throw new IllegalStateException("closing checkpoint: " + e.getMessage(), e);
+        }
+    }
+}

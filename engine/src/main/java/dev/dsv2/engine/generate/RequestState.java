@@ -72,6 +72,19 @@ public final class RequestState {
         return output[generated - 1];
     }
 
+    /** The {@code i}-th generated token. */
+    public int outputToken(int i) {
+        if (i < 0 || i >= generated) {
+            throw new IndexOutOfBoundsException("generated token " + i + " of " + generated);
+        }
+        return output[i];
+    }
+
+    /** The logprob of the last generated token, NaN when logprobs were not requested. */
+    public float lastTokenLogprob() {
+        return params.logprobs() > 0 && generated > 0 ? tokenLogprobs[generated - 1] : Float.NaN;
+    }
+
     /** Tokens in the sequence so far: prompt + generated. */
     public int length() {
         return prompt.length + generated;

@@ -19,6 +19,11 @@ import java.util.logging.Logger;
  */
 final class ModelLoader {
     private static final Logger LOG = Logger.getLogger(ModelLoader.class.getName());
+    /**
+     * The reference builds {@code q_a_layernorm} and {@code kv_a_layernorm} as {@code DeepseekV2RMSNorm(rank)} with
+     * the default eps 1e-6, not {@code rms_norm_eps}; the decoder-layer and final norms use {@code rms_norm_eps}.
+     */
+    static final double LATENT_NORM_EPS = 1e-6;
 
     private ModelLoader() {
     }
@@ -93,14 +98,14 @@ final class ModelLoader {
         Weight qB = null;
         if (c.hasQLora()) {
             qA = n.weight(p + "q_a_proj.weight", c.qLoraRank(), d);
-            qANorm = n.norm(p + "q_a_layernorm.weight", c.qLoraRank(), c);
+            qANorm = n.norm(p + "q_a_layernorm.weight", c.qLoraRank(), LATENT_NORM_EPS);
             qB = n.weight(p + "q_b_proj.weight", (long) h * dq, c.qLoraRank());
         } else {
             qProj = n.weight(p + "q_proj.weight", (long) h * dq, d);
         }
         return new MlaAttention(c, qProj, qA, qANorm, qB,
                 n.weight(p + "kv_a_proj_with_mqa.weight", c.kvLoraRank() + c.qkRopeHeadDim(), d),
-                n.norm(p + "kv_a_layernorm.weight", c.kvLoraRank(), c),
+                n.norm(p + "kv_a_layernorm.weight", c.kvLoraRank(), LATENT_NORM_EPS),
                 n.weight(p + "kv_b_proj.weight", (long) h * (c.qkNopeHeadDim() + c.vHeadDim()), c.kvLoraRank()),
                 n.weight(p + "o_proj.weight", d, (long) h * c.vHeadDim()));
     }
@@ -125,8 +130,12 @@ final class ModelLoader {
         }
 
         RmsNorm norm(String name, long dim, ModelConfig c) {
+            return norm(name, dim, c.rmsNormEps());
+        }
+
+        RmsNorm norm(String name, long dim, double eps) {
             used.add(name);
-            return new RmsNorm(ckpt.tensor(name, dim).toFloatArray(), c.rmsNormEps());
+            return new RmsNorm(ckpt.tensor(name, dim).toFloatArray(), eps);
         }
     }
 }

@@ -43,16 +43,17 @@ public final class DeepseekV2Model implements AutoCloseable {
 
     /** Loads a checkpoint directory (config.json + safetensors) with every expert in-process. */
     public static DeepseekV2Model load(Path dir, Backend backend, Consumer<String> progress) {
-        return ModelLoader.load(dir, backend, progress, null);
+        return ModelLoader.load(dir, backend, progress, null, true);
     }
 
     /**
      * Loads a checkpoint whose routed experts run elsewhere: {@code experts} builds them from the opened checkpoint
-     * (e.g. remote shards); the router then maps no expert weights itself.
+     * (e.g. remote shards); the router then maps no routed expert weights itself. With {@code localSharedExperts}
+     * false the shared experts are left to the shards too.
      */
     public static DeepseekV2Model load(Path dir, Backend backend, Consumer<String> progress,
-                                       Function<Checkpoint, RoutedExperts> experts) {
-        return ModelLoader.load(dir, backend, progress, experts);
+                                       Function<Checkpoint, RoutedExperts> experts, boolean localSharedExperts) {
+        return ModelLoader.load(dir, backend, progress, experts, localSharedExperts);
     }
 
     public ModelConfig config() {

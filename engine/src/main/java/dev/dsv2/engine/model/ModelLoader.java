@@ -29,7 +29,7 @@ final class ModelLoader {
     }
 
     static DeepseekV2Model load(Path dir, Backend be, Consumer<String> progress,
-                                Function<Checkpoint, RoutedExperts> remoteExperts) {
+                                Function<Checkpoint, RoutedExperts> remoteExperts, boolean sharedExperts) {
         Consumer<String> report = progress == null ? s -> { } : progress;
         ModelConfig c = ModelConfig.load(dir);
         Checkpoint ckpt = Checkpoint.open(dir, report);
@@ -44,7 +44,7 @@ final class ModelLoader {
                 String p = "model.layers." + i + ".";
                 FeedForward mlp;
                 if (c.isMoeLayer(i)) {
-                    SwiGluMlp shared = c.nSharedExperts() > 0
+                    SwiGluMlp shared = c.nSharedExperts() > 0 && sharedExperts
                             ? mlp(names, p + "mlp.shared_experts.", c.sharedIntermediateSize(), d) : null;
                     MoeGate gate = new MoeGate(c, names.weight(p + "mlp.gate.weight", c.nRoutedExperts(), d));
                     mlp = new MoeBlock(i, gate, shared, routed, d);

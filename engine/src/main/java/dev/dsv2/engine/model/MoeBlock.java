@@ -7,6 +7,8 @@ import static dev.dsv2.engine.model.Workspace.Slot.SHARED_OUT;
 /**
  * The reference {@code DeepseekV2MoE}: Router ({@link MoeGate}) -> Dispatch + Experts ({@link RoutedExperts}, local
  * or remote) -> Combine, plus the shared experts every token uses (one fused SwiGLU MLP), added to the routed sum.
+ * The shared experts run here while remote routed calls are in flight; when they are placed on the expert shards
+ * instead, the block has none and the shards add them.
  */
 public final class MoeBlock implements FeedForward {
     private final int layer;
@@ -29,10 +31,14 @@ public final class MoeBlock implements FeedForward {
         int[] ids = new int[rows * topK];
         float[] weights = new float[rows * topK];
         gate.route(be, x, rows, ids, weights, ws);
-        experts.compute(layer, x, rows, ids, weights, topK, out);
+        RoutedExperts.Pending routed = experts.start(layer, x, rows, ids, weights, topK, out);
+        float[] s = null;
         if (shared != null) {
-            float[] s = ws.get(SHARED_OUT, rows * hidden);
+            s = ws.get(SHARED_OUT, rows * hidden);
             shared.forward(be, x, rows, s, ws);
+        }
+        routed.await();
+        if (s != null) {
             be.axpy(1f, s, 0, out, 0, rows * hidden);
         }
     }

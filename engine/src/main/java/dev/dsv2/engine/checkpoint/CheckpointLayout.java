@@ -4,6 +4,7 @@ import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.tensor.TensorView;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
 
@@ -68,12 +69,12 @@ public final class CheckpointLayout {
 
         @Override
         public boolean equals(Object o) {
-            return o instanceof TensorSpec t && name.equals(t.name) && java.util.Arrays.equals(shape, t.shape);
+            return o instanceof TensorSpec t && name.equals(t.name) && Arrays.equals(shape, t.shape);
         }
 
         @Override
         public int hashCode() {
-            return name.hashCode() * 31 + java.util.Arrays.hashCode(shape);
+            return name.hashCode() * 31 + Arrays.hashCode(shape);
         }
 
         @Override

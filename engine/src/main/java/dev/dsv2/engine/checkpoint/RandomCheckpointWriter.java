@@ -18,6 +18,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -201,7 +202,7 @@ public final class RandomCheckpointWriter {
         JsonNode tok = readJson(json);
         JsonNode model = tok.path("model");
         JsonNode vocab = model.path("vocab");
-        Map<String, Integer> ids = new java.util.HashMap<>();
+        Map<String, Integer> ids = new HashMap<>();
         int maxId = -1;
         if (vocab.isObject()) {
             for (Map.Entry<String, JsonNode> e : vocab.properties()) {

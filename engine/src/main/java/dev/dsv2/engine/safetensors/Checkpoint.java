@@ -15,6 +15,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.function.Consumer;
 
 /**
@@ -61,7 +62,7 @@ public final class Checkpoint implements AutoCloseable {
             Map<String, String> indexShards = Map.of();
             if (Files.isRegularFile(index)) {
                 indexShards = readWeightMap(index);
-                Map<String, List<String>> byShard = new java.util.TreeMap<>();
+                Map<String, List<String>> byShard = new TreeMap<>();
                 indexShards.forEach((tensor, shard) -> byShard.computeIfAbsent(shard, s -> new ArrayList<>()).add(tensor));
                 for (Map.Entry<String, List<String>> e : byShard.entrySet()) {
                     String shard = e.getKey();

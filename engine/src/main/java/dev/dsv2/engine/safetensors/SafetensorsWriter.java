@@ -2,6 +2,7 @@ package dev.dsv2.engine.safetensors;
 
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
+import dev.dsv2.engine.tensor.Bf16;
 import dev.dsv2.engine.tensor.DType;
 import dev.dsv2.engine.tensor.TensorView;
 
@@ -95,7 +96,7 @@ public final class SafetensorsWriter {
             return new Entry(name, dtype, shape, seg -> {
                 for (int i = 0; i < copy.length; i++) {
                     switch (dtype) {
-                        case BF16 -> seg.set(TensorView.LE_SHORT, 2L * i, dev.dsv2.engine.tensor.Bf16.fromFloat(copy[i]));
+                        case BF16 -> seg.set(TensorView.LE_SHORT, 2L * i, Bf16.fromFloat(copy[i]));
                         case F16 -> seg.set(TensorView.LE_SHORT, 2L * i, Float.floatToFloat16(copy[i]));
                         case F32 -> seg.set(TensorView.LE_FLOAT, 4L * i, copy[i]);
                     }
@@ -162,9 +163,11 @@ public final class SafetensorsWriter {
             }
             long offset = 0;
             for (Entry e : entries) {
-                if (e.name().equals(SafetensorsFile.METADATA_KEY) || !names.add(e.name())) {
-                    throw new IllegalArgumentException("tensor name " + e.name() + " is "
-                            + (names.contains(e.name()) ? "given twice" : "reserved"));
+                if (e.name().equals(SafetensorsFile.METADATA_KEY)) {
+                    throw new IllegalArgumentException("tensor name " + e.name() + " is reserved");
+                }
+                if (!names.add(e.name())) {
+                    throw new IllegalArgumentException("tensor name " + e.name() + " is given twice");
                 }
                 long end = offset + e.byteSize();
                 g.writeObjectFieldStart(e.name());

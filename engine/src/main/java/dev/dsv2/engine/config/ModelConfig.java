@@ -142,6 +142,9 @@ public record ModelConfig(
         RopeScaling rope = null;
         JsonNode rs = n.get("rope_scaling");
         if (rs != null && !rs.isNull()) {
+            if (!rs.isObject()) {
+                throw new ConfigException(source + ": field rope_scaling=" + rs + " is not an object or null");
+            }
             Fields r = new Fields(rs, source + " rope_scaling");
             rope = new RopeScaling(
                     r.str("type", r.str("rope_type", null)),
@@ -334,7 +337,9 @@ public record ModelConfig(
             if (v == null) {
                 return dflt;
             }
-            if (!v.isIntegralNumber() && !(v.isNumber() && v.asDouble() == Math.rint(v.asDouble()))) {
+            boolean whole = v.isIntegralNumber() || (v.isNumber() && v.asDouble() == Math.rint(v.asDouble()));
+            if (!whole || !v.canConvertToInt()) {
+                // canConvertToInt: a value beyond int range must not wrap around silently
                 throw typeError(key, v, "an integer");
             }
             return v.asInt();

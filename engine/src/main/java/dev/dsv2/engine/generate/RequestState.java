@@ -30,6 +30,7 @@ public final class RequestState {
     private float[] tokenLogprobs = new float[16];
     private final StringBuilder fullText = new StringBuilder();
     private FinishReason finish;
+    private boolean stoppedByString;
 
     /**
      * @param text   streaming detokeniser, or null when the model has no tokenizer (then stop strings are refused)
@@ -124,16 +125,17 @@ public final class RequestState {
             delta = text == null ? "" : text.append(token);
             if (stops != null) {
                 StopStringMatcher.Result r = stops.append(delta);
-                delta = r.emit();
+                delta = r.text();
                 if (r.stopped()) {
                     finish = FinishReason.STOP;
+                    stoppedByString = true;
                 }
             }
         }
         if (finish == null && (generated >= params.maxTokens() || length() >= contextLimit)) {
             finish = FinishReason.LENGTH;
         }
-        if (finish != null && !(stops != null && finish == FinishReason.STOP && stops.stopped())) {
+        if (finish != null && !stoppedByString) {
             delta += flushText();
         }
         fullText.append(delta);
@@ -145,7 +147,7 @@ public final class RequestState {
         String tail = text == null ? "" : text.flush();
         if (stops != null) {
             StopStringMatcher.Result r = stops.append(tail);
-            return r.stopped() ? r.emit() : r.emit() + stops.flush();
+            return r.stopped() ? r.text() : r.text() + stops.flush();
         }
         return tail;
     }

@@ -157,7 +157,7 @@ public final class BatchScheduler implements AutoCloseable {
                             + vocab + ")");
                 }
             }
-            SamplingParams idsOnly = params.stop().isEmpty() ? params : params.withStop(List.of());
+            SamplingParams idsOnly = params.stop().isEmpty() ? params : params.toBuilder().stop(List.of()).build();
             state = new RequestState(prompt, idsOnly, null, eosId, config.contextLimit());
         } catch (IllegalArgumentException e) {
             throw new ServingException(ErrorKind.INVALID_ARGUMENT, e.getMessage());

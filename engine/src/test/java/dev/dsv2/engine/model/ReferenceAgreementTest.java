@@ -99,7 +99,7 @@ class ReferenceAgreementTest {
         try (DeepseekV2Model model = DeepseekV2Model.load(dir, backend, null)) {
             int vocab = model.config().vocabSize();
             int[] prompt = {1, vocab / 3, 7, vocab - 1, 42 % vocab, 5};
-            SamplingParams params = SamplingParams.greedy(STEPS).withLogprobs(TOP).withIgnoreEos(true);
+            SamplingParams params = SamplingParams.greedy(STEPS).toBuilder().logprobs(TOP).ignoreEos(true).build();
             GenerationResult got = new Generator(model, LatentKvCache.forTokens(model.config(), 64))
                     .generate(prompt, params, null, TokenListener.NONE);
 

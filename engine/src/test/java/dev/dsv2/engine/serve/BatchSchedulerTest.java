@@ -1,0 +1,188 @@
+package dev.dsv2.engine.serve;
+
+import dev.dsv2.engine.cache.LatentKvCache;
+import dev.dsv2.engine.generate.GenerationResult;
+import dev.dsv2.engine.generate.Generator;
+import dev.dsv2.engine.generate.TokenListener;
+import dev.dsv2.engine.kernel.VectorBackend;
+import dev.dsv2.engine.model.DeepseekV2Model;
+import dev.dsv2.engine.model.TestModels;
+import dev.dsv2.engine.sample.FinishReason;
+import dev.dsv2.engine.sample.SamplingParams;
+import dev.dsv2.engine.sample.TopLogprobs;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Continuous batching: same tokens as one-at-a-time generation, admission control, preemption, abort. */
+class BatchSchedulerTest {
+    private static VectorBackend backend;
+    private static DeepseekV2Model model;
+
+    @BeforeAll
+    static void load() {
+        backend = new VectorBackend(2);
+        model = DeepseekV2Model.load(TestModels.preset("tiny", 5), backend, null);
+    }
+
+    @AfterAll
+    static void close() {
+        model.close();
+        backend.close();
+    }
+
+    /** Collects one request's events. */
+    static class Collector implements GenerationListener {
+        final List<Integer> ids = new ArrayList<>();
+        final CompletableFuture<FinishReason> done = new CompletableFuture<>();
+        volatile ErrorKind error;
+        volatile String errorMessage;
+
+        @Override
+        public synchronized void onToken(int tokenId, float logprob, TopLogprobs top) {
+            ids.add(tokenId);
+        }
+
+        @Override
+        public void onComplete(FinishReason reason, int promptTokens, int completionTokens) {
+            done.complete(reason);
+        }
+
+        @Override
+        public void onError(ErrorKind kind, String message) {
+            error = kind;
+            errorMessage = message;
+            done.complete(FinishReason.ERROR);
+        }
+
+        int[] ids() {
+            synchronized (this) {
+                return ids.stream().mapToInt(Integer::intValue).toArray();
+            }
+        }
+    }
+
+    private static int[] prompt(int i) {
+        int n = 3 + (i * 7) % 40;
+        int[] p = new int[n];
+        for (int j = 0; j < n; j++) {
+            p[j] = (i * 131 + j * 17) % model.config().vocabSize();
+        }
+        return p;
+    }
+
+    private static SamplingParams greedy(int maxTokens) {
+        return SamplingParams.greedy(maxTokens).toBuilder().ignoreEos(true).build();
+    }
+
+    @Test
+    void concurrentRequestsGetTheSameTokensAsOneAtATime() throws Exception {
+        int n = 12;
+        LatentKvCache cache = LatentKvCache.forTokens(model.config(), 4096);
+        try (BatchScheduler s = new BatchScheduler(model, cache, new BatchScheduler.Config(32, 64, 64, 1024))) {
+            List<Collector> cs = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                Collector c = new Collector();
+                cs.add(c);
+                s.submit("r" + i, prompt(i), greedy(8 + i % 5), c);
+            }
+            Generator alone = new Generator(model, LatentKvCache.forTokens(model.config(), 256));
+            for (int i = 0; i < n; i++) {
+                assertEquals(FinishReason.LENGTH, cs.get(i).done.get(60, TimeUnit.SECONDS));
+                GenerationResult want = alone.generate(prompt(i), greedy(8 + i % 5), null, TokenListener.NONE);
+                assertArrayEquals(want.outputIds(), cs.get(i).ids(), "request " + i);
+            }
+            assertEquals(0, cache.usedBlocks(), "every block is freed");
+        }
+    }
+
+    @Test
+    void whenTheCacheIsFullRequestsWaitAndNoneFails() throws Exception {
+        // 6 blocks of 16 tokens: room for about two requests at a time; 10 requests must all complete.
+        LatentKvCache cache = new LatentKvCache(model.config(), 6, 16);
+        try (BatchScheduler s = new BatchScheduler(model, cache, new BatchScheduler.Config(64, 64, 64, 1024))) {
+            List<Collector> cs = new ArrayList<>();
+            for (int i = 0; i < 10; i++) {
+                Collector c = new Collector();
+                cs.add(c);
+                s.submit("w" + i, prompt(i), greedy(20), c);
+            }
+            Generator alone = new Generator(model, LatentKvCache.forTokens(model.config(), 256));
+            for (int i = 0; i < 10; i++) {
+                assertEquals(FinishReason.LENGTH, cs.get(i).done.get(60, TimeUnit.SECONDS), "request " + i
+                        + " error: " + cs.get(i).errorMessage);
+                assertArrayEquals(alone.generate(prompt(i), greedy(20), null, TokenListener.NONE).outputIds(),
+                        cs.get(i).ids(), "request " + i + " after waiting/preemption");
+            }
+            assertEquals(0, cache.usedBlocks());
+            assertTrue(s.stats().preemptions() > 0, "the scenario exercises preemption: " + s.stats());
+        }
+    }
+
+    @Test
+    void aRequestThatCanNeverFitIsRefusedAtOnce() {
+        LatentKvCache cache = new LatentKvCache(model.config(), 2, 16);
+        try (BatchScheduler s = new BatchScheduler(model, cache, BatchScheduler.Config.defaults(1024))) {
+            ServingException e = assertThrows(ServingException.class,
+                    () -> s.submit("big", prompt(5), greedy(100), new Collector()));
+            assertEquals(ErrorKind.INVALID_ARGUMENT, e.kind());
+            assertTrue(e.getMessage().contains("32 tokens"), e.getMessage());
+        }
+    }
+
+    @Test
+    void aPromptOverTheContextLimitIsRefusedNamingTheLimit() {
+        LatentKvCache cache = LatentKvCache.forTokens(model.config(), 1024);
+        try (BatchScheduler s = new BatchScheduler(model, cache, BatchScheduler.Config.defaults(16))) {
+            ServingException e = assertThrows(ServingException.class,
+                    () -> s.submit("long", new int[20], greedy(4), new Collector()));
+            assertEquals(ErrorKind.INVALID_ARGUMENT, e.kind());
+            assertTrue(e.getMessage().contains("20 tokens") && e.getMessage().contains("16"), e.getMessage());
+        }
+    }
+
+    @Test
+    void abortEndsTheStreamAndFreesItsBlocks() throws Exception {
+        LatentKvCache cache = LatentKvCache.forTokens(model.config(), 4096);
+        try (BatchScheduler s = new BatchScheduler(model, cache, BatchScheduler.Config.defaults(2048))) {
+            CountDownLatch started = new CountDownLatch(3);
+            Collector c = new Collector() {
+                @Override
+                public synchronized void onToken(int tokenId, float logprob, TopLogprobs top) {
+                    super.onToken(tokenId, logprob, top);
+                    started.countDown();
+                }
+            };
+            s.submit("a", prompt(1), greedy(1000), c);
+            assertTrue(started.await(30, TimeUnit.SECONDS));
+            assertTrue(s.abort("a"));
+            assertEquals(FinishReason.ABORT, c.done.get(30, TimeUnit.SECONDS));
+            assertTrue(c.ids().length < 1000);
+            assertEquals(0, cache.usedBlocks());
+            assertTrue(!s.abort("a"), "an ended request is no longer found");
+        }
+    }
+
+    @Test
+    void duplicateRequestIdsAreRefused() {
+        LatentKvCache cache = LatentKvCache.forTokens(model.config(), 4096);
+        try (BatchScheduler s = new BatchScheduler(model, cache, BatchScheduler.Config.defaults(2048))) {
+            s.submit("same", prompt(1), greedy(500), new Collector());
+            ServingException e = assertThrows(ServingException.class,
+                    () -> s.submit("same", prompt(2), greedy(5), new Collector()));
+            assertEquals(ErrorKind.INVALID_ARGUMENT, e.kind());
+            s.abort("same");
+        }
+    }
+}

@@ -123,7 +123,7 @@ public final class HfTokenizer {
                     : "expected a model directory containing tokenizer.json, or the tokenizer.json file itself");
         }
         Path dir = tokenizerFile.toAbsolutePath().getParent();
-        JsonNode tokenizerJson = readJson(tokenizerFile);
+        TokenizerJson.Parts parts = TokenizerJson.read(tokenizerFile);
         TokenizerConfig config = TokenizerConfig.NONE;
         Path configFile = dir.resolve("tokenizer_config.json");
         if (Files.isRegularFile(configFile)) {
@@ -133,7 +133,7 @@ public final class HfTokenizer {
         if (Files.isRegularFile(templateFile)) {
             config = config.withChatTemplate(Files.readString(templateFile, StandardCharsets.UTF_8));
         }
-        return fromJson(tokenizerJson, config, tokenizerFile.toString());
+        return new HfTokenizer(parts, config, tokenizerFile.toString());
     }
 
     /** Builds a tokenizer from parsed {@code tokenizer.json} content; {@code source} names it in errors. */

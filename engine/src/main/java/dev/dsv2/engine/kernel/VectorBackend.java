@@ -131,7 +131,7 @@ public final class VectorBackend implements Backend {
         for (; c + L <= n; c += L) {
             a0 = loadBf16(seg, base + c * 2L).fma(FloatVector.fromArray(F, x, xOff + c), a0);
         }
-        float acc = a0.add(a1).reduceLanes(VectorOperators.ADD);
+        float acc = sum(a0.add(a1));
         for (; c < n; c++) {
             acc += Widen.bf16(seg.get(Widen.SHORT_LE, base + c * 2L)) * x[xOff + c];
         }
@@ -152,10 +152,10 @@ public final class VectorBackend implements Backend {
             a2 = wv.fma(FloatVector.fromArray(F, x, xOff + 2 * n + c), a2);
             a3 = wv.fma(FloatVector.fromArray(F, x, xOff + 3 * n + c), a3);
         }
-        float s0 = a0.reduceLanes(VectorOperators.ADD);
-        float s1 = a1.reduceLanes(VectorOperators.ADD);
-        float s2 = a2.reduceLanes(VectorOperators.ADD);
-        float s3 = a3.reduceLanes(VectorOperators.ADD);
+        float s0 = sum(a0);
+        float s1 = sum(a1);
+        float s2 = sum(a2);
+        float s3 = sum(a3);
         for (; c < n; c++) {
             float wc = row[c];
             s0 += wc * x[xOff + c];
@@ -167,6 +167,19 @@ public final class VectorBackend implements Backend {
         out[outOff + stride] = s1;
         out[outOff + 2 * stride] = s2;
         out[outOff + 3 * stride] = s3;
+    }
+
+    /**
+     * The sum of a vector's lanes in lane order. {@code reduceLanes(ADD)} leaves the order unspecified, and it differs
+     * between the interpreter and C2, which made results change in the last bits once the JIT kicked in; a fixed
+     * order keeps every run bit-reproducible.
+     */
+    static float sum(FloatVector v) {
+        float s = 0f;
+        for (int i = 0; i < L; i++) {
+            s += v.lane(i);
+        }
+        return s;
     }
 
     @Override
@@ -187,7 +200,7 @@ public final class VectorBackend implements Backend {
         for (; i + L <= n; i += L) {
             acc = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = sum(acc);
         for (; i < n; i++) {
             s += a[aOff + i] * b[bOff + i];
         }

@@ -8,7 +8,7 @@ package dev.dsv2.engine.kernel;
  * <p>Shapes: {@code x} is {@code [batch, w.cols]} starting at {@code xOff}; {@code out} is {@code [batch, w.rows]}
  * starting at {@code outOff}.
  */
-public interface Backend {
+public interface Backend extends AutoCloseable {
 
     String name();
 
@@ -41,6 +41,7 @@ public interface Backend {
     }
 
     /** Backends that own threads or devices release them here. */
+    @Override
     default void close() {
     }
 }

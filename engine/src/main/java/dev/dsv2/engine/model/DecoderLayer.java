@@ -15,6 +15,15 @@ public record DecoderLayer(int index, RmsNorm inputNorm, MlaAttention attention,
     /** Runs the layer in place on {@code hidden [R, D]}. */
     public void forward(Backend be, ForwardBatch batch, float[] hidden, LatentKvCache cache, RotaryEmbedding rope,
                         float[] ropeCs, AttentionMode mode, Workspace ws) {
+        begin(be, batch, hidden, cache, rope, ropeCs, mode, ws).finish();
+    }
+
+    /**
+     * Attention (with its residual) and the start of the MLP; finishing waits for the MLP's remote part and adds the
+     * second residual. Between the two, another micro-batch can run its attention.
+     */
+    public FeedForward.Finish begin(Backend be, ForwardBatch batch, float[] hidden, LatentKvCache cache,
+                                    RotaryEmbedding rope, float[] ropeCs, AttentionMode mode, Workspace ws) {
         int rows = batch.rows();
         int d = inputNorm.dim();
         float[] normed = ws.get(NORMED, rows * d);
@@ -23,7 +32,10 @@ public record DecoderLayer(int index, RmsNorm inputNorm, MlaAttention attention,
         attention.forward(be, batch, normed, out, cache, index, rope, ropeCs, mode, ws);
         be.axpy(1f, out, 0, hidden, 0, rows * d);
         postAttentionNorm.apply(hidden, 0, d, normed, 0, d, rows);
-        mlp.forward(be, normed, rows, out, ws);
-        be.axpy(1f, out, 0, hidden, 0, rows * d);
+        FeedForward.Finish mlpDone = mlp.begin(be, normed, rows, out, ws);
+        return () -> {
+            mlpDone.finish();
+            be.axpy(1f, out, 0, hidden, 0, rows * d);
+        };
     }
 }

@@ -28,9 +28,11 @@ public final class DeepseekV2Model implements AutoCloseable {
     private final Weight lmHead;      // [V, D]
     private final RotaryEmbedding rope;
     private final AutoCloseable weightsOwner;
+    private final boolean remoteExperts;
 
     DeepseekV2Model(ModelConfig config, Backend backend, Weight embed, DecoderLayer[] layers, RmsNorm norm,
-                    Weight lmHead, AutoCloseable weightsOwner) {
+                    Weight lmHead, AutoCloseable weightsOwner, boolean remoteExperts) {
+        this.remoteExperts = remoteExperts;
         this.config = config;
         this.backend = backend;
         this.embed = embed;
@@ -71,6 +73,40 @@ public final class DeepseekV2Model implements AutoCloseable {
      * segment must start at or before the sequence's cached length (its earlier context is in the cache).
      */
     public float[] forward(ForwardBatch batch, LatentKvCache cache, AttentionMode mode, Workspace ws) {
+        float[] hidden = embed(batch, cache, ws);
+        float[] ropeCs = ws.get(Workspace.Slot.ROPE, 0);
+        for (DecoderLayer layer : layers) {
+            layer.forward(backend, batch, hidden, cache, rope, ropeCs, mode, ws);
+        }
+        return logits(batch, hidden, ws);
+    }
+
+    /**
+     * Two micro-batches in flight: layer by layer, the attention of one runs while the other's routed experts
+     * compute (on remote shards), hiding the expert round trip. The sequences of {@code a} and {@code b} must be
+     * disjoint. Returns the logits of each, in its own workspace. With in-process experts this is simply {@code a}
+     * then {@code b}, layer by layer, with the same results.
+     */
+    public float[][] forwardOverlapped(ForwardBatch a, Workspace wa, ForwardBatch b, Workspace wb,
+                                       LatentKvCache cache, AttentionMode mode) {
+        float[] ha = embed(a, cache, wa);
+        float[] hb = embed(b, cache, wb);
+        float[] ca = wa.get(Workspace.Slot.ROPE, 0);
+        float[] cb = wb.get(Workspace.Slot.ROPE, 0);
+        FeedForward.Finish pa = layers[0].begin(backend, a, ha, cache, rope, ca, mode, wa);
+        for (int l = 0; l < layers.length; l++) {
+            FeedForward.Finish pb = layers[l].begin(backend, b, hb, cache, rope, cb, mode, wb);
+            pa.finish();
+            if (l + 1 < layers.length) {
+                pa = layers[l + 1].begin(backend, a, ha, cache, rope, ca, mode, wa);
+            }
+            pb.finish();
+        }
+        return new float[][]{logits(a, ha, wa), logits(b, hb, wb)};
+    }
+
+    /** Validates the batch and loads its embeddings and rope tables into {@code ws}; returns the hidden states. */
+    private float[] embed(ForwardBatch batch, LatentKvCache cache, Workspace ws) {
         int rows = batch.rows();
         int d = config.hiddenSize();
         int vocab = config.vocabSize();
@@ -98,9 +134,12 @@ public final class DeepseekV2Model implements AutoCloseable {
         for (int r = 0; r < rows; r++) {
             rope.cosSin(batch.positions()[r], ropeCs, r * csSize);
         }
-        for (DecoderLayer layer : layers) {
-            layer.forward(backend, batch, hidden, cache, rope, ropeCs, mode, ws);
-        }
+        return hidden;
+    }
+
+    /** Marks the batch's positions cached and computes the wanted rows' logits: final norm, then lm_head. */
+    private float[] logits(ForwardBatch batch, float[] hidden, Workspace ws) {
+        int d = config.hiddenSize();
         for (ForwardBatch.Segment seg : batch.segments()) {
             seg.sequence().advanceTo(Math.max(seg.sequence().length(), seg.endPos()));
         }
@@ -110,9 +149,14 @@ public final class DeepseekV2Model implements AutoCloseable {
         for (int i = 0; i < n; i++) {
             norm.apply(hidden, logitRows[i] * d, d, in, i * d, d, 1);
         }
-        float[] logits = ws.get(LOGITS, n * vocab);
+        float[] logits = ws.get(LOGITS, n * config.vocabSize());
         backend.matmul(lmHead, in, 0, logits, 0, n);
         return logits;
+    }
+
+    /** Whether routed experts run remotely, so that {@link #forwardOverlapped} can hide their latency. */
+    public boolean expertsAreRemote() {
+        return remoteExperts;
     }
 
     @Override

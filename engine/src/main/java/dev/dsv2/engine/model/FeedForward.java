@@ -6,4 +6,22 @@ import dev.dsv2.engine.kernel.Backend;
 public interface FeedForward {
     /** {@code out [rows, D] = mlp(x [rows, D])}; {@code out} is overwritten. */
     void forward(Backend be, float[] x, int rows, float[] out, Workspace ws);
+
+    /**
+     * Starts {@link #forward} and returns what completes it, so that a caller can run other work (the attention of
+     * another micro-batch) while remote experts compute. {@code x} and {@code out} belong to the call until
+     * {@link Finish#finish()}. The default computes everything now.
+     */
+    default Finish begin(Backend be, float[] x, int rows, float[] out, Workspace ws) {
+        forward(be, x, rows, out, ws);
+        return Finish.DONE;
+    }
+
+    /** The rest of a started MLP: waits for remote work and combines. */
+    @FunctionalInterface
+    interface Finish {
+        void finish();
+
+        Finish DONE = () -> { };
+    }
 }

@@ -66,7 +66,7 @@ final class ModelLoader {
                             + unused.iterator().next());
                 }
             }
-            return new DeepseekV2Model(c, be, embed, layers, norm, lmHead, ckpt);
+            return new DeepseekV2Model(c, be, embed, layers, norm, lmHead, ckpt, remoteExperts != null);
         } catch (RuntimeException e) {
             ckpt.close();
             throw e;

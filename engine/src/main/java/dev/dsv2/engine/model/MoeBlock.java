@@ -27,19 +27,26 @@ public final class MoeBlock implements FeedForward {
 
     @Override
     public void forward(Backend be, float[] x, int rows, float[] out, Workspace ws) {
+        begin(be, x, rows, out, ws).finish();
+    }
+
+    /** Routes, sends the routed experts off, computes the shared experts meanwhile; finishing awaits and combines. */
+    @Override
+    public Finish begin(Backend be, float[] x, int rows, float[] out, Workspace ws) {
         int topK = gate.topK();
         int[] ids = new int[rows * topK];
         float[] weights = new float[rows * topK];
         gate.route(be, x, rows, ids, weights, ws);
         RoutedExperts.Pending routed = experts.start(layer, x, rows, ids, weights, topK, out);
-        float[] s = null;
-        if (shared != null) {
-            s = ws.get(SHARED_OUT, rows * hidden);
+        float[] s = shared == null ? null : ws.get(SHARED_OUT, rows * hidden);
+        if (s != null) {
             shared.forward(be, x, rows, s, ws);
         }
-        routed.await();
-        if (s != null) {
-            be.axpy(1f, s, 0, out, 0, rows * hidden);
-        }
+        return () -> {
+            routed.await();
+            if (s != null) {
+                be.axpy(1f, s, 0, out, 0, rows * hidden);
+            }
+        };
     }
 }

@@ -43,12 +43,21 @@ public final class BatchScheduler implements AutoCloseable {
      * @param maxRunning     sequences decoding at once
      * @param maxWaiting     queued requests before new ones are refused with RESOURCE_EXHAUSTED
      * @param contextLimit   prompt + completion tokens per request
+     * @param microBatches   2: with remote experts, split each step into two micro-batches whose attention and
+     *                       expert round trips overlap ({@link DeepseekV2Model#forwardOverlapped}); 1: never split
      */
-    public record Config(int maxBatchTokens, int maxRunning, int maxWaiting, int contextLimit) {
+    public record Config(int maxBatchTokens, int maxRunning, int maxWaiting, int contextLimit, int microBatches) {
         public Config {
-            if (maxBatchTokens < 1 || maxRunning < 1 || maxWaiting < 0 || contextLimit < 2) {
-                throw new IllegalArgumentException("invalid scheduler config " + this);
+            if (maxBatchTokens < 1 || maxRunning < 1 || maxWaiting < 0 || contextLimit < 2
+                    || microBatches < 1 || microBatches > 2) {
+                throw new IllegalArgumentException("invalid scheduler config: maxBatchTokens " + maxBatchTokens
+                        + ", maxRunning " + maxRunning + ", maxWaiting " + maxWaiting + ", contextLimit "
+                        + contextLimit + ", microBatches " + microBatches + " (1 or 2)");
             }
+        }
+
+        public Config(int maxBatchTokens, int maxRunning, int maxWaiting, int contextLimit) {
+            this(maxBatchTokens, maxRunning, maxWaiting, contextLimit, 2);
         }
 
         public static Config defaults(int contextLimit) {
@@ -76,6 +85,7 @@ public final class BatchScheduler implements AutoCloseable {
     private final int vocab;
     private final int eosId;
     private final Workspace ws = new Workspace();
+    private final Workspace wsSecond = new Workspace();
     private final ConcurrentLinkedQueue<Seq> incoming = new ConcurrentLinkedQueue<>();
     private final ConcurrentLinkedQueue<String> aborts = new ConcurrentLinkedQueue<>();
     private final Map<String, Seq> byId = new java.util.concurrent.ConcurrentHashMap<>();
@@ -339,7 +349,11 @@ public final class BatchScheduler implements AutoCloseable {
         LOG.fine(() -> "preempted " + s.id + " (" + s.total() + " tokens) for lack of KV cache blocks");
     }
 
-    private void runForward(List<Seq> seqs, List<int[]> spans, int decodeRows) {
+    /** One forward pass's rows: the batch and the sequences whose logits it yields, in logit-row order. */
+    private record Planned(ForwardBatch batch, List<Seq> logitSeqs) {
+    }
+
+    private static Planned plan(List<Seq> seqs, List<int[]> spans) {
         int rows = 0;
         for (int[] sp : spans) {
             rows += sp[1];
@@ -347,7 +361,7 @@ public final class BatchScheduler implements AutoCloseable {
         int[] tokens = new int[rows];
         int[] positions = new int[rows];
         CacheSequence[] cacheSeqs = new CacheSequence[rows];
-        List<Integer> logitRows = new ArrayList<>();
+        int[] logitRows = new int[seqs.size()];
         List<Seq> logitSeqs = new ArrayList<>();
         int r = 0;
         for (int i = 0; i < seqs.size(); i++) {
@@ -361,22 +375,53 @@ public final class BatchScheduler implements AutoCloseable {
                 r++;
             }
             if (start + n == s.total()) {
-                logitRows.add(r - 1);
+                logitRows[logitSeqs.size()] = r - 1;
                 logitSeqs.add(s);
             }
         }
-        int[] lr = logitRows.stream().mapToInt(Integer::intValue).toArray();
+        return new Planned(ForwardBatch.of(tokens, positions, cacheSeqs,
+                java.util.Arrays.copyOf(logitRows, logitSeqs.size())), logitSeqs);
+    }
+
+    private void runForward(List<Seq> seqs, List<int[]> spans, int decodeRows) {
+        int rows = 0;
+        for (int[] sp : spans) {
+            rows += sp[1];
+        }
+        boolean split = config.microBatches() == 2 && model.expertsAreRemote() && seqs.size() >= 2;
         long t0 = System.nanoTime();
-        float[] logits;
         try {
-            logits = model.forward(ForwardBatch.of(tokens, positions, cacheSeqs, lr), cache, AttentionMode.AUTO, ws);
+            if (split) {
+                int half = 0;
+                int acc = 0;
+                while (half < seqs.size() - 1 && acc + spans.get(half)[1] <= rows / 2) {
+                    acc += spans.get(half)[1];
+                    half++;
+                }
+                half = Math.max(1, half);
+                Planned a = plan(seqs.subList(0, half), spans.subList(0, half));
+                Planned b = plan(seqs.subList(half, seqs.size()), spans.subList(half, spans.size()));
+                float[][] logits = model.forwardOverlapped(a.batch(), ws, b.batch(), wsSecond, cache,
+                        AttentionMode.AUTO);
+                steps++;
+                observer.onStep(rows, decodeRows, seqs.size(), System.nanoTime() - t0);
+                sample(a.logitSeqs(), logits[0]);
+                sample(b.logitSeqs(), logits[1]);
+            } else {
+                Planned p = plan(seqs, spans);
+                float[] logits = model.forward(p.batch(), cache, AttentionMode.AUTO, ws);
+                steps++;
+                observer.onStep(rows, decodeRows, seqs.size(), System.nanoTime() - t0);
+                sample(p.logitSeqs(), logits);
+            }
         } catch (ServingException e) {
             LOG.warning(() -> "step failed for " + seqs.size() + " sequences: " + e.getMessage());
             failAll(seqs, e.kind(), e.getMessage());
-            return;
         }
-        steps++;
-        observer.onStep(rows, decodeRows, seqs.size(), System.nanoTime() - t0);
+    }
+
+    /** Samples each sequence's next token from its logits row and retires the finished ones. */
+    private void sample(List<Seq> logitSeqs, float[] logits) {
         for (int i = 0; i < logitSeqs.size(); i++) {
             Seq s = logitSeqs.get(i);
             boolean finished;

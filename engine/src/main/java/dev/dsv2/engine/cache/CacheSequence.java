@@ -12,6 +12,9 @@ public final class CacheSequence {
     int blocks;
     int length;
     boolean freed;
+    /** Leading full blocks registered in (or matched from) the prefix index, and the content id of the last one. */
+    int hashedBlocks;
+    long lastContentId;
 
     CacheSequence(long id) {
         this.id = id;

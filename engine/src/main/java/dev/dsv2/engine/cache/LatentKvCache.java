@@ -11,6 +11,11 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@link CacheSequence} maps its logical blocks to physical ones through a block table, so sequences grow without
  * copying and free their blocks at once when they end.
  *
+ * <p>Prefix caching: every full block a sequence computes is registered under (its parent block's content, its
+ * tokens); a later sequence whose prompt starts with the same full blocks shares them (reference-counted) instead
+ * of recomputing. Blocks no sequence uses stay cached until the space is needed, then are evicted least recently
+ * used first. Matching compares the tokens themselves, so a hash collision can never serve another prompt's cache.
+ *
  * <pre>
  *   layer storage: float[numBlocks * blockSize * dim]   (dim = kv_lora_rank + qk_rope_head_dim)
  *   token (seq, pos) of layer l: layer(l)[offset(seq, pos) .. + dim)
@@ -28,6 +33,11 @@ public final class LatentKvCache {
     private final float[][] storage;
     private final int[] freeStack;
     private int freeTop;
+    private final int[] refCount;
+    private final PrefixIndex prefixes;
+    private boolean prefixCaching = true;
+    private long prefixQueried;
+    private long prefixHits;
     private final AtomicLong ids = new AtomicLong();
 
     public LatentKvCache(ModelConfig config, int numBlocks, int blockSize) {
@@ -50,6 +60,8 @@ public final class LatentKvCache {
             freeStack[i] = numBlocks - 1 - i;
         }
         this.freeTop = numBlocks;
+        this.refCount = new int[numBlocks];
+        this.prefixes = new PrefixIndex(numBlocks);
     }
 
     /** A cache able to hold {@code tokens} tokens in total, in blocks of {@link #DEFAULT_BLOCK_SIZE}. */
@@ -79,12 +91,14 @@ public final class LatentKvCache {
         return numBlocks;
     }
 
+    /** Blocks a new sequence can take: free ones plus cached prefix blocks no sequence uses. */
     public synchronized int freeBlocks() {
-        return freeTop;
+        return freeTop + prefixes.evictable();
     }
 
+    /** Blocks in use by sequences (what {@code vllm:kv_cache_usage_perc} reports). */
     public synchronized int usedBlocks() {
-        return numBlocks - freeTop;
+        return numBlocks - freeBlocks();
     }
 
     public long capacityTokens() {
@@ -101,7 +115,8 @@ public final class LatentKvCache {
 
     /**
      * Makes room for positions {@code [0, tokens)} of {@code seq}: all the blocks or none. Returns false when the
-     * free blocks do not suffice (the caller waits or rejects).
+     * free blocks do not suffice (the caller waits or rejects). Cached blocks no sequence uses are evicted, least
+     * recently used first, when the free list is empty.
      */
     public synchronized boolean reserve(CacheSequence seq, int tokens) {
         if (seq.freed) {
@@ -111,26 +126,111 @@ public final class LatentKvCache {
         if (need <= 0) {
             return true;
         }
-        if (need > freeTop) {
+        if (need > freeTop + prefixes.evictable()) {
             return false;
         }
         for (int i = 0; i < need; i++) {
-            seq.addBlock(freeStack[--freeTop]);
+            int b = freeTop > 0 ? freeStack[--freeTop] : prefixes.evict();
+            refCount[b] = 1;
+            seq.addBlock(b);
         }
         return true;
     }
 
-    /** Returns every block of {@code seq} to the free pool; idempotent. */
+    /**
+     * Returns {@code seq}'s blocks: blocks that hold a registered full prefix block stay cached (evictable) for later
+     * requests with the same prefix, the others go back to the free list. Idempotent.
+     */
     public synchronized void free(CacheSequence seq) {
         if (seq.freed) {
             return;
         }
         for (int i = 0; i < seq.blocks; i++) {
-            freeStack[freeTop++] = seq.blockTable[i];
+            int b = seq.blockTable[i];
+            if (--refCount[b] == 0 && !prefixes.release(b)) {
+                freeStack[freeTop++] = b;
+            }
         }
         seq.blocks = 0;
         seq.length = 0;
         seq.freed = true;
+    }
+
+    /**
+     * Prefix caching: gives a fresh {@code seq} the cached blocks that already hold the longest run of its full
+     * leading blocks ({@code tokens.applyAsInt(pos)} for {@code pos < maxTokens}), shared with the sequences that
+     * computed them, and marks those positions cached. Returns the number of tokens reused (a multiple of the block
+     * size). Shared blocks are full and lie before the sequence's first uncached position, so they are never written.
+     */
+    public synchronized int matchPrefix(CacheSequence seq, java.util.function.IntUnaryOperator tokens, int maxTokens) {
+        if (seq.blocks != 0 || seq.length != 0 || seq.freed) {
+            throw new IllegalStateException(seq + " must be fresh to reuse a cached prefix");
+        }
+        prefixQueried += maxTokens;
+        if (!prefixCaching) {
+            return 0;
+        }
+        long parent = PrefixIndex.ROOT;
+        int[] blockTokens = new int[blockSize];
+        for (int blk = 0; (blk + 1) * blockSize <= maxTokens; blk++) {
+            for (int i = 0; i < blockSize; i++) {
+                blockTokens[i] = tokens.applyAsInt(blk * blockSize + i);
+            }
+            int b = prefixes.find(parent, blockTokens);
+            if (b < 0) {
+                break;
+            }
+            if (refCount[b]++ == 0) {
+                prefixes.pin(b);
+            }
+            seq.addBlock(b);
+            seq.hashedBlocks = blk + 1;
+            seq.lastContentId = prefixes.contentId(b);
+            parent = seq.lastContentId;
+        }
+        seq.length = seq.blocks * blockSize;
+        prefixHits += seq.length;
+        return seq.length;
+    }
+
+    /**
+     * Registers {@code seq}'s newly completed full blocks (positions below its cached length) so later requests can
+     * reuse them. Call after a forward pass advanced the sequence.
+     */
+    public synchronized void registerFullBlocks(CacheSequence seq, java.util.function.IntUnaryOperator tokens) {
+        if (!prefixCaching || seq.freed) {
+            return;
+        }
+        int full = seq.length / blockSize;
+        int[] blockTokens = new int[blockSize];
+        while (seq.hashedBlocks < full) {
+            int blk = seq.hashedBlocks;
+            for (int i = 0; i < blockSize; i++) {
+                blockTokens[i] = tokens.applyAsInt(blk * blockSize + i);
+            }
+            long parent = blk == 0 ? PrefixIndex.ROOT : seq.lastContentId;
+            seq.lastContentId = prefixes.register(parent, blockTokens, seq.blockTable[blk]);
+            seq.hashedBlocks++;
+        }
+    }
+
+    /** Turns prefix caching on or off (on by default). */
+    public synchronized void setPrefixCaching(boolean on) {
+        prefixCaching = on;
+    }
+
+    /** Prompt tokens looked up in the prefix cache so far, and how many of them were reused. */
+    public synchronized long prefixQueriedTokens() {
+        return prefixQueried;
+    }
+
+    public synchronized long prefixHitTokens() {
+        return prefixHits;
+    }
+
+    /** Blocks holding cached prefixes that no running sequence uses (reclaimable at once). */
+    public synchronized int cachedFreeBlocks() {
+        return prefixes.evictable();
     }
 
     /** Reserved capacity of {@code seq} in tokens. */

@@ -34,6 +34,10 @@ import java.util.logging.Logger;
  * whole cache) is refused at once with {@link ErrorKind#INVALID_ARGUMENT}; others queue until blocks are free
  * (FIFO). When a decoding sequence needs a new block and none is free, the most recently admitted sequence is
  * preempted: its blocks are freed and it is recomputed later from its tokens, so no request fails for lack of cache.
+ *
+ * <p>Prefix caching: at admission a request reuses the cached blocks of the longest full-block prefix it shares
+ * with earlier requests (a common system prompt, a previous turn of the chat, or its own tokens after preemption);
+ * every step registers the full blocks it completed.
  */
 public final class BatchScheduler implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(BatchScheduler.class.getName());
@@ -67,7 +71,7 @@ public final class BatchScheduler implements AutoCloseable {
 
     /** A point-in-time view for metrics and health. */
     public record Stats(int running, int waiting, int usedBlocks, int totalBlocks, int blockSize, long steps,
-                        long preemptions) {
+                        long preemptions, long prefixQueriedTokens, long prefixHitTokens) {
         public double kvCacheUsage() {
             return totalBlocks == 0 ? 0 : (double) usedBlocks / totalBlocks;
         }
@@ -133,7 +137,7 @@ public final class BatchScheduler implements AutoCloseable {
         this.config = config;
         this.vocab = model.config().vocabSize();
         this.eosId = model.config().eosTokenId();
-        this.stats = new Stats(0, 0, 0, cache.totalBlocks(), cache.blockSize(), 0, 0);
+        this.stats = new Stats(0, 0, 0, cache.totalBlocks(), cache.blockSize(), 0, 0, 0, 0);
         this.thread = Thread.ofPlatform().name("dsv2-scheduler").daemon().start(this::loop);
     }
 
@@ -311,7 +315,8 @@ public final class BatchScheduler implements AutoCloseable {
         while (!waiting.isEmpty() && running.size() < config.maxRunning()) {
             Seq s = waiting.peekFirst();
             CacheSequence cs = cache.newSequence();
-            int firstChunk = Math.min(s.total(), config.maxBatchTokens());
+            int reused = cache.matchPrefix(cs, s::tokenAt, s.total() - 1);
+            int firstChunk = reused + Math.min(s.total() - reused, config.maxBatchTokens());
             if (!cache.reserve(cs, firstChunk)) {
                 cache.free(cs);
                 return;
@@ -405,6 +410,7 @@ public final class BatchScheduler implements AutoCloseable {
                         AttentionMode.AUTO);
                 steps++;
                 observer.onStep(rows, decodeRows, seqs.size(), System.nanoTime() - t0);
+                registerBlocks(seqs);
                 sample(a.logitSeqs(), logits[0]);
                 sample(b.logitSeqs(), logits[1]);
             } else {
@@ -412,11 +418,21 @@ public final class BatchScheduler implements AutoCloseable {
                 float[] logits = model.forward(p.batch(), cache, AttentionMode.AUTO, ws);
                 steps++;
                 observer.onStep(rows, decodeRows, seqs.size(), System.nanoTime() - t0);
+                registerBlocks(seqs);
                 sample(p.logitSeqs(), logits);
             }
         } catch (ServingException e) {
             LOG.warning(() -> "step failed for " + seqs.size() + " sequences: " + e.getMessage());
             failAll(seqs, e.kind(), e.getMessage());
+        }
+    }
+
+    /** Indexes the full blocks the step completed, for prefix reuse by later requests. */
+    private void registerBlocks(List<Seq> seqs) {
+        for (Seq s : seqs) {
+            if (s.cacheSeq != null) {
+                cache.registerFullBlocks(s.cacheSeq, s::tokenAt);
+            }
         }
     }
 
@@ -476,7 +492,7 @@ public final class BatchScheduler implements AutoCloseable {
 
     private void publishStats() {
         stats = new Stats(running.size(), waiting.size() + incoming.size(), cache.usedBlocks(), cache.totalBlocks(),
-                cache.blockSize(), steps, preemptions);
+                cache.blockSize(), steps, preemptions, cache.prefixQueriedTokens(), cache.prefixHitTokens());
     }
 
     @Override

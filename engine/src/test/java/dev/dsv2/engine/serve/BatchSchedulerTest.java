@@ -185,4 +185,29 @@ class BatchSchedulerTest {
             s.abort("same");
         }
     }
+
+    @Test
+    void requestsSharingAPrefixReuseItsCacheBlocksAndGetTheSameTokens() throws Exception {
+        LatentKvCache cache = new LatentKvCache(model.config(), 64, 16);
+        int[] system = new int[40];
+        for (int j = 0; j < system.length; j++) {
+            system[j] = (j * 29 + 3) % model.config().vocabSize();
+        }
+        Generator alone = new Generator(model, LatentKvCache.forTokens(model.config(), 256));
+        try (BatchScheduler s = new BatchScheduler(model, cache, BatchScheduler.Config.defaults(1024))) {
+            for (int i = 0; i < 4; i++) {
+                int[] p = java.util.Arrays.copyOf(system, system.length + 3);
+                p[40] = 100 + i;
+                p[41] = 200 + i;
+                p[42] = 300 + i;
+                Collector c = new Collector();
+                s.submit("p" + i, p, greedy(6), c);
+                assertEquals(FinishReason.LENGTH, c.done.get(60, TimeUnit.SECONDS));
+                assertArrayEquals(alone.generate(p, greedy(6), null, TokenListener.NONE).outputIds(), c.ids(),
+                        "request " + i + " with a reused prefix");
+            }
+            assertEquals(3 * 32, cache.prefixHitTokens(), "requests 1..3 each reuse the two full 16-token blocks");
+            assertEquals(0, cache.usedBlocks());
+        }
+    }
 }

@@ -86,4 +86,18 @@ class ExpertServiceTest {
         assertTrue(metrics.contains("dsv2_expert_request_rows_count{layer=\"2\"}"), "rows summary exported");
         assertTrue(!metrics.contains("expert=\"3\""), "only owned experts have series");
     }
+
+    @Test
+    void theContainerImageIsTheOneTheHelmChartExpects() {
+        org.eclipse.microprofile.config.Config c = org.eclipse.microprofile.config.ConfigProvider.getConfig();
+        assertEquals("dsv2-expert", c.getValue("quarkus.container-image.name", String.class));
+        assertEquals("0.1.0", c.getValue("quarkus.container-image.tag", String.class));
+        assertEquals("eclipse-temurin:25-jre", c.getValue("quarkus.jib.base-jvm-image", String.class));
+        assertEquals("185", c.getValue("quarkus.jib.user", String.class));
+        assertEquals(List.of("/bin/sh", "-c", "exec java $JAVA_OPTS_APPEND -jar quarkus-run.jar"),
+                c.getValues("quarkus.jib.jvm-entrypoint", String.class));
+        String opts = c.getValue("quarkus.jib.environment-variables.\"JAVA_OPTS_APPEND\"", String.class);
+        assertTrue(opts.contains("--add-modules jdk.incubator.vector") && opts.contains("--enable-native-access=ALL-UNNAMED"),
+                opts);
+    }
 }

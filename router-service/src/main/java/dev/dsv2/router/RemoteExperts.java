@@ -40,11 +40,11 @@ import java.util.stream.Collectors;
  * ({@code dsv2.router.shared-experts=shards}) exactly one shard per layer (rotating) also gets every row with
  * {@code include_shared}.
  *
- * <p><b>Failures.</b> A call that fails UNAVAILABLE, DEADLINE_EXCEEDED or RESOURCE_EXHAUSTED is retried on the
- * shard's next replica (round-robin, healthy first); when all fail, the step fails with
- * {@code ServingException(UNAVAILABLE, "expert shard 1/2 (host:port) is unreachable: <cause>")}: the scheduler fails
- * that step's requests and keeps serving, and a pod that comes back is used by the next call (see
- * {@link ShardEndpoint}). Any other status is a bug or a mismatch and fails the step as INTERNAL.
+ * <p><b>Failures.</b> A call that fails UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED or CANCELLED (by the
+ * pod, e.g. shutting down) is retried on the shard's next replica (round-robin, healthy first); when all fail, the
+ * step fails with {@code ServingException(UNAVAILABLE, "expert shard 1/2 (host:port) is unreachable: <cause>")}:
+ * the scheduler fails that step's requests and keeps serving, and a pod that comes back is used by the next call
+ * (see {@link ShardEndpoint}). Any other status is a bug or a mismatch and fails the step as INTERNAL.
  */
 public final class RemoteExperts implements RoutedExperts, AutoCloseable {
     private static final Logger LOG = Logger.getLogger(RemoteExperts.class.getName());
@@ -370,9 +370,14 @@ public final class RemoteExperts implements RoutedExperts, AutoCloseable {
         });
     }
 
+    /**
+     * Failures another replica (or a later call) may not have: the pod is unreachable or went away, too slow, or
+     * saturated. CANCELLED counts too: the router never cancels its own calls, so it means the pod cancelled the
+     * call, as a pod that is shutting down does with the calls in flight.
+     */
     private static boolean retryable(Status.Code code) {
         return code == Status.Code.UNAVAILABLE || code == Status.Code.DEADLINE_EXCEEDED
-                || code == Status.Code.RESOURCE_EXHAUSTED;
+                || code == Status.Code.RESOURCE_EXHAUSTED || code == Status.Code.CANCELLED;
     }
 
     @Override

@@ -22,8 +22,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * answered once ready, and whether its last call failed.
  *
  * <p>A channel whose connection attempts fail sits in TRANSIENT_FAILURE and fails every call at once until its
- * reconnect backoff (up to minutes) runs out; so after a connection-level failure the channel is replaced by a fresh
- * one, and the next call to this pod connects anew. A restarted pod is therefore used again by the very next call.
+ * reconnect backoff (up to minutes) runs out; so such a channel is never reused: after a connection-level failure,
+ * and before a call finds it in that state, it is replaced by a fresh one that connects anew. A restarted pod is
+ * therefore used again by the very next call.
  */
 final class ShardEndpoint implements AutoCloseable {
     static final int MAX_MESSAGE_BYTES = 256 << 20;
@@ -107,7 +108,7 @@ final class ShardEndpoint implements AutoCloseable {
 
     /** Asks the pod for its ShardInfo (blocking, bounded by {@code timeout}). */
     ShardInfo fetchInfo(Duration timeout) {
-        ManagedChannel ch = channel.get();
+        ManagedChannel ch = usableChannel();
         try {
             return ExpertsGrpc.newBlockingStub(ch).withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS)
                     .info(ShardInfoRequest.getDefaultInstance());
@@ -117,9 +118,22 @@ final class ShardEndpoint implements AutoCloseable {
         }
     }
 
+    /**
+     * The channel for the next call: a channel stuck in TRANSIENT_FAILURE (its last connection attempts failed, it
+     * would fail this call at once and keep backing off) is replaced by a fresh one that connects for this call.
+     */
+    private ManagedChannel usableChannel() {
+        ManagedChannel ch = channel.get();
+        if (!closed && ch.getState(false) == ConnectivityState.TRANSIENT_FAILURE) {
+            replace(ch);
+            ch = channel.get();
+        }
+        return ch;
+    }
+
     /** Sends one Compute call; the future fails with the call's {@link StatusRuntimeException}. */
     CompletableFuture<ExpertResponse> compute(ExpertRequest request, Duration timeout) {
-        ManagedChannel ch = channel.get();
+        ManagedChannel ch = usableChannel();
         CompletableFuture<ExpertResponse> result = new CompletableFuture<>();
         ExpertsGrpc.newStub(ch).withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS).compute(request,
                 new StreamObserver<>() {
@@ -163,12 +177,16 @@ final class ShardEndpoint implements AutoCloseable {
         }
         ConnectivityState s = used.getState(false);
         if (s == ConnectivityState.TRANSIENT_FAILURE || s == ConnectivityState.IDLE) {
-            ManagedChannel fresh = newChannel();
-            if (channel.compareAndSet(used, fresh)) {
-                used.shutdownNow();
-            } else {
-                fresh.shutdownNow();
-            }
+            replace(used);
+        }
+    }
+
+    private void replace(ManagedChannel used) {
+        ManagedChannel fresh = newChannel();
+        if (channel.compareAndSet(used, fresh)) {
+            used.shutdownNow();
+        } else {
+            fresh.shutdownNow();
         }
     }
 

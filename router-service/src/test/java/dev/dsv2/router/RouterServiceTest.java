@@ -244,8 +244,9 @@ class RouterServiceTest {
             assertEquals(30, tokenIds(events).length);
         }
         assertArrayEquals(localGreedy(prompt(40, 10), 30), tokenIds(streams.getFirst().get()));
+        await(() -> blocking.status(RouterStatusRequest.getDefaultInstance()).getKvBlocksUsed() == 0,
+                "every block to be free again");
         RouterStatus s = blocking.status(RouterStatusRequest.getDefaultInstance());
-        assertEquals(0, s.getKvBlocksUsed());
         assertEquals(4, s.getKvBlocksTotal());
         assertEquals(64, s.getKvBlockSize());
         assertEquals(512, s.getContextLimit());
@@ -281,5 +282,61 @@ class RouterServiceTest {
             assertTrue(m.contains(name), "/q/metrics lacks " + name + "\n" + m);
         }
         assertTrue(m.contains("shard=\"1\""), "per-shard RPC timers");
+    }
+
+    @Test
+    @Order(9)
+    void aShardLostMidStreamEndsTheStreamWithAnUnavailableErrorEventAndTheNextRequestWorksOnceItIsBack()
+            throws Exception {
+        awaitReady();
+        CountDownLatch threeTokens = new CountDownLatch(3);
+        List<RouterEvent> events = new java.util.concurrent.CopyOnWriteArrayList<>();
+        CompletableFuture<Void> end = new CompletableFuture<>();
+        async.generate(request("lost", prompt(5, 9), 240), new io.grpc.stub.StreamObserver<>() {
+            @Override
+            public void onNext(RouterEvent value) {
+                events.add(value);
+                threeTokens.countDown();
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                end.completeExceptionally(t);
+            }
+
+            @Override
+            public void onCompleted() {
+                end.complete(null);
+            }
+        });
+        assertTrue(threeTokens.await(30, TimeUnit.SECONDS));
+        RouterTestResource.killShardOne();
+        end.get(30, TimeUnit.SECONDS);
+        RouterEvent last = events.getLast();
+        assertTrue(last.hasError(), "last event: " + last);
+        assertEquals(Status.Code.UNAVAILABLE.value(), last.getError().getCode());
+        assertTrue(last.getError().getMessage().startsWith("expert shard 1/2 (127.0.0.1:"
+                + RouterTestResource.shardOnePort() + ") is unreachable"), last.getError().getMessage());
+        await(() -> blocking.status(RouterStatusRequest.getDefaultInstance()).getKvBlocksUsed() == 0,
+                "the failed request's blocks to be freed");
+
+        RouterTestResource.startShardOne();
+        List<RouterEvent> after = drain(blocking.generate(request("back", prompt(5, 9), 4)));
+        assertEquals("length", after.getLast().getComplete().getFinishReason());
+    }
+
+    @Test
+    @Order(99)
+    void theContainerImageIsTheOneTheHelmChartExpects() {
+        org.eclipse.microprofile.config.Config c = org.eclipse.microprofile.config.ConfigProvider.getConfig();
+        assertEquals("dsv2-router", c.getValue("quarkus.container-image.name", String.class));
+        assertEquals("0.1.0", c.getValue("quarkus.container-image.tag", String.class));
+        assertEquals("eclipse-temurin:25-jre", c.getValue("quarkus.jib.base-jvm-image", String.class));
+        assertEquals("185", c.getValue("quarkus.jib.user", String.class));
+        assertEquals(List.of("/bin/sh", "-c", "exec java $JAVA_OPTS_APPEND -jar quarkus-run.jar"),
+                c.getValues("quarkus.jib.jvm-entrypoint", String.class));
+        String opts = c.getValue("quarkus.jib.environment-variables.\"JAVA_OPTS_APPEND\"", String.class);
+        assertTrue(opts.contains("--add-modules jdk.incubator.vector") && opts.contains("--enable-native-access=ALL-UNNAMED"),
+                opts);
     }
 }

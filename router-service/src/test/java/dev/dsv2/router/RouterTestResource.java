@@ -48,9 +48,17 @@ public class RouterTestResource implements QuarkusTestResourceLifecycleManager {
                 "quarkus.grpc.server.test-port", Integer.toString(grpcPort));
     }
 
-    /** Starts expert shard 1 (on the port the router was told). */
+    /** Starts expert shard 1 (on the port the router was told); also after {@link #killShardOne()}. */
     static void startShardOne() {
         shards.restart(1);
+    }
+
+    static void killShardOne() {
+        shards.kill(1);
+    }
+
+    static int shardOnePort() {
+        return shards.port(1);
     }
 
     @Override

@@ -1,0 +1,253 @@
+package dev.dsv2.engine.model;
+
+import dev.dsv2.engine.config.ModelConfig;
+import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.safetensors.Checkpoint;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.function.Consumer;
+
+import static dev.dsv2.engine.model.Workspace.Slot.EXPERT_IN;
+import static dev.dsv2.engine.model.Workspace.Slot.EXPERT_OUT;
+import static dev.dsv2.engine.model.Workspace.Slot.SHARED_OUT;
+
+/**
+ * One expert shard's weights: the routed experts its {@link ExpertPlacement} owns in every MoE layer, and
+ * optionally the shared experts, and nothing else (no attention, embeddings or gates). The checkpoint files are
+ * memory-mapped, so only the pages of the owned tensors are ever read: resident memory is proportional to the
+ * shard's share, {@link #weightBytes()}.
+ *
+ * <pre>
+ *   routed expert (layer l, expert e owned):  gate, up [moe_inter, D], down [D, moe_inter]
+ *   shared experts (layer l, when held):      gate, up [moe_inter * n_shared, D], down [D, moe_inter * n_shared]
+ * </pre>
+ *
+ * <p>{@link #compute} is what one expert-service call runs: the rows routed to this shard, each row once with all its
+ * {@code top_k} (expert, weight) pairs, where pairs owned by other shards are marked {@code -1} and skipped; rows
+ * are grouped by expert so each owned expert's weights are streamed once per call.
+ */
+public final class ExpertShard implements AutoCloseable {
+    /** The expert id that marks a pair owned by another shard. */
+    public static final int SKIP = -1;
+
+    private final ModelConfig config;
+    private final ExpertPlacement placement;
+    private final SwiGluMlp[][] experts; // [layer][expert], null where dense or not owned
+    private final LocalExperts routed;
+    private final SwiGluMlp[] shared; // [layer], null where dense or not held
+    private final long weightBytes;
+    private final Checkpoint checkpoint;
+
+    private final Backend backend;
+    private final ThreadLocal<Workspace> workspaces = ThreadLocal.withInitial(Workspace::new);
+
+    private ExpertShard(ModelConfig config, ExpertPlacement placement, Backend backend, SwiGluMlp[][] experts,
+                        SwiGluMlp[] shared, long weightBytes, Checkpoint checkpoint) {
+        this.config = config;
+        this.placement = placement;
+        this.backend = backend;
+        this.experts = experts;
+        this.routed = new LocalExperts(backend, experts, config.hiddenSize());
+        this.shared = shared;
+        this.weightBytes = weightBytes;
+        this.checkpoint = checkpoint;
+    }
+
+    /**
+     * Maps the owned experts of every MoE layer of the checkpoint in {@code dir} (and the shared experts when
+     * {@code sharedExperts}), checking each tensor's shape against config.json.
+     *
+     * @throws IllegalArgumentException when the model has no routed experts or the placement does not fit it
+     */
+    public static ExpertShard load(Path dir, Backend backend, ExpertPlacement placement, boolean sharedExperts,
+                                   Consumer<String> progress) {
+        Consumer<String> report = progress == null ? s -> { } : progress;
+        ModelConfig c = ModelConfig.load(dir);
+        if (c.nRoutedExperts() != placement.numExperts()) {
+            throw new IllegalArgumentException(dir + ": config.json has n_routed_experts " + c.nRoutedExperts()
+                    + " but the placement is for " + placement.numExperts() + " experts");
+        }
+        Checkpoint ckpt = Checkpoint.open(dir, report);
+        try {
+            ModelLoader.Names names = new ModelLoader.Names(ckpt);
+            SwiGluMlp[][] experts = mapRouted(c, names, placement);
+            long bytes = 0;
+            SwiGluMlp[] shared = new SwiGluMlp[c.numHiddenLayers()];
+            for (int layer = 0; layer < c.numHiddenLayers(); layer++) {
+                if (!c.isMoeLayer(layer)) {
+                    continue;
+                }
+                for (SwiGluMlp e : experts[layer]) {
+                    bytes += e == null ? 0 : e.byteSize();
+                }
+                if (sharedExperts && c.nSharedExperts() > 0) {
+                    shared[layer] = ModelLoader.mlp(names, "model.layers." + layer + ".mlp.shared_experts.",
+                            c.sharedIntermediateSize(), c.hiddenSize());
+                    bytes += shared[layer].byteSize();
+                }
+                report.accept("layer " + layer + ": experts " + placement.first() + ".." + (placement.end() - 1)
+                        + (shared[layer] != null ? " + shared" : "") + " mapped");
+            }
+            return new ExpertShard(c, placement, backend, experts, shared, bytes, ckpt);
+        } catch (RuntimeException e) {
+            ckpt.close();
+            throw e;
+        }
+    }
+
+    /**
+     * The routed experts of an already opened checkpoint that {@code placement} owns, as {@link LocalExperts}: what
+     * a process that holds the rest of the model (e.g. a router with every expert local) passes to
+     * {@link DeepseekV2Model#load(Path, Backend, Consumer, java.util.function.Function, boolean)}.
+     */
+    public static LocalExperts routedExperts(Checkpoint ckpt, ModelConfig config, Backend backend,
+                                             ExpertPlacement placement) {
+        return new LocalExperts(backend, mapRouted(config, new ModelLoader.Names(ckpt), placement),
+                config.hiddenSize());
+    }
+
+    /** {@code [layer][expert]}: the owned experts of every MoE layer, null elsewhere. */
+    private static SwiGluMlp[][] mapRouted(ModelConfig c, ModelLoader.Names names, ExpertPlacement placement) {
+        SwiGluMlp[][] experts = new SwiGluMlp[c.numHiddenLayers()][];
+        for (int layer = 0; layer < experts.length; layer++) {
+            if (!c.isMoeLayer(layer)) {
+                continue;
+            }
+            experts[layer] = new SwiGluMlp[c.nRoutedExperts()];
+            for (int e = placement.first(); e < placement.end(); e++) {
+                experts[layer][e] = ModelLoader.mlp(names, "model.layers." + layer + ".mlp.experts." + e + ".",
+                        c.moeIntermediateSize(), c.hiddenSize());
+            }
+        }
+        return experts;
+    }
+
+    /**
+     * {@code out[r] = Σ_k weights[r*topK+k] · expert_{layer, ids[r*topK+k]}(x[r])} over the pairs with
+     * {@code ids != }{@link #SKIP}, plus {@code shared_layer(x[r])} when {@code includeShared}; {@code x} and
+     * {@code out} are {@code [rows, hidden]}, {@code out} is overwritten. Safe to call from several threads.
+     *
+     * @throws IllegalArgumentException naming layer, pair index and expert when the layer is not a MoE layer, an id is
+     *                                  neither {@link #SKIP} nor owned here, or the shared experts are not held here
+     */
+    public void compute(int layer, float[] x, int rows, int[] ids, float[] weights, int topK, boolean includeShared,
+                        float[] out) {
+        if (!isMoeLayer(layer)) {
+            throw new IllegalArgumentException("layer " + layer + " is not a MoE layer of this model (MoE layers: "
+                    + moeLayers() + ")");
+        }
+        if (includeShared && shared[layer] == null) {
+            throw new IllegalArgumentException("include_shared: " + placement + " does not hold the shared experts");
+        }
+        int d = config.hiddenSize();
+        int n = config.nRoutedExperts();
+        int pairs = rows * topK;
+        int[] counts = new int[n + 1];
+        for (int i = 0; i < pairs; i++) {
+            int e = ids[i];
+            if (e == SKIP) {
+                continue;
+            }
+            if (e < 0 || e >= n || experts[layer][e] == null) {
+                throw new IllegalArgumentException("layer " + layer + ": pair " + i + " (row " + i / topK
+                        + ") routes to expert " + e + ", which " + placement + " does not own");
+            }
+            counts[e + 1]++;
+        }
+        for (int e = 0; e < n; e++) {
+            counts[e + 1] += counts[e];
+        }
+        int[] order = new int[counts[n]];
+        int[] fill = Arrays.copyOf(counts, n);
+        for (int i = 0; i < pairs; i++) {
+            if (ids[i] != SKIP) {
+                order[fill[ids[i]]++] = i;
+            }
+        }
+        Arrays.fill(out, 0, rows * d, 0f);
+        Workspace ws = workspaces.get();
+        for (int e = placement.first(); e < placement.end(); e++) {
+            int from = counts[e];
+            int m = counts[e + 1] - from;
+            if (m == 0) {
+                continue;
+            }
+            float[] in = ws.get(EXPERT_IN, m * d);
+            for (int j = 0; j < m; j++) {
+                System.arraycopy(x, (order[from + j] / topK) * d, in, j * d, d);
+            }
+            float[] y = ws.get(EXPERT_OUT, m * d);
+            experts[layer][e].forward(backend, in, m, y, ws);
+            for (int j = 0; j < m; j++) {
+                int slot = order[from + j];
+                backend.axpy(weights[slot], y, j * d, out, (slot / topK) * d, d);
+            }
+        }
+        if (includeShared) {
+            float[] s = ws.get(SHARED_OUT, rows * d);
+            shared[layer].forward(backend, x, rows, s, ws);
+            backend.axpy(1f, s, 0, out, 0, rows * d);
+        }
+    }
+
+    /** The MoE layer indices, e.g. "1..26" or "1, 3, 5", for messages. */
+    public String moeLayers() {
+        int[] moe = java.util.stream.IntStream.range(0, config.numHiddenLayers()).filter(config::isMoeLayer).toArray();
+        if (moe.length == 0) {
+            return "none";
+        }
+        if (moe[moe.length - 1] - moe[0] == moe.length - 1) {
+            return moe[0] + ".." + moe[moe.length - 1];
+        }
+        return Arrays.toString(moe).replace("[", "").replace("]", "");
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public ExpertPlacement placement() {
+        return placement;
+    }
+
+    /** The owned routed experts; a row routed to an expert of another shard is an error naming layer and expert. */
+    public LocalExperts routed() {
+        return routed;
+    }
+
+    /** Whether {@code layer} is a MoE layer of this model (the only layers a shard serves). */
+    public boolean isMoeLayer(int layer) {
+        return layer >= 0 && layer < config.numHiddenLayers() && config.isMoeLayer(layer);
+    }
+
+    /** Whether this shard holds the shared experts. */
+    public boolean holdsShared() {
+        for (SwiGluMlp s : shared) {
+            if (s != null) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The fused shared experts of {@code layer}, or null when not held here (or a dense layer). */
+    public SwiGluMlp shared(int layer) {
+        return layer >= 0 && layer < shared.length ? shared[layer] : null;
+    }
+
+    /** Bytes of the weights this shard maps (owned routed experts of every MoE layer + shared experts if held). */
+    public long weightBytes() {
+        return weightBytes;
+    }
+
+    @Override
+    public void close() {
+        checkpoint.close();
+    }
+
+    @Override
+    public String toString() {
+        return "ExpertShard[" + placement + (holdsShared() ? " + shared" : "") + ", " + weightBytes + " bytes]";
+    }
+}

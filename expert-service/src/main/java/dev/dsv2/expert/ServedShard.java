@@ -1,0 +1,137 @@
+package dev.dsv2.expert;
+
+import dev.dsv2.engine.config.ModelConfig;
+import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.model.ExpertPlacement;
+import dev.dsv2.engine.model.ExpertShard;
+import dev.dsv2.proto.internal.v1.ShardInfo;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+
+import java.nio.file.Path;
+import java.util.function.Consumer;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * The shard this process serves and where its weights are: LOADING (placement known from config.json, weights
+ * being mapped), READY, or FAILED with the reason. {@link #info()} answers in every state (with {@code ready} set
+ * accordingly), so a router learns the placement of a shard that is still loading; {@link #shard()} refuses with
+ * UNAVAILABLE until the weights are in.
+ */
+public final class ServedShard implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(ServedShard.class.getName());
+
+    private final ShardSettings settings;
+    private final ModelConfig config;
+    private final ExpertPlacement placement;
+    private final String modelName;
+    private volatile ExpertShard shard;
+    private volatile String failure;
+    private volatile boolean closed;
+
+    public ServedShard(ShardSettings settings, ModelConfig config, String modelName) {
+        this.settings = settings;
+        this.config = config;
+        this.modelName = modelName;
+        if (config.nRoutedExperts() < 1) {
+            throw new IllegalArgumentException("model " + modelName + " has no routed experts (n_routed_experts is "
+                    + config.nRoutedExperts() + "): there is nothing for an expert shard to serve");
+        }
+        this.placement = new ExpertPlacement(settings.shardIndex(), settings.shardCount(), config.nRoutedExperts());
+    }
+
+    /** A shard whose weights are already loaded (embedding and tests). */
+    public static ServedShard ofLoaded(ShardSettings settings, ExpertShard shard, String modelName) {
+        ServedShard s = new ServedShard(settings, shard.config(), modelName);
+        s.shard = shard;
+        return s;
+    }
+
+    /**
+     * Maps the shard's weights from {@code dir} on this thread; on failure the state becomes FAILED with the reason
+     * (and it is logged), so health checks can report it.
+     */
+    public void load(Path dir, Backend backend, Consumer<String> progress) {
+        try {
+            long t0 = System.nanoTime();
+            ExpertShard loaded = ExpertShard.load(dir, backend, placement, settings.sharedExperts(), progress);
+            if (closed) {
+                loaded.close();
+                return;
+            }
+            shard = loaded;
+            LOG.info(() -> String.format("%s ready: %s, %.1f MiB of expert weights mapped in %.1f s",
+                    settings.label(), loaded, loaded.weightBytes() / 1048576.0, (System.nanoTime() - t0) / 1e9));
+        } catch (RuntimeException | Error e) {
+            failure = e.getMessage() == null ? e.toString() : e.getMessage();
+            LOG.log(Level.SEVERE, settings.label() + ": loading the expert weights from " + dir + " failed", e);
+        }
+    }
+
+    public ShardSettings settings() {
+        return settings;
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public ExpertPlacement placement() {
+        return placement;
+    }
+
+    public String modelName() {
+        return modelName;
+    }
+
+    public boolean ready() {
+        return shard != null;
+    }
+
+    /** Why loading failed, or null. */
+    public String failure() {
+        return failure;
+    }
+
+    /** The loaded shard, or UNAVAILABLE naming the state. */
+    public ExpertShard shard() {
+        ExpertShard s = shard;
+        if (s != null) {
+            return s;
+        }
+        String f = failure;
+        throw new StatusRuntimeException(Status.UNAVAILABLE.withDescription(settings.label()
+                + (f != null ? " failed to load its weights: " + f : " is still loading its weights")));
+    }
+
+    public ShardInfo info() {
+        ShardInfo.Builder b = ShardInfo.newBuilder()
+                .setShardIndex(settings.shardIndex())
+                .setShardCount(settings.shardCount())
+                .setReplicas(settings.replicas())
+                .setHoldsShared(settings.sharedExperts() && config.nSharedExperts() > 0)
+                .setNumLayers(config.numHiddenLayers())
+                .setHiddenSize(config.hiddenSize())
+                .setModel(modelName)
+                .setReady(ready());
+        for (int e : placement.owned()) {
+            b.addOwnedExperts(e);
+        }
+        ExpertShard s = shard;
+        if (s != null) {
+            b.setWeightBytes(s.weightBytes());
+        }
+        return b.build();
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        ExpertShard s = shard;
+        shard = null;
+        if (s != null) {
+            s.close();
+        }
+    }
+}

@@ -1,0 +1,47 @@
+package dev.dsv2.router;
+
+import dev.dsv2.engine.model.RoutedExperts;
+
+import java.util.concurrent.atomic.AtomicLongArray;
+
+/**
+ * Counts the rows routed to every (layer, expert) on their way to the real {@link RoutedExperts} (local or remote),
+ * for the {@code dsv2_router_routed_tokens_total{layer,expert}} metric.
+ */
+final class CountingExperts implements RoutedExperts {
+    private final RoutedExperts delegate;
+    private final int experts;
+    private final AtomicLongArray counts; // [layer * experts + expert]
+
+    CountingExperts(RoutedExperts delegate, int layers, int experts) {
+        this.delegate = delegate;
+        this.experts = experts;
+        this.counts = new AtomicLongArray(layers * experts);
+    }
+
+    long count(int layer, int expert) {
+        return counts.get(layer * experts + expert);
+    }
+
+    RoutedExperts delegate() {
+        return delegate;
+    }
+
+    private void record(int layer, int rows, int[] ids, int topK) {
+        for (int i = 0, n = rows * topK; i < n; i++) {
+            counts.incrementAndGet(layer * experts + ids[i]);
+        }
+    }
+
+    @Override
+    public void compute(int layer, float[] x, int rows, int[] ids, float[] weights, int topK, float[] out) {
+        record(layer, rows, ids, topK);
+        delegate.compute(layer, x, rows, ids, weights, topK, out);
+    }
+
+    @Override
+    public Pending start(int layer, float[] x, int rows, int[] ids, float[] weights, int topK, float[] out) {
+        record(layer, rows, ids, topK);
+        return delegate.start(layer, x, rows, ids, weights, topK, out);
+    }
+}

@@ -1,0 +1,389 @@
+package dev.dsv2.router;
+
+import dev.dsv2.engine.config.ModelConfig;
+import dev.dsv2.engine.model.ExpertShard;
+import dev.dsv2.engine.model.RoutedExperts;
+import dev.dsv2.engine.serve.ErrorKind;
+import dev.dsv2.engine.serve.ServingException;
+import dev.dsv2.proto.internal.v1.ExpertRequest;
+import dev.dsv2.proto.internal.v1.ExpertResponse;
+import dev.dsv2.proto.internal.v1.ShardInfo;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import java.util.stream.Collectors;
+
+/**
+ * Routed experts on remote expert-service shards ({@code dsv2.router.experts}).
+ *
+ * <p><b>Discovery.</b> At start a background thread asks every endpoint for its {@code ShardInfo} (retrying with
+ * backoff) until each of the {@code N} shard indices has at least one ready, compatible pod; until then
+ * {@link #ready()} is false (router readiness stays DOWN) and calls fail with UNAVAILABLE naming what is missing,
+ * which is also logged. Replicas that answer later join the rotation.
+ *
+ * <p><b>Dispatch</b> ({@link #start}). Per MoE layer, every shard gets one call carrying each row that has at least
+ * one (expert, weight) pair the shard owns, each row once, with all its {@code top_k} pairs; pairs owned elsewhere
+ * carry expert {@code -1}. The hidden rows travel as {@link WireDtype} (bf16 by default). All shard calls of a layer
+ * go out at once (async stubs, deadline {@code dsv2.router.expert-timeout}); {@link Pending#await()} sums the F32
+ * partial results in shard order (deterministic). With shared experts placed on the shards
+ * ({@code dsv2.router.shared-experts=shards}) exactly one shard per layer (rotating) also gets every row with
+ * {@code include_shared}.
+ *
+ * <p><b>Failures.</b> A call that fails UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED or CANCELLED (by the
+ * pod, e.g. shutting down) is retried on the shard's next replica (round-robin, healthy first); when all fail, the
+ * step fails with {@code ServingException(UNAVAILABLE, "expert shard 1/2 (host:port) is unreachable: <cause>")}:
+ * the scheduler fails that step's requests and keeps serving, and a pod that comes back is used by the next call
+ * (see {@link ShardEndpoint}). Any other status is a bug or a mismatch and fails the step as INTERNAL.
+ */
+public final class RemoteExperts implements RoutedExperts, AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(RemoteExperts.class.getName());
+    private static final Duration INFO_TIMEOUT = Duration.ofSeconds(5);
+    private static final long LOG_EVERY_NANOS = TimeUnit.SECONDS.toNanos(10);
+
+    /**
+     * @param wireDtype      hidden states on the wire
+     * @param timeout        deadline of one Compute call (one attempt)
+     * @param sharedOnShards whether the shards add the shared experts (the router then loads none)
+     * @param maxBackoff     the longest pause between discovery rounds
+     */
+    public record Options(WireDtype wireDtype, Duration timeout, boolean sharedOnShards, Duration maxBackoff) {
+        public static Options defaults() {
+            return new Options(WireDtype.BF16, Duration.ofSeconds(30), false, Duration.ofSeconds(2));
+        }
+
+        public Options withWireDtype(WireDtype d) {
+            return new Options(d, timeout, sharedOnShards, maxBackoff);
+        }
+
+        public Options withSharedOnShards(boolean s) {
+            return new Options(wireDtype, timeout, s, maxBackoff);
+        }
+
+        public Options withTimeout(Duration t) {
+            return new Options(wireDtype, t, sharedOnShards, maxBackoff);
+        }
+    }
+
+    /** Sees every Compute attempt, for metrics. */
+    @FunctionalInterface
+    public interface CallObserver {
+        /** @param code OK or the failure's status code */
+        void onCall(int shardIndex, String endpoint, long nanos, Status.Code code);
+
+        CallObserver NONE = (shard, endpoint, nanos, code) -> { };
+    }
+
+    private final ModelConfig config;
+    private final Options options;
+    private final List<ShardEndpoint> endpoints;
+    private final CallObserver observer;
+    private final AtomicInteger[] roundRobin;
+    private final AtomicLong steps = new AtomicLong();
+    private volatile int lastLayer = Integer.MAX_VALUE; // a layer <= the last one starts a new forward pass (step)
+    private final Thread discovery;
+    private volatile ShardTopology topology;
+    private volatile String missing = "no expert shard has answered yet";
+    private volatile boolean closed;
+
+    private RemoteExperts(ModelConfig config, List<ShardEndpoint> endpoints, Options options, CallObserver observer) {
+        this.config = config;
+        this.endpoints = endpoints;
+        this.options = options;
+        this.observer = observer;
+        this.roundRobin = new AtomicInteger[config.nRoutedExperts()]; // one per shard index; N <= E
+        for (int i = 0; i < roundRobin.length; i++) {
+            roundRobin[i] = new AtomicInteger();
+        }
+        this.discovery = Thread.ofPlatform().name("dsv2-expert-discovery").daemon().unstarted(this::discover);
+    }
+
+    /**
+     * Connects to {@code addresses} ({@code host:port}, every pod of every shard) and starts discovery.
+     *
+     * @throws IllegalArgumentException for an empty list, a malformed or duplicate address, or a dense model
+     */
+    public static RemoteExperts connect(ModelConfig config, List<String> addresses, Options options,
+                                        CallObserver observer) {
+        if (config.nRoutedExperts() < 1) {
+            throw new IllegalArgumentException("dsv2.router.experts is set but the model has no routed experts");
+        }
+        List<String> cleaned = addresses.stream().map(String::trim).filter(a -> !a.isEmpty()).toList();
+        if (cleaned.isEmpty()) {
+            throw new IllegalArgumentException("dsv2.router.experts (DSV2_ROUTER_EXPERTS) is empty: list host:port of"
+                    + " every expert pod, comma-separated");
+        }
+        if (cleaned.stream().distinct().count() != cleaned.size()) {
+            throw new IllegalArgumentException("dsv2.router.experts (DSV2_ROUTER_EXPERTS) lists an address twice: "
+                    + cleaned);
+        }
+        List<ShardEndpoint> eps = cleaned.stream().map(ShardEndpoint::parse).toList();
+        RemoteExperts r = new RemoteExperts(config, eps, options, observer == null ? CallObserver.NONE : observer);
+        r.discovery.start();
+        return r;
+    }
+
+    /** Whether every shard index has a ready pod (calls can be served). */
+    public boolean ready() {
+        return topology != null;
+    }
+
+    /** Waits up to {@code timeout} for {@link #ready()}. */
+    public boolean awaitReady(Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (!ready() && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        return ready();
+    }
+
+    /** What the router knows of its shards, e.g. for readiness: known pods, missing shards, pods not answering. */
+    public String status() {
+        ShardTopology t = topology;
+        String pods = endpoints.stream().map(e -> e.address() + " (" + e.state() + ")")
+                .collect(Collectors.joining(", "));
+        if (t != null) {
+            return "all " + t.shardCount + " expert shards known; pods: " + pods;
+        }
+        return missing + "; pods: " + pods;
+    }
+
+    public Options options() {
+        return options;
+    }
+
+    private void discover() {
+        long backoffMs = 50;
+        long lastLog = System.nanoTime() - LOG_EVERY_NANOS;
+        while (!closed) {
+            boolean progress = false;
+            for (ShardEndpoint e : endpoints) {
+                if (e.info() != null || closed) {
+                    continue;
+                }
+                progress |= ask(e);
+            }
+            ShardTopology.Attempt attempt = ShardTopology.build(config, endpoints, options.sharedOnShards(),
+                    roundRobin);
+            if (attempt.topology() != null) {
+                boolean first = topology == null;
+                topology = attempt.topology();
+                if (first || progress) {
+                    LOG.info("expert shards ready: " + status());
+                }
+            } else {
+                missing = attempt.missing();
+                if (System.nanoTime() - lastLog >= LOG_EVERY_NANOS) {
+                    lastLog = System.nanoTime();
+                    LOG.info("waiting for expert shards: " + status());
+                }
+            }
+            if (endpoints.stream().allMatch(e -> e.info() != null)) {
+                return;
+            }
+            try {
+                Thread.sleep(backoffMs);
+            } catch (InterruptedException ex) {
+                return;
+            }
+            backoffMs = progress ? 50 : Math.min(backoffMs * 2, options.maxBackoff().toMillis());
+        }
+    }
+
+    /** Asks one pod for its ShardInfo; returns true when it joined. */
+    private boolean ask(ShardEndpoint e) {
+        ShardInfo info;
+        try {
+            info = e.fetchInfo(INFO_TIMEOUT);
+        } catch (StatusRuntimeException ex) {
+            e.setState(describe(ex.getStatus()));
+            return false;
+        }
+        if (!info.getReady()) {
+            e.setState("shard " + info.getShardIndex() + "/" + info.getShardCount() + " loading");
+            return false;
+        }
+        String bad = ShardTopology.incompatibility(config, info, endpoints);
+        if (bad != null) {
+            String was = e.state();
+            e.setState("rejected: " + bad);
+            if (!was.equals(e.state())) {
+                LOG.severe("expert pod " + e.address() + " is not usable: " + bad);
+            }
+            return false;
+        }
+        e.accept(info);
+        return true;
+    }
+
+    static String describe(Status s) {
+        String d = s.getDescription();
+        Throwable c = s.getCause();
+        String cause = c == null || c.getMessage() == null || (d != null && d.contains(c.getMessage())) ? ""
+                : " (" + c.getMessage() + ")";
+        return s.getCode() + (d == null ? "" : ": " + d) + cause;
+    }
+
+    @Override
+    public void compute(int layer, float[] x, int rows, int[] ids, float[] weights, int topK, float[] out) {
+        start(layer, x, rows, ids, weights, topK, out).await();
+    }
+
+    @Override
+    public Pending start(int layer, float[] x, int rows, int[] ids, float[] weights, int topK, float[] out) {
+        ShardTopology t = topology;
+        if (t == null) {
+            throw new ServingException(ErrorKind.UNAVAILABLE, "expert shards are not all known yet: " + missing);
+        }
+        int d = config.hiddenSize();
+        long step = layer <= lastLayer ? steps.incrementAndGet() : steps.get();
+        lastLayer = layer;
+        int n = t.shardCount;
+        ShardTopology.Group shared = options.sharedOnShards() ? t.sharedGroup(layer) : null;
+        // rowsOf[s][0, count[s]): the rows shard s gets, ascending.
+        int[][] rowsOf = new int[n][];
+        int[] count = new int[n];
+        int[] lastRow = new int[n];
+        Arrays.fill(lastRow, -1);
+        for (int s = 0; s < n; s++) {
+            rowsOf[s] = new int[rows];
+        }
+        for (int r = 0; r < rows; r++) {
+            for (int k = 0; k < topK; k++) {
+                int e = ids[r * topK + k];
+                int s = t.ownerOfExpert[e];
+                if (lastRow[s] != r) {
+                    lastRow[s] = r;
+                    rowsOf[s][count[s]++] = r;
+                }
+            }
+        }
+        if (shared != null) {
+            for (int r = 0; r < rows; r++) {
+                rowsOf[shared.index][r] = r;
+            }
+            count[shared.index] = rows;
+        }
+        List<CompletableFuture<ExpertResponse>> calls = new ArrayList<>(n);
+        for (int s = 0; s < n; s++) {
+            if (count[s] == 0) {
+                calls.add(null);
+                continue;
+            }
+            ExpertRequest.Builder req = ExpertRequest.newBuilder().setLayer(layer).setTopK(topK).setStep(step)
+                    .setIncludeShared(shared != null && shared.index == s)
+                    .setHidden(HiddenCodec.encodeRows(x, d, rowsOf[s], count[s], options.wireDtype()));
+            for (int i = 0; i < count[s]; i++) {
+                int base = rowsOf[s][i] * topK;
+                for (int k = 0; k < topK; k++) {
+                    boolean mine = t.ownerOfExpert[ids[base + k]] == s;
+                    req.addExpertIds(mine ? ids[base + k] : ExpertShard.SKIP);
+                    req.addExpertWeights(mine ? weights[base + k] : 0f);
+                }
+            }
+            calls.add(callWithFailover(t.groups[s], req.build(), layer));
+        }
+        return () -> combine(t, calls, rowsOf, count, rows, d, out);
+    }
+
+    private void combine(ShardTopology t, List<CompletableFuture<ExpertResponse>> calls, int[][] rowsOf, int[] count,
+                         int rows, int d, float[] out) {
+        Arrays.fill(out, 0, rows * d, 0f);
+        for (int s = 0; s < calls.size(); s++) {
+            CompletableFuture<ExpertResponse> call = calls.get(s);
+            if (call == null) {
+                continue;
+            }
+            ExpertResponse response;
+            try {
+                response = call.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new ServingException(ErrorKind.UNAVAILABLE, "interrupted while waiting for "
+                        + t.groups[s].label());
+            } catch (ExecutionException e) {
+                if (e.getCause() instanceof ServingException se) {
+                    throw se;
+                }
+                throw new ServingException(ErrorKind.INTERNAL, t.groups[s].label() + ": " + e.getCause());
+            }
+            float[] part;
+            try {
+                part = HiddenCodec.decodeF32(response.getOutput(), count[s], d, t.groups[s].label());
+            } catch (IllegalStateException e) {
+                throw new ServingException(ErrorKind.INTERNAL, e.getMessage());
+            }
+            for (int i = 0; i < count[s]; i++) {
+                int dst = rowsOf[s][i] * d;
+                int src = i * d;
+                for (int c = 0; c < d; c++) {
+                    out[dst + c] += part[src + c];
+                }
+            }
+        }
+    }
+
+    private CompletableFuture<ExpertResponse> callWithFailover(ShardTopology.Group group, ExpertRequest request,
+                                                               int layer) {
+        CompletableFuture<ExpertResponse> result = new CompletableFuture<>();
+        attempt(group, group.attemptOrder(), 0, request, layer, null, result);
+        return result;
+    }
+
+    private void attempt(ShardTopology.Group group, List<ShardEndpoint> order, int i, ExpertRequest request,
+                         int layer, Status last, CompletableFuture<ExpertResponse> result) {
+        if (i == order.size()) {
+            String tried = order.stream().map(ShardEndpoint::address).collect(Collectors.joining(", "));
+            result.completeExceptionally(new ServingException(ErrorKind.UNAVAILABLE, group.label() + " (" + tried
+                    + ") is unreachable: " + describe(last)));
+            return;
+        }
+        ShardEndpoint ep = order.get(i);
+        long t0 = System.nanoTime();
+        ep.compute(request, options.timeout()).whenComplete((response, error) -> {
+            Status status = error == null ? Status.OK : Status.fromThrowable(error);
+            observer.onCall(group.index, ep.address(), System.nanoTime() - t0, status.getCode());
+            if (error == null) {
+                ep.markUp();
+                result.complete(response);
+            } else if (retryable(status.getCode())) {
+                ep.markDown(describe(status));
+                if (i + 1 < order.size()) {
+                    LOG.log(Level.WARNING, "{0} replica {1} failed layer {2}: {3}; trying {4}", new Object[]{
+                            group.label(), ep.address(), layer, describe(status), order.get(i + 1).address()});
+                }
+                attempt(group, order, i + 1, request, layer, status, result);
+            } else {
+                result.completeExceptionally(new ServingException(ErrorKind.INTERNAL, group.label() + " ("
+                        + ep.address() + ") failed layer " + layer + ": " + describe(status)));
+            }
+        });
+    }
+
+    /**
+     * Failures another replica (or a later call) may not have: the pod is unreachable or went away, too slow, or
+     * saturated. CANCELLED counts too: the router never cancels its own calls, so it means the pod cancelled the
+     * call, as a pod that is shutting down does with the calls in flight.
+     */
+    private static boolean retryable(Status.Code code) {
+        return code == Status.Code.UNAVAILABLE || code == Status.Code.DEADLINE_EXCEEDED
+                || code == Status.Code.RESOURCE_EXHAUSTED || code == Status.Code.CANCELLED;
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        discovery.interrupt();
+        endpoints.forEach(ShardEndpoint::close);
+    }
+}

@@ -1,0 +1,91 @@
+package dev.dsv2.router;
+
+import dev.dsv2.engine.checkpoint.ModelPresets;
+import dev.dsv2.engine.checkpoint.RandomCheckpointWriter;
+import dev.dsv2.engine.config.ModelConfig;
+import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.model.ExpertPlacement;
+import dev.dsv2.engine.model.ExpertShard;
+import dev.dsv2.expert.PlainExpertServer;
+import dev.dsv2.expert.ServedShard;
+import dev.dsv2.expert.ShardSettings;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.OptionalInt;
+
+/**
+ * Real expert shards for router tests: the expert-service's {@link PlainExpertServer} around an {@link ExpertShard}
+ * of the {@code tiny} preset (16 routed experts, 2 MoE layers), on loopback ports. Pods can be killed and restarted
+ * on the same port.
+ */
+final class ExpertShards implements AutoCloseable {
+    static final ModelConfig TINY = ModelPresets.preset("tiny");
+
+    private final Path dir;
+    private final Backend backend;
+    private final List<ExpertShard> shards = new ArrayList<>();
+    private final List<ServedShard> served = new ArrayList<>();
+    private final List<PlainExpertServer> pods = new ArrayList<>();
+    private final List<Integer> ports = new ArrayList<>();
+
+    private ExpertShards(Path dir, Backend backend) {
+        this.dir = dir;
+        this.backend = backend;
+    }
+
+    static Path writeTiny(Path dir, long seed) {
+        RandomCheckpointWriter.write(TINY, dir, seed, line -> { });
+        return dir;
+    }
+
+    /**
+     * Starts {@code replicas[i]} pods for every shard i of {@code replicas.length}, every shard holding the shared
+     * experts. Pod order: shard 0's replicas, then shard 1's, ...
+     */
+    static ExpertShards start(Path dir, Backend backend, int... replicas) {
+        ExpertShards s = new ExpertShards(dir, backend);
+        int n = replicas.length;
+        for (int i = 0; i < n; i++) {
+            ExpertShard shard = ExpertShard.load(dir, backend, new ExpertPlacement(i, n, TINY.nRoutedExperts()),
+                    true, null);
+            s.shards.add(shard);
+            ShardSettings settings = ShardSettings.resolve(n, OptionalInt.of(i), OptionalInt.empty(), replicas[i], true);
+            ServedShard served = ServedShard.ofLoaded(settings, shard, "tiny");
+            for (int r = 0; r < replicas[i]; r++) {
+                s.served.add(served);
+                PlainExpertServer pod = PlainExpertServer.start(served, "127.0.0.1", 0, 1, new SimpleMeterRegistry());
+                s.pods.add(pod);
+                s.ports.add(pod.port());
+            }
+        }
+        return s;
+    }
+
+    List<String> addresses() {
+        return ports.stream().map(p -> "127.0.0.1:" + p).toList();
+    }
+
+    int port(int pod) {
+        return ports.get(pod);
+    }
+
+    /** Stops pod {@code pod} at once (connections dropped, calls in flight fail). */
+    void kill(int pod) {
+        pods.get(pod).close();
+    }
+
+    /** Starts pod {@code pod} again on its old port. */
+    void restart(int pod) {
+        pods.set(pod, PlainExpertServer.start(served.get(pod), "127.0.0.1", ports.get(pod), 1,
+                new SimpleMeterRegistry()));
+    }
+
+    @Override
+    public void close() {
+        pods.forEach(PlainExpertServer::close);
+        shards.forEach(ExpertShard::close);
+    }
+}

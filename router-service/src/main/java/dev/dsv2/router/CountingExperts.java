@@ -5,8 +5,8 @@ import dev.dsv2.engine.model.RoutedExperts;
 import java.util.concurrent.atomic.AtomicLongArray;
 
 /**
- * Counts the rows routed to every (layer, expert) on their way to the real {@link RoutedExperts} (local or remote),
- * for the {@code dsv2_router_routed_tokens_total{layer,expert}} metric.
+ * Counts the rows routed to every (layer, expert) on their way to the remote {@link RoutedExperts}, for the
+ * {@code dsv2_router_routed_tokens_total{layer,expert}} metric.
  */
 final class CountingExperts implements RoutedExperts {
     private final RoutedExperts delegate;

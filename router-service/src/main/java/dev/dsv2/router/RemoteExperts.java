@@ -90,7 +90,8 @@ public final class RemoteExperts implements RoutedExperts, AutoCloseable {
     private final CallObserver observer;
     private final AtomicInteger[] roundRobin;
     private final AtomicLong steps = new AtomicLong();
-    private volatile int lastLayer = Integer.MAX_VALUE; // a layer <= the last one starts a new forward pass (step)
+    // A layer below the last one starts a new forward pass; the two micro-batches of one step share a number.
+    private volatile int lastLayer = Integer.MAX_VALUE;
     private final Thread discovery;
     private volatile ShardTopology topology;
     private volatile String missing = "no expert shard has answered yet";
@@ -246,7 +247,7 @@ public final class RemoteExperts implements RoutedExperts, AutoCloseable {
             throw new ServingException(ErrorKind.UNAVAILABLE, "expert shards are not all known yet: " + missing);
         }
         int d = config.hiddenSize();
-        long step = layer <= lastLayer ? steps.incrementAndGet() : steps.get();
+        long step = layer < lastLayer ? steps.incrementAndGet() : steps.get();
         lastLayer = layer;
         int n = t.shardCount;
         ShardTopology.Group shared = options.sharedOnShards() ? t.sharedGroup(layer) : null;

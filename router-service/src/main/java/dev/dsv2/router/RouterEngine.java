@@ -5,8 +5,6 @@ import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.kernel.Backends;
 import dev.dsv2.engine.model.DeepseekV2Model;
-import dev.dsv2.engine.model.ExpertPlacement;
-import dev.dsv2.engine.model.ExpertShard;
 import dev.dsv2.engine.serve.BatchScheduler;
 import dev.dsv2.engine.serve.ErrorKind;
 import dev.dsv2.engine.serve.ServingException;
@@ -175,16 +173,13 @@ public final class RouterEngine implements AutoCloseable {
             int experts = config.nRoutedExperts();
             CountingExperts[] counting = new CountingExperts[1];
             DeepseekV2Model model;
-            if (experts == 0) {
-                model = DeepseekV2Model.load(settings.modelDir(), backend, progress);
-            } else if (remote != null) {
+            if (remote != null) {
                 model = DeepseekV2Model.load(settings.modelDir(), backend, progress,
                         ckpt -> counting[0] = new CountingExperts(remote, layers, experts),
                         settings.sharedExperts() == SharedExperts.LOCAL);
             } else {
-                model = DeepseekV2Model.load(settings.modelDir(), backend, progress,
-                        ckpt -> counting[0] = new CountingExperts(ExpertShard.routedExperts(ckpt, config, backend,
-                                ExpertPlacement.all(experts)), layers, experts), true);
+                // The plain loader: the model then knows its experts are in-process (no micro-batch split).
+                model = DeepseekV2Model.load(settings.modelDir(), backend, progress);
             }
             LatentKvCache cache = LatentKvCache.forTokens(config, kvCacheTokens());
             if (cache.capacityTokens() < contextLimit) {
@@ -262,7 +257,7 @@ public final class RouterEngine implements AutoCloseable {
         return l == null ? null : l.scheduler();
     }
 
-    /** Routed-token counts per (layer, expert), or null before loading / for a dense model. */
+    /** Routed-token counts per (layer, expert) with remote experts, else (or before loading) null. */
     CountingExperts routedCounts() {
         Loaded l = loaded;
         return l == null ? null : l.counting();

@@ -33,8 +33,9 @@ import java.util.function.ToDoubleFunction;
  *   <li>{@code dsv2_router_step_rows} (summary: rows per scheduler step, the batch size),
  *       {@code dsv2_router_step_decode_rows}, {@code dsv2_router_step_seconds} (timer: forward pass per step);</li>
  *   <li>{@code dsv2_router_expert_rpc_seconds{shard,endpoint,code}} (timer: one Compute attempt per shard call);</li>
- *   <li>{@code dsv2_router_routed_tokens_total{layer,expert}} (counter: rows routed to each expert, local or remote;
- *       one series per MoE layer x expert).</li>
+ *   <li>{@code dsv2_router_routed_tokens_total{layer,expert}} (counter: rows sent to each remote expert; one series
+ *       per MoE layer x expert; absent when the experts are in-process, which load through the plain model loader).
+ *       </li>
  * </ul>
  */
 public final class RouterMetrics {

@@ -96,17 +96,6 @@ public final class ExpertShard implements AutoCloseable {
         }
     }
 
-    /**
-     * The routed experts of an already opened checkpoint that {@code placement} owns, as {@link LocalExperts}: what
-     * a process that holds the rest of the model (e.g. a router with every expert local) passes to
-     * {@link DeepseekV2Model#load(Path, Backend, Consumer, java.util.function.Function, boolean)}.
-     */
-    public static LocalExperts routedExperts(Checkpoint ckpt, ModelConfig config, Backend backend,
-                                             ExpertPlacement placement) {
-        return new LocalExperts(backend, mapRouted(config, new ModelLoader.Names(ckpt), placement),
-                config.hiddenSize());
-    }
-
     /** {@code [layer][expert]}: the owned experts of every MoE layer, null elsewhere. */
     private static SwiGluMlp[][] mapRouted(ModelConfig c, ModelLoader.Names names, ExpertPlacement placement) {
         SwiGluMlp[][] experts = new SwiGluMlp[c.numHiddenLayers()][];

@@ -34,7 +34,7 @@ import java.util.stream.Collectors;
  *
  * <p><b>Dispatch</b> ({@link #start}). Per MoE layer, every shard gets one call carrying each row that has at least
  * one (expert, weight) pair the shard owns, each row once, with all its {@code top_k} pairs; pairs owned elsewhere
- * carry expert {@code -1}. The hidden rows travel as {@link WireDtype} (bf16 by default). All shard calls of a layer
+ * carry expert {@code -1}. The hidden rows travel as {@link WireDtype} (float32 by default, so that a distributed run gives the embedded run's tokens; bf16 halves the bytes). All shard calls of a layer
  * go out at once (async stubs, deadline {@code dsv2.router.expert-timeout}); {@link Pending#await()} sums the F32
  * partial results in shard order (deterministic). With shared experts placed on the shards
  * ({@code dsv2.router.shared-experts=shards}) exactly one shard per layer (rotating) also gets every row with
@@ -59,7 +59,7 @@ public final class RemoteExperts implements RoutedExperts, AutoCloseable {
      */
     public record Options(WireDtype wireDtype, Duration timeout, boolean sharedOnShards, Duration maxBackoff) {
         public static Options defaults() {
-            return new Options(WireDtype.BF16, Duration.ofSeconds(30), false, Duration.ofSeconds(2));
+            return new Options(WireDtype.F32, Duration.ofSeconds(30), false, Duration.ofSeconds(2));
         }
 
         public Options withWireDtype(WireDtype d) {

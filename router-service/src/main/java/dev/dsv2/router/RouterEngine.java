@@ -79,7 +79,7 @@ public final class RouterEngine implements AutoCloseable {
 
         /** Everything in-process with the contract's defaults. */
         public static Settings local(Path modelDir, int threads) {
-            return new Settings(modelDir, "auto", threads, List.of(), SharedExperts.LOCAL, WireDtype.BF16,
+            return new Settings(modelDir, "auto", threads, List.of(), SharedExperts.LOCAL, WireDtype.F32,
                     Duration.ofSeconds(30), OptionalInt.empty(), OptionalInt.empty(), 512, 256, 4096);
         }
 

@@ -8,7 +8,8 @@ import java.util.Locale;
  * The dtype of the hidden states the router sends to expert shards ({@code dsv2.router.wire-dtype}): BF16 halves the
  * bytes on the wire (the checkpoint's own precision; the shards' results differ from float32 inputs by bf16
  * rounding), F32 sends activations exactly (the distributed run then matches the embedded one to float32
- * reassociation of the partial sums).
+ * reassociation of the partial sums). F32 is the default: a distributed run must give the embedded run's tokens,
+ * and a bf16 rounding of every expert input can flip a near-tie where float32 reassociation will not.
  */
 public enum WireDtype {
     BF16(DType.BF16, 2),

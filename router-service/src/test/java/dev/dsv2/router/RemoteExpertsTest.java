@@ -129,8 +129,8 @@ class RemoteExpertsTest {
     @Test
     void onABf16WireTheShardsComputeOnBf16RoundedRows() throws Exception {
         try (ExpertShards shards = ExpertShards.start(dir, backend, 1, 1);
-             RemoteExperts remote = connect(shards, RemoteExperts.Options.defaults())) {
-            assertEquals(WireDtype.BF16, remote.options().wireDtype(), "bf16 is the default");
+             RemoteExperts remote = connect(shards, RemoteExperts.Options.defaults().withWireDtype(WireDtype.BF16))) {
+            assertEquals(WireDtype.F32, RemoteExperts.Options.defaults().wireDtype(), "f32 is the default");
             Routing r = routing(7, 4);
             float[] rounded = r.x.clone();
             for (int i = 0; i < rounded.length; i++) {

@@ -25,7 +25,7 @@ import java.util.logging.Logger;
  * {@code dsv2.kv-cache.tokens} and {@code dsv2.context-limit} a value of 0 means "the default", as in the Helm values.
  *
  * <p>Service-internal keys (not in the contract): {@code dsv2.router.wire-dtype} ({@code bf16} | {@code f32},
- * default bf16), {@code dsv2.router.expert-timeout} (deadline of one shard call, default 30s),
+ * default f32), {@code dsv2.router.expert-timeout} (deadline of one shard call, default 30s),
  * {@code dsv2.max-waiting} (queued requests before RESOURCE_EXHAUSTED, default 4096).
  */
 @Singleton
@@ -42,7 +42,7 @@ public class RouterLifecycle {
     Optional<List<String>> experts;
     @ConfigProperty(name = "dsv2.router.shared-experts", defaultValue = "local")
     String sharedExperts;
-    @ConfigProperty(name = "dsv2.router.wire-dtype", defaultValue = "bf16")
+    @ConfigProperty(name = "dsv2.router.wire-dtype", defaultValue = "f32")
     String wireDtype;
     @ConfigProperty(name = "dsv2.router.expert-timeout", defaultValue = "30s")
     Duration expertTimeout;

@@ -43,10 +43,12 @@ import jinjava.javax.el.CompositeELResolver;
  *   <li>{@code raise_exception(msg)} aborts rendering with a {@link ChatTemplateException} carrying msg, as do
  *       syntax and evaluation errors (Jinjava would otherwise only record them and carry on).</li>
  * </ul>
- * Known remaining differences from Jinja2, none used by the DeepSeek templates: printing {@code none} gives
- * an empty string (Jinja2: {@code None}); {@code tools}/{@code documents} are undefined unless passed in
- * {@code extra} (transformers defines them as None); errors on operations Python rejects (e.g.
- * {@code 'a' + none}) are not raised.
+ * Known remaining differences from Jinja2, none of which the DeepSeek templates touch (the golden tests in
+ * {@code ChatTemplateGoldenTest} pin everything else): a printed {@code none} is empty (Jinja2: {@code None});
+ * booleans and none inside a printed list or dict appear as {@code true}/{@code null}; an undefined variable
+ * {@code is none} (Jinja2: only defined-as-None); {@code tools}/{@code documents} are undefined unless given in
+ * {@code extra} (transformers passes None); {@code 'ab' * 2} and integer literals beyond 64 bits are errors;
+ * operations Python rejects (e.g. {@code 'a' + none}) do not raise.
  *
  * <p>Thread-safe: one immutable Jinjava environment, each render gets its own interpreter.
  */
@@ -56,7 +58,13 @@ public final class ChatTemplate {
     private final Map<String, Object> specialTokens;
     private final Jinjava jinjava;
 
-    ChatTemplate(String source, Map<String, Object> specialTokens) {
+    /**
+     * A template from its Jinja source. {@link HfTokenizer#chatTemplate()} builds the model's own; this
+     * constructor is for templates supplied elsewhere (a request, a command-line override).
+     *
+     * @param specialTokens template variables such as {@code bos_token} and {@code eos_token}
+     */
+    public ChatTemplate(String source, Map<String, Object> specialTokens) {
         this.source = source;
         this.jinja2Source = jinja2Source(source);
         this.specialTokens = Map.copyOf(specialTokens);
@@ -97,7 +105,8 @@ public final class ChatTemplate {
     /**
      * Renders a conversation.
      *
-     * @param extra further template variables (e.g. {@code tools}); they override the special tokens
+     * @param extra further template variables (e.g. {@code tools}; may be null); they override the special
+     *              tokens but not {@code messages} or {@code add_generation_prompt}
      * @throws ChatTemplateException when the template raises or fails
      */
     public String render(List<ChatMessage> messages, boolean addGenerationPrompt, Map<String, Object> extra) {
@@ -113,7 +122,9 @@ public final class ChatTemplate {
     public String renderMaps(List<? extends Map<String, ?>> messages, boolean addGenerationPrompt,
                              Map<String, Object> extra) {
         Map<String, Object> context = new LinkedHashMap<>(specialTokens);
-        context.putAll(extra);
+        if (extra != null) {
+            context.putAll(extra);
+        }
         context.put("messages", copy(messages));
         context.put("add_generation_prompt", addGenerationPrompt);
         RenderResult result = jinjava.renderForResult(jinja2Source, context);
@@ -158,12 +169,15 @@ public final class ChatTemplate {
         return value;
     }
 
-    /** {@code raise_exception(message)}: Jinjava calls this statically; the exception aborts the render. */
+    /**
+     * The template function {@code raise_exception(message)} (public only because Jinjava invokes template
+     * functions reflectively): aborts the render; {@link #renderMaps} reports it as a ChatTemplateException.
+     */
     public static String raiseException(String message) {
         throw new TemplateRaised(message);
     }
 
-    /** {@code strftime_now(format)}: the local time formatted with Python's strftime directives. */
+    /** The template function {@code strftime_now(format)}: local time in Python's strftime directives. */
     public static String strftimeNow(String format) {
         return StrftimeFormatter.format(ZonedDateTime.now(), format, Locale.US);
     }

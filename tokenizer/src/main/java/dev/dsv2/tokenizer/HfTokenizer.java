@@ -49,7 +49,8 @@ import java.util.Set;
  *       string can hold but UTF-8 cannot, are encoded as U+FFFD, as every binding of the Rust library does.
  *       The {@code truncation}/{@code padding} settings of {@code tokenizer.json} are ignored.</li>
  *   <li>{@link #encodePrompt}: transformers' {@code encode(text)} for these models: BOS first when
- *       {@code add_bos_token} is set (the DeepSeek {@code tokenizer.json} post-processor adds nothing itself).</li>
+ *       {@code add_bos_token} is set, EOS last when {@code add_eos_token} is (the DeepSeek
+ *       {@code tokenizer.json} post-processor adds nothing itself).</li>
  *   <li>{@link #decode}: HF {@code decode(ids, skip_special_tokens)}: the tokens' bytes concatenated and
  *       decoded like Rust's {@code String::from_utf8_lossy}. Unlike HF, an id outside the vocabulary is an
  *       error instead of being silently dropped.</li>
@@ -123,7 +124,7 @@ public final class HfTokenizer {
                     : "expected a model directory containing tokenizer.json, or the tokenizer.json file itself");
         }
         Path dir = tokenizerFile.toAbsolutePath().getParent();
-        JsonNode tokenizerJson = readJson(tokenizerFile);
+        TokenizerJson.Parts parts = TokenizerJson.read(tokenizerFile);
         TokenizerConfig config = TokenizerConfig.NONE;
         Path configFile = dir.resolve("tokenizer_config.json");
         if (Files.isRegularFile(configFile)) {
@@ -133,7 +134,7 @@ public final class HfTokenizer {
         if (Files.isRegularFile(templateFile)) {
             config = config.withChatTemplate(Files.readString(templateFile, StandardCharsets.UTF_8));
         }
-        return fromJson(tokenizerJson, config, tokenizerFile.toString());
+        return new HfTokenizer(parts, config, tokenizerFile.toString());
     }
 
     /** Builds a tokenizer from parsed {@code tokenizer.json} content; {@code source} names it in errors. */
@@ -169,16 +170,23 @@ public final class HfTokenizer {
         return out.toArray();
     }
 
-    /** The ids of a raw prompt as transformers encodes it: BOS first if {@code add_bos_token}, then {@link #encode}. */
+    /**
+     * The ids of a raw prompt as transformers' {@code tokenizer.encode(text)} gives them for these models
+     * ({@code LlamaTokenizerFast}): BOS first when {@code add_bos_token}, EOS last when {@code add_eos_token}.
+     */
     public int[] encodePrompt(String text) {
         int[] ids = encode(text);
-        if (!config.addBosToken() || bosId.isEmpty()) {
-            return ids;
+        boolean bos = config.addBosToken() && bosId.isPresent();
+        boolean eos = config.addEosToken() && eosId.isPresent();
+        int[] out = new int[ids.length + (bos ? 1 : 0) + (eos ? 1 : 0)];
+        if (bos) {
+            out[0] = bosId.getAsInt();
         }
-        int[] withBos = new int[ids.length + 1];
-        withBos[0] = bosId.getAsInt();
-        System.arraycopy(ids, 0, withBos, 1, ids.length);
-        return withBos;
+        System.arraycopy(ids, 0, out, bos ? 1 : 0, ids.length);
+        if (eos) {
+            out[out.length - 1] = eosId.getAsInt();
+        }
+        return out;
     }
 
     /**

@@ -11,6 +11,10 @@ import dev.dsv2.engine.sample.SamplingParams;
 import dev.dsv2.proto.internal.v1.RouterEvent;
 import dev.dsv2.proto.internal.v1.RouterGrpc;
 import dev.dsv2.proto.internal.v1.RouterRequest;
+import dev.dsv2.proto.v1.GenerateChunk;
+import dev.dsv2.proto.v1.GenerateRequest;
+import dev.dsv2.proto.v1.InferenceGrpc;
+import dev.dsv2.proto.v1.TokenIds;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import org.junit.jupiter.api.AfterAll;
@@ -34,9 +38,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The distributed deployment on one machine: two expert-service shards and a router-service, each a separate JVM
- * started from its packaged jar, talking gRPC over loopback. Greedy generations through it, 16 streams at once,
- * equal the in-process engine's token for token.
+ * The distributed deployment on one machine: two expert-service shards, a router-service and a gateway, each a
+ * separate JVM started from its packaged jar, talking gRPC over loopback. Greedy generations through it, 16 streams
+ * at once (through the router's internal API and through the gateway's public API), equal the in-process engine's
+ * token for token.
  */
 class DistributedClusterTest {
     private static final int STREAMS = 16;
@@ -45,12 +50,18 @@ class DistributedClusterTest {
     private static final List<ServiceProcess> services = new ArrayList<>();
     private static ServiceProcess router;
     private static ManagedChannel routerChannel;
+    private static ServiceProcess gateway;
+    private static ManagedChannel gatewayChannel;
 
     @BeforeAll
     static void startCluster() throws Exception {
         model = Path.of("target", "it-model").toAbsolutePath();
-        if (!Files.exists(model.resolve("config.json"))) {
-            RandomCheckpointWriter.write(ModelPresets.preset("tiny"), model, 21, s -> { });
+        if (!Files.exists(model.resolve("tokenizer.json"))) {
+            Path tokenizer = ServiceProcess.ROOT.resolve("gateway/src/main/resources/dev/dsv2/gateway/demo-tokenizer");
+            RandomCheckpointWriter.TokenizerInfo tok = RandomCheckpointWriter.readTokenizerInfo(tokenizer);
+            RandomCheckpointWriter.write(ModelPresets.withVocab(ModelPresets.preset("tiny"), tok.vocabSize(),
+                    tok.bosId(), tok.eosId()), model, 21, s -> { });
+            RandomCheckpointWriter.copyTokenizer(tokenizer, model);
         }
         for (int i = 0; i < 2; i++) {
             services.add(ServiceProcess.start("expert-" + i, "expert-service", Map.of(
@@ -66,12 +77,19 @@ class DistributedClusterTest {
         services.add(router);
         router.awaitReady(Duration.ofSeconds(120));
         routerChannel = ManagedChannelBuilder.forTarget(router.grpcAddress()).usePlaintext().build();
+        gateway = ServiceProcess.start("gateway", "gateway", Map.of(
+                "dsv2.model.dir", model.toString(), "dsv2.gateway.router", router.grpcAddress()));
+        services.add(gateway);
+        gateway.awaitReady(Duration.ofSeconds(120));
+        gatewayChannel = ManagedChannelBuilder.forTarget(gateway.grpcAddress()).usePlaintext().build();
     }
 
     @AfterAll
     static void stopCluster() throws InterruptedException {
-        if (routerChannel != null) {
-            routerChannel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        for (ManagedChannel c : new ManagedChannel[]{routerChannel, gatewayChannel}) {
+            if (c != null) {
+                c.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            }
         }
         for (ServiceProcess s : services) {
             s.close();
@@ -81,7 +99,7 @@ class DistributedClusterTest {
     static int[] prompt(int i) {
         int[] p = new int[2 + (i * 5) % 23];
         for (int j = 0; j < p.length; j++) {
-            p[j] = (i * 193 + j * 31 + 7) % 1024;
+            p[j] = (i * 193 + j * 31 + 7) % 100_000;
         }
         return p;
     }
@@ -138,5 +156,42 @@ class DistributedClusterTest {
         }
         String metrics = router.metrics();
         assertTrue(metrics.contains("vllm:num_requests_running"), "router exposes vLLM gauge names");
+    }
+
+    @Test
+    void sixteenConcurrentPublicStreamsThroughTheGatewayEqualTheEmbeddedEngine() throws Exception {
+        int[][] want = embeddedTokens();
+        InferenceGrpc.InferenceBlockingStub stub = InferenceGrpc.newBlockingStub(gatewayChannel);
+        ExecutorService pool = Executors.newFixedThreadPool(STREAMS);
+        try {
+            List<Future<int[]>> got = new ArrayList<>();
+            for (int i = 0; i < STREAMS; i++) {
+                int n = i;
+                got.add(pool.submit(() -> {
+                    TokenIds.Builder ids = TokenIds.newBuilder();
+                    for (int t : prompt(n)) {
+                        ids.addIds(t);
+                    }
+                    GenerateRequest req = GenerateRequest.newBuilder().setRequestId("pub-" + n).setPromptIds(ids)
+                            .setMaxTokens(MAX_TOKENS).setTemperature(0).setIgnoreEos(true).build();
+                    List<Integer> out = new ArrayList<>();
+                    GenerateChunk last = null;
+                    Iterator<GenerateChunk> chunks = stub.withDeadlineAfter(120, TimeUnit.SECONDS).generate(req);
+                    while (chunks.hasNext()) {
+                        last = chunks.next();
+                        out.addAll(last.getTokenIdsList());
+                    }
+                    assertEquals("length", last.getFinishReason(), "stream " + n);
+                    assertEquals(MAX_TOKENS, last.getUsage().getCompletionTokens(), "stream " + n);
+                    assertEquals(prompt(n).length, last.getUsage().getPromptTokens(), "stream " + n);
+                    return out.stream().mapToInt(Integer::intValue).toArray();
+                }));
+            }
+            for (int i = 0; i < STREAMS; i++) {
+                assertArrayEquals(want[i], got.get(i).get(180, TimeUnit.SECONDS), "public stream " + i);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
     }
 }

@@ -88,6 +88,9 @@ final class ServiceProcess implements AutoCloseable {
                 if (r.statusCode() == 200) {
                     return;
                 }
+                if (r.body().contains("\"FAILED\"")) {
+                    throw new IllegalStateException(name + " failed to start: " + r.body());
+                }
             } catch (IOException e) {
                 // not listening yet
             } catch (InterruptedException e) {

@@ -1,0 +1,93 @@
+package dev.dsv2.gateway;
+
+import dev.dsv2.gateway.core.GenerationService;
+import dev.dsv2.gateway.core.InFlightLimit;
+import dev.dsv2.gateway.core.Interactive;
+import dev.dsv2.gateway.metrics.ServingMetrics;
+import dev.dsv2.gateway.model.GatewaySettings;
+import dev.dsv2.gateway.model.ModelHost;
+import dev.dsv2.gateway.openai.OpenAiApi;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.prometheus.PrometheusMeterRegistry;
+import io.quarkus.runtime.ShutdownEvent;
+import io.quarkus.runtime.StartupEvent;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import jakarta.enterprise.inject.Instance;
+import jakarta.enterprise.inject.Produces;
+import jakarta.inject.Singleton;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+
+import java.nio.file.Path;
+import java.util.Optional;
+import java.util.OptionalInt;
+
+/**
+ * Wires the gateway from configuration (the keys of the service configuration contract; each also an environment
+ * variable, e.g. {@code DSV2_MODEL_DIR}). The model starts loading in the background at application start.
+ */
+@ApplicationScoped
+public class GatewayBeans {
+
+    @Produces
+    @Singleton
+    GatewaySettings settings(@ConfigProperty(name = "dsv2.model.dir") Optional<String> modelDir,
+                             @ConfigProperty(name = "dsv2.model.name") Optional<String> modelName,
+                             @ConfigProperty(name = "dsv2.gateway.router", defaultValue = "embedded") String router,
+                             @ConfigProperty(name = "dsv2.context-limit") OptionalInt contextLimit,
+                             @ConfigProperty(name = "dsv2.backend", defaultValue = "auto") String backend,
+                             @ConfigProperty(name = "dsv2.threads") OptionalInt threads,
+                             @ConfigProperty(name = "dsv2.kv-cache.tokens") OptionalInt kvCacheTokens,
+                             @ConfigProperty(name = "dsv2.max-batch-tokens", defaultValue = "512") int maxBatchTokens,
+                             @ConfigProperty(name = "dsv2.max-running", defaultValue = "256") int maxRunning,
+                             @ConfigProperty(name = "dsv2.gateway.max-in-flight", defaultValue = "0") int maxInFlight,
+                             @ConfigProperty(name = "dsv2.demo.cache-dir") Optional<String> demoCacheDir,
+                             @ConfigProperty(name = "quarkus.application.version", defaultValue = "dev")
+                             String version) {
+        Path cache = demoCacheDir.filter(s -> !s.isBlank()).map(Path::of)
+                .orElse(Path.of(System.getProperty("user.home"), ".cache", "dsv2"));
+        return new GatewaySettings(modelDir.filter(s -> !s.isBlank()).map(Path::of), modelName.filter(s -> !s.isBlank()),
+                router, contextLimit, backend, threads.orElse(Runtime.getRuntime().availableProcessors()),
+                kvCacheTokens, maxBatchTokens, maxRunning, maxInFlight, cache, version);
+    }
+
+    @Produces
+    @Singleton
+    ModelHost modelHost(GatewaySettings settings) {
+        return new ModelHost(settings);
+    }
+
+    @Produces
+    @Singleton
+    ServingMetrics metrics(MeterRegistry registry, Instance<PrometheusMeterRegistry> prometheus, ModelHost host) {
+        return new ServingMetrics(registry, prometheus.isResolvable() ? Optional.of(prometheus.get())
+                : Optional.empty(), host);
+    }
+
+    @Produces
+    @Singleton
+    GenerationService generations(ModelHost host, ServingMetrics metrics) {
+        return new GenerationService(host, metrics);
+    }
+
+    @Produces
+    @Singleton
+    @Interactive
+    InFlightLimit interactive(GatewaySettings settings) {
+        return new InFlightLimit("interactive", settings.maxInFlight());
+    }
+
+    @Produces
+    @Singleton
+    OpenAiApi openAi(GenerationService generations, @Interactive InFlightLimit interactive) {
+        return new OpenAiApi(generations, interactive);
+    }
+
+    void start(@Observes StartupEvent event, ModelHost host, ServingMetrics metrics) {
+        host.startLoading();
+    }
+
+    void stop(@Observes ShutdownEvent event, ModelHost host) {
+        host.close();
+    }
+}

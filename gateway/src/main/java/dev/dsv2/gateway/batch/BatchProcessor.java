@@ -122,10 +122,6 @@ public final class BatchProcessor implements AutoCloseable {
                 .unstarted(this::run);
     }
 
-    public BatchSettings settings() {
-        return settings;
-    }
-
     /** Starts the loop thread; returns at once. */
     public void start() {
         thread.start();

@@ -6,7 +6,6 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -125,10 +124,5 @@ final class PartitionQueues {
     /** Removes and returns every pending record. */
     List<RecordTask> dropAll() {
         return drop(List.copyOf(queues.keySet()));
-    }
-
-    /** The pending records of every partition, for iteration by the loop. */
-    Iterator<RecordTask> iterator() {
-        return queues.values().stream().flatMap(Collection::stream).iterator();
     }
 }

@@ -18,6 +18,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInfo;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -46,6 +48,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 class BatchProcessorTest {
     static final Duration TIMEOUT = Duration.ofSeconds(90);
+    /** The example input file of the README (the working directory is the gateway module). */
+    static final Path EXAMPLE = Path.of("../examples/batch-requests.jsonl");
     static KafkaTestBroker broker;
     static OpenAiApi api;
     static String model;
@@ -282,6 +286,29 @@ class BatchProcessorTest {
                     .at("/response/body")), "result of " + string(input.key()));
         }
         assertTrue(broker.readToEnd(s.dlqTopic(), true).isEmpty());
+    }
+
+    @Test
+    void theReadmesExampleJobRuns(TestInfo test) throws Exception {
+        BatchSettings s = settings(test, 2);
+        List<String> lines = Files.readAllLines(EXAMPLE).stream().filter(l -> !l.isBlank())
+                .map(l -> l.replace("\"model\": \"MODEL\"", "\"model\": \"" + model + "\"")).toList();
+        List<ProducerRecord<byte[], byte[]>> records = new ArrayList<>();
+        for (String l : lines) {
+            records.add(raw(s.requestsTopic(), BatchLines.json(l).get("custom_id").asText(), l));
+        }
+        broker.produce(records);
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        try (BatchProcessor processor = new BatchProcessor(s, api, new BatchMetrics(registry))) {
+            processor.start();
+            await("the example's results", () -> count(registry, "dsv2.batch.records.produced") == lines.size());
+        }
+        Map<String, JsonNode> results = BatchLines.byCustomId(broker.readToEnd(s.resultsTopic(), true));
+        assertEquals(6, results.size());
+        results.forEach((id, line) -> assertEquals(id.startsWith("invalid") ? 400 : 200,
+                line.at("/response/status_code").asInt(), line::toString));
+        assertEquals(2, results.get("completion-2").at("/response/body/choices").size(), "two prompts, two choices");
+        assertTrue(results.get("chat-3").at("/response/body/choices/0/logprobs/content").isArray());
     }
 
     @Test

@@ -26,6 +26,9 @@ public final class GenerationService {
     private final ModelHost host;
     private final ServingObserver observer;
     private final Map<String, RequestHandle> inFlight = new ConcurrentHashMap<>();
+    /** The router's KV capacity, once known (it does not change while the router runs). */
+    private volatile long cacheCapacity;
+    private volatile long capacityCheckedAt;
 
     public GenerationService(ModelHost host, ServingObserver observer) {
         this.host = host;
@@ -45,10 +48,23 @@ public final class GenerationService {
         return observer;
     }
 
-    /** The router's KV cache capacity in tokens, 0 when unknown (used to clamp default max_tokens). */
+    /**
+     * The router's KV cache capacity in tokens, 0 when unknown (used to clamp default max_tokens). Asked of the
+     * router once it answers, and at most every {@value #CAPACITY_RECHECK_MS} ms before, so a remote router is not
+     * queried per request.
+     */
     public long cacheCapacityTokens(ServedModel model) {
-        return model.router().status().kvCapacityTokens();
+        long known = cacheCapacity;
+        long now = System.currentTimeMillis();
+        if (known == 0 && now - capacityCheckedAt > CAPACITY_RECHECK_MS) {
+            capacityCheckedAt = now;
+            known = model.router().status().kvCapacityTokens();
+            cacheCapacity = known;
+        }
+        return known;
     }
+
+    static final long CAPACITY_RECHECK_MS = 5_000;
 
     /**
      * Starts an API request's sequences.

@@ -54,6 +54,7 @@ public final class DemoModel {
                 + "into " + dir + " (once)");
         Path tmp = dir.resolveSibling(dir.getFileName() + ".tmp-" + ProcessHandle.current().pid());
         try {
+            deleteAbandoned(dir);
             deleteRecursively(tmp);
             Files.createDirectories(tmp);
             writeTokenizer(tmp);
@@ -91,6 +92,32 @@ public final class DemoModel {
                     throw new IOException("resource " + RESOURCE_DIR + name + " is missing from the gateway jar");
                 }
                 Files.copy(in, dir.resolve(name), StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
+    }
+
+    /** Removes temporary directories of earlier runs whose process is gone (killed mid-generation). */
+    private static void deleteAbandoned(Path dir) throws IOException {
+        Path parent = dir.toAbsolutePath().getParent();
+        if (!Files.isDirectory(parent)) {
+            return;
+        }
+        String prefix = dir.getFileName() + ".tmp-";
+        try (Stream<Path> siblings = Files.list(parent)) {
+            for (Path p : siblings.toList()) {
+                String name = p.getFileName().toString();
+                if (!name.startsWith(prefix)) {
+                    continue;
+                }
+                try {
+                    long pid = Long.parseLong(name.substring(prefix.length()));
+                    if (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
+                        continue;
+                    }
+                } catch (NumberFormatException notOurs) {
+                    continue;
+                }
+                deleteRecursively(p);
             }
         }
     }

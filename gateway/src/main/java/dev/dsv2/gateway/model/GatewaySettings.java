@@ -30,7 +30,7 @@ public record GatewaySettings(Optional<Path> modelDir, Optional<String> modelNam
 
     public GatewaySettings {
         router = router == null || router.isBlank() ? EMBEDDED : router.trim();
-        if (!router.equals(EMBEDDED) && !router.matches("[^\\s:]+:\\d{1,5}")) {
+        if (!router.equals(EMBEDDED) && !router.matches("\\S+:\\d{1,5}")) {
             throw new IllegalArgumentException("dsv2.gateway.router must be \"embedded\" or host:port, got \""
                     + router + "\"");
         }

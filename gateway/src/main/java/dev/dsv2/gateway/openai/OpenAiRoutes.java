@@ -51,23 +51,22 @@ public class OpenAiRoutes {
     }
 
     private void handle(RoutingContext ctx, Endpoint endpoint) {
-        JsonNode body;
-        try {
-            Buffer raw = ctx.body().buffer();
-            body = raw == null ? null : mapper.readTree(raw.getBytes());
-        } catch (IOException e) {
-            String detail = e instanceof JsonProcessingException j ? j.getOriginalMessage() : e.getMessage();
-            write(ctx, OpenAiErrors.response(ApiError.invalid(null, "We could not parse the JSON body of your "
-                    + "request: " + detail + ". The OpenAI API expects a JSON object.")));
-            return;
-        }
-        JsonNode request = body;
         requests.execute(() -> {
-            JsonNode stream = request == null ? null : request.get("stream");
+            JsonNode body;
+            try {
+                Buffer raw = ctx.body().buffer();
+                body = raw == null ? null : mapper.readTree(raw.getBytes());
+            } catch (IOException e) {
+                String detail = e instanceof JsonProcessingException j ? j.getOriginalMessage() : e.getMessage();
+                write(ctx, OpenAiErrors.response(ApiError.invalid(null, "We could not parse the JSON body of your "
+                        + "request: " + detail + ". The OpenAI API expects a JSON object.")));
+                return;
+            }
+            JsonNode stream = body == null ? null : body.get("stream");
             if (stream != null && stream.isBoolean() && stream.booleanValue()) {
-                stream(ctx, endpoint, request);
+                stream(ctx, endpoint, body);
             } else {
-                complete(ctx, endpoint, request);
+                complete(ctx, endpoint, body);
             }
         });
     }

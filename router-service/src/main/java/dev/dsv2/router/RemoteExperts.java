@@ -81,6 +81,14 @@ public final class RemoteExperts implements RoutedExperts, AutoCloseable {
         /** @param code OK or the failure's status code */
         void onCall(int shardIndex, String endpoint, long nanos, Status.Code code);
 
+        /**
+         * One MoE layer's expert work for one (micro-)batch: {@code inFlightNanos} from sending the calls to having
+         * combined every shard's answer, of which the caller spent {@code waitedNanos} blocked (the rest was hidden
+         * behind other work: shared experts, the other micro-batch's attention).
+         */
+        default void onLayer(long inFlightNanos, long waitedNanos) {
+        }
+
         CallObserver NONE = (shard, endpoint, nanos, code) -> { };
     }
 
@@ -242,6 +250,7 @@ public final class RemoteExperts implements RoutedExperts, AutoCloseable {
 
     @Override
     public Pending start(int layer, float[] x, int rows, int[] ids, float[] weights, int topK, float[] out) {
+        long started = System.nanoTime();
         ShardTopology t = topology;
         if (t == null) {
             throw new ServingException(ErrorKind.UNAVAILABLE, "expert shards are not all known yet: " + missing);
@@ -294,7 +303,12 @@ public final class RemoteExperts implements RoutedExperts, AutoCloseable {
             }
             calls.add(callWithFailover(t.groups[s], req.build(), layer));
         }
-        return () -> combine(t, calls, rowsOf, count, rows, d, out);
+        return () -> {
+            long waitFrom = System.nanoTime();
+            combine(t, calls, rowsOf, count, rows, d, out);
+            long done = System.nanoTime();
+            observer.onLayer(done - started, done - waitFrom);
+        };
     }
 
     private void combine(ShardTopology t, List<CompletableFuture<ExpertResponse>> calls, int[][] rowsOf, int[] count,

@@ -126,11 +126,28 @@ public final class RouterMetrics {
 
     /** One Compute attempt to {@code endpoint} (shard {@code shard}) took {@code nanos} and ended with {@code code}. */
     public RemoteExperts.CallObserver callObserver() {
-        return (shard, endpoint, nanos, code) -> rpcTimers.computeIfAbsent(shard + "|" + endpoint + "|" + code,
-                k -> Timer.builder("dsv2.router.expert.rpc").tag("shard", Integer.toString(shard))
-                        .tag("endpoint", endpoint).tag("code", code.name())
-                        .description("Compute call latency per expert shard (one attempt)").register(registry))
-                .record(nanos, TimeUnit.NANOSECONDS);
+        Timer inFlight = Timer.builder("dsv2.router.expert.layer")
+                .description("Per MoE layer and micro-batch: sending the shard calls to combining their answers")
+                .register(registry);
+        Timer waited = Timer.builder("dsv2.router.expert.wait")
+                .description("Per MoE layer and micro-batch: time the router blocked waiting for the shards")
+                .register(registry);
+        return new RemoteExperts.CallObserver() {
+            @Override
+            public void onCall(int shard, String endpoint, long nanos, io.grpc.Status.Code code) {
+                rpcTimers.computeIfAbsent(shard + "|" + endpoint + "|" + code,
+                        k -> Timer.builder("dsv2.router.expert.rpc").tag("shard", Integer.toString(shard))
+                                .tag("endpoint", endpoint).tag("code", code.name())
+                                .description("Compute call latency per expert shard (one attempt)").register(registry))
+                        .record(nanos, TimeUnit.NANOSECONDS);
+            }
+
+            @Override
+            public void onLayer(long inFlightNanos, long waitedNanos) {
+                inFlight.record(inFlightNanos, TimeUnit.NANOSECONDS);
+                waited.record(waitedNanos, TimeUnit.NANOSECONDS);
+            }
+        };
     }
 
     /** A token was streamed: {@code itlNanos} since the previous one, or {@code ttftNanos} for the first (else -1). */

@@ -19,13 +19,14 @@ import java.util.concurrent.TimeUnit;
  * One packaged dsv2 service (a Quarkus fast-jar) running as a child JVM on loopback, with its log in
  * {@code target/it-logs}. Started with configuration keys of the service contract as system properties.
  */
-final class ServiceProcess implements AutoCloseable {
-    static final Path ROOT = Path.of("..").toAbsolutePath().normalize();
+public final class ServiceProcess implements AutoCloseable {
+    /** The repository root: {@code -Ddsv2.root}, else the parent of the working directory (a module directory). */
+    public static final Path ROOT = Path.of(System.getProperty("dsv2.root", "..")).toAbsolutePath().normalize();
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
-    final String name;
-    final int httpPort;
-    final int grpcPort;
+    public final String name;
+    public final int httpPort;
+    public final int grpcPort;
     private final Process process;
     private final Path log;
 
@@ -37,7 +38,7 @@ final class ServiceProcess implements AutoCloseable {
         this.log = log;
     }
 
-    static int freePort() {
+    public static int freePort() {
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();
         } catch (IOException e) {
@@ -46,7 +47,12 @@ final class ServiceProcess implements AutoCloseable {
     }
 
     /** Starts {@code module}'s fast-jar with {@code props} (+ ports) as {@code -D} system properties. */
-    static ServiceProcess start(String name, String module, Map<String, String> props) {
+    public static ServiceProcess start(String name, String module, Map<String, String> props) {
+        return start(name, module, props, List.of("-Xmx1g", "-Ddsv2.threads=1"));
+    }
+
+    /** As {@link #start(String, String, Map)}, with the given extra JVM flags. */
+    public static ServiceProcess start(String name, String module, Map<String, String> props, List<String> jvmFlags) {
         Path jar = ROOT.resolve(module).resolve("target/quarkus-app/quarkus-run.jar");
         if (!Files.exists(jar)) {
             throw new IllegalStateException(jar + " is missing: build the services first (./mvnw package)");
@@ -55,13 +61,14 @@ final class ServiceProcess implements AutoCloseable {
         int grpc = freePort();
         String java = ProcessHandle.current().info().command().orElse("java");
         List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector",
-                "--enable-native-access=ALL-UNNAMED", "-Xmx1g", "-Xss4m",
-                "-Dquarkus.http.port=" + http, "-Dquarkus.grpc.server.port=" + grpc, "-Ddsv2.threads=1"));
+                "--enable-native-access=ALL-UNNAMED", "-Xss4m", "-Dquarkus.http.port=" + http,
+                "-Dquarkus.grpc.server.port=" + grpc));
+        cmd.addAll(jvmFlags);
         props.forEach((k, v) -> cmd.add("-D" + k + "=" + v));
         cmd.add("-jar");
         cmd.add(jar.toString());
         try {
-            Path logs = Files.createDirectories(Path.of("target", "it-logs"));
+            Path logs = Files.createDirectories(Path.of(System.getProperty("dsv2.logs", "target/it-logs")));
             Path log = logs.resolve(name + ".log");
             Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
             return new ServiceProcess(name, http, grpc, p, log);
@@ -70,12 +77,12 @@ final class ServiceProcess implements AutoCloseable {
         }
     }
 
-    String grpcAddress() {
+    public String grpcAddress() {
         return "127.0.0.1:" + grpcPort;
     }
 
     /** Waits until {@code /q/health/ready} answers 200, failing with the service's log tail if it dies or times out. */
-    void awaitReady(Duration timeout) {
+    public void awaitReady(Duration timeout) {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (System.nanoTime() < deadline) {
             if (!process.isAlive()) {
@@ -103,7 +110,7 @@ final class ServiceProcess implements AutoCloseable {
     }
 
     /** The service's Prometheus metrics text. */
-    String metrics() throws IOException, InterruptedException {
+    public String metrics() throws IOException, InterruptedException {
         return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + httpPort + "/q/metrics")).build(),
                 HttpResponse.BodyHandlers.ofString()).body();
     }

@@ -1,0 +1,250 @@
+package dev.dsv2.it;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.dsv2.engine.checkpoint.ModelPresets;
+import dev.dsv2.engine.checkpoint.RandomCheckpointWriter;
+import dev.dsv2.engine.config.ModelConfig;
+import dev.dsv2.proto.v1.GenerateChunk;
+import dev.dsv2.proto.v1.GenerateRequest;
+import dev.dsv2.proto.v1.InferenceGrpc;
+import dev.dsv2.proto.v1.TokenIds;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * {@code ./dsv2 bench-serving}: aggregate decode throughput of the served system at concurrency 1, 8 and 32, for the
+ * embedded all-in-one server versus a gateway + router + 2 expert shards on loopback, all driven through the public
+ * gRPC API as a client would; and, for the distributed run, the share of the router's step time spent in expert
+ * RPCs (in flight, and blocked waiting — the part not hidden behind other work), read from the router's metrics.
+ *
+ * <p>Usage: {@code bench-serving [--model DIR | --preset NAME] [--tokens N] [--prompt-tokens N] [--json]}.
+ */
+public final class ServingBenchmark {
+    private static final int[] CONCURRENCY = {1, 8, 32};
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    record Level(String mode, int concurrency, int tokens, double seconds, double expertInFlightShare,
+                 double expertWaitShare) {
+        double tokensPerSecond() {
+            return tokens / seconds;
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        Path model = null;
+        String preset = "lite-layers:2";
+        int tokens = 32;
+        int promptTokens = 16;
+        boolean json = false;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--model" -> model = Path.of(args[++i]).toAbsolutePath();
+                case "--preset" -> preset = args[++i];
+                case "--tokens" -> tokens = Integer.parseInt(args[++i]);
+                case "--prompt-tokens" -> promptTokens = Integer.parseInt(args[++i]);
+                case "--json" -> json = true;
+                case "-h", "--help" -> {
+                    System.out.println("Usage: ./dsv2 bench-serving [--model DIR | --preset NAME (default lite-layers:2)]"
+                            + " [--tokens N (32)] [--prompt-tokens N (16)] [--json]\n"
+                            + "Decode tokens/s at concurrency 1, 8, 32: embedded vs gateway + router + 2 expert shards"
+                            + " on loopback, and the router's step time share spent in expert RPCs.");
+                    return;
+                }
+                default -> {
+                    System.err.println("bench-serving: unknown argument " + args[i] + " (see --help)");
+                    System.exit(2);
+                }
+            }
+        }
+        if (model == null) {
+            model = presetModel(preset);
+        }
+        int vocab = ModelConfig.load(model).vocabSize();
+        List<Level> results = new ArrayList<>();
+        results.addAll(run("embedded", model, vocab, tokens, promptTokens));
+        results.addAll(run("router+2-shards", model, vocab, tokens, promptTokens));
+        report(model, results, json);
+    }
+
+    /** A random checkpoint of the preset with the demo tokenizer (the gateway tokenizes), cached between runs. */
+    static Path presetModel(String preset) {
+        Path dir = Path.of(System.getProperty("user.home"), ".cache", "dsv2",
+                "bench-serving-" + preset.replace(':', '-'));
+        if (!Files.exists(dir.resolve("tokenizer.json"))) {
+            Path tokenizer = ServiceProcess.ROOT.resolve("gateway/src/main/resources/dev/dsv2/gateway/demo-tokenizer");
+            RandomCheckpointWriter.TokenizerInfo tok = RandomCheckpointWriter.readTokenizerInfo(tokenizer);
+            ModelConfig c = ModelPresets.withVocab(ModelPresets.preset(preset), tok.vocabSize(), tok.bosId(),
+                    tok.eosId());
+            RandomCheckpointWriter.write(c, dir, 1, line -> System.err.println("bench-serving: " + line));
+            RandomCheckpointWriter.copyTokenizer(tokenizer, dir);
+        }
+        return dir;
+    }
+
+    static List<Level> run(String mode, Path model, int vocab, int tokens, int promptTokens) throws Exception {
+        System.err.println("bench-serving: starting " + mode + " on " + model);
+        List<ServiceProcess> procs = new ArrayList<>();
+        List<String> jvm = List.of("-Xmx3g");
+        ServiceProcess router = null;
+        try {
+            Map<String, String> gatewayProps = new LinkedHashMap<>(Map.of("dsv2.model.dir", model.toString(),
+                    "dsv2.kv-cache.tokens", "16384", "dsv2.gateway.max-in-flight", "0"));
+            if (mode.equals("embedded")) {
+                gatewayProps.put("dsv2.gateway.router", "embedded");
+            } else {
+                for (int i = 0; i < 2; i++) {
+                    procs.add(ServiceProcess.start("bench-expert-" + i, "expert-service", Map.of(
+                            "dsv2.model.dir", model.toString(), "dsv2.shard.index", "" + i,
+                            "dsv2.shard.count", "2"), jvm));
+                }
+                for (ServiceProcess p : procs) {
+                    p.awaitReady(Duration.ofMinutes(10));
+                }
+                router = ServiceProcess.start("bench-router", "router-service", Map.of(
+                        "dsv2.model.dir", model.toString(), "dsv2.kv-cache.tokens", "16384",
+                        "dsv2.router.experts", procs.get(0).grpcAddress() + "," + procs.get(1).grpcAddress()), jvm);
+                procs.add(router);
+                router.awaitReady(Duration.ofMinutes(10));
+                gatewayProps.put("dsv2.gateway.router", router.grpcAddress());
+            }
+            ServiceProcess gateway = ServiceProcess.start("bench-gateway-" + mode, "gateway", gatewayProps, jvm);
+            procs.add(gateway);
+            gateway.awaitReady(Duration.ofMinutes(10));
+            ManagedChannel channel = ManagedChannelBuilder.forTarget(gateway.grpcAddress()).usePlaintext().build();
+            try {
+                InferenceGrpc.InferenceBlockingStub stub = InferenceGrpc.newBlockingStub(channel);
+                load(stub, 2, Math.min(tokens, 8), promptTokens, vocab, 99); // warm-up (JIT, connections)
+                List<Level> levels = new ArrayList<>();
+                for (int c : CONCURRENCY) {
+                    Map<String, Double> before = router == null ? Map.of() : routerTimes(router);
+                    long t0 = System.nanoTime();
+                    int generated = load(stub, c, tokens, promptTokens, vocab, c);
+                    double seconds = (System.nanoTime() - t0) / 1e9;
+                    double inFlight = Double.NaN;
+                    double waited = Double.NaN;
+                    if (router != null) {
+                        Map<String, Double> after = routerTimes(router);
+                        double step = delta(before, after, "dsv2_router_step_seconds_sum");
+                        inFlight = delta(before, after, "dsv2_router_expert_layer_seconds_sum") / step;
+                        waited = delta(before, after, "dsv2_router_expert_wait_seconds_sum") / step;
+                    }
+                    Level l = new Level(mode, c, generated, seconds, inFlight, waited);
+                    System.err.printf("bench-serving: %s concurrency %d: %.1f tokens/s%n", mode, c,
+                            l.tokensPerSecond());
+                    levels.add(l);
+                }
+                return levels;
+            } finally {
+                channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            }
+        } finally {
+            for (ServiceProcess p : procs) {
+                p.close();
+            }
+        }
+    }
+
+    /** {@code streams} concurrent greedy streams of {@code tokens} tokens each; returns the tokens generated. */
+    static int load(InferenceGrpc.InferenceBlockingStub stub, int streams, int tokens, int promptTokens, int vocab,
+                    long seed) throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(streams);
+        try {
+            List<Future<Integer>> done = new ArrayList<>();
+            for (int s = 0; s < streams; s++) {
+                SplittableRandom rnd = new SplittableRandom(seed * 1000 + s);
+                TokenIds.Builder ids = TokenIds.newBuilder();
+                for (int i = 0; i < promptTokens; i++) {
+                    ids.addIds(rnd.nextInt(Math.min(vocab, 100_000)));
+                }
+                GenerateRequest req = GenerateRequest.newBuilder().setPromptIds(ids).setMaxTokens(tokens)
+                        .setTemperature(0).setIgnoreEos(true).build();
+                done.add(pool.submit(() -> {
+                    int n = 0;
+                    Iterator<GenerateChunk> it = stub.withDeadlineAfter(30, TimeUnit.MINUTES).generate(req);
+                    while (it.hasNext()) {
+                        n += it.next().getTokenIdsCount();
+                    }
+                    return n;
+                }));
+            }
+            int total = 0;
+            for (Future<Integer> f : done) {
+                total += f.get();
+            }
+            return total;
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /** Sums of the router's timers (Prometheus text), keyed by metric name (labels summed over). */
+    static Map<String, Double> routerTimes(ServiceProcess router) throws IOException, InterruptedException {
+        Map<String, Double> sums = new LinkedHashMap<>();
+        for (String line : router.metrics().split("\n")) {
+            if (line.startsWith("#") || line.isBlank()) {
+                continue;
+            }
+            int brace = line.indexOf('{');
+            int space = line.lastIndexOf(' ');
+            String name = line.substring(0, brace >= 0 ? brace : line.indexOf(' '));
+            if (name.startsWith("dsv2_router_")) {
+                sums.merge(name, Double.parseDouble(line.substring(space + 1)), Double::sum);
+            }
+        }
+        return sums;
+    }
+
+    static double delta(Map<String, Double> before, Map<String, Double> after, String name) {
+        return after.getOrDefault(name, 0.0) - before.getOrDefault(name, 0.0);
+    }
+
+    static void report(Path model, List<Level> results, boolean json) throws IOException {
+        if (json) {
+            ObjectNode o = JSON.createObjectNode();
+            o.put("model", model.toString());
+            o.put("cpus", Runtime.getRuntime().availableProcessors());
+            ArrayNode arr = o.putArray("results");
+            for (Level l : results) {
+                ObjectNode r = arr.addObject();
+                r.put("mode", l.mode());
+                r.put("concurrency", l.concurrency());
+                r.put("tokens", l.tokens());
+                r.put("seconds", l.seconds());
+                r.put("tokens_per_s", l.tokensPerSecond());
+                if (!Double.isNaN(l.expertInFlightShare())) {
+                    r.put("expert_rpc_step_share", l.expertInFlightShare());
+                    r.put("expert_wait_step_share", l.expertWaitShare());
+                }
+            }
+            System.out.println(JSON.writeValueAsString(o));
+            return;
+        }
+        System.out.println("model: " + model + " (" + Runtime.getRuntime().availableProcessors() + " cpus)");
+        System.out.printf("%-18s %11s %14s %22s %22s%n", "mode", "concurrency", "tokens/s", "expert RPC share", "blocked-wait share");
+        for (Level l : results) {
+            System.out.printf("%-18s %11d %14.1f %22s %22s%n", l.mode(), l.concurrency(), l.tokensPerSecond(),
+                    pct(l.expertInFlightShare()), pct(l.expertWaitShare()));
+        }
+    }
+
+    private static String pct(double v) {
+        return Double.isNaN(v) ? "-" : String.format("%.1f%%", 100 * v);
+    }
+}

@@ -71,6 +71,8 @@ public final class DeepseekV2Model implements AutoCloseable {
      * segment must start at or before the sequence's cached length (its earlier context is in the cache).
      */
     public float[] forward(ForwardBatch batch, LatentKvCache cache, AttentionMode mode, Workspace ws) {
+        ForwardProfile prof = ws.profile();
+        long start = prof == null ? 0 : System.nanoTime();
         int rows = batch.rows();
         int d = config.hiddenSize();
         int vocab = config.vocabSize();
@@ -104,15 +106,37 @@ public final class DeepseekV2Model implements AutoCloseable {
         for (ForwardBatch.Segment seg : batch.segments()) {
             seg.sequence().advanceTo(Math.max(seg.sequence().length(), seg.endPos()));
         }
+        long headStart = prof == null ? 0 : System.nanoTime();
         int[] logitRows = batch.logitRows();
         int n = logitRows.length;
         float[] in = ws.get(LOGITS_IN, n * d);
         for (int i = 0; i < n; i++) {
-            norm.apply(hidden, logitRows[i] * d, d, in, i * d, d, 1);
+            norm.apply(backend, hidden, logitRows[i] * d, d, in, i * d, d, 1);
         }
         float[] logits = ws.get(LOGITS, n * vocab);
         backend.matmul(lmHead, in, 0, logits, 0, n);
+        if (prof != null) {
+            prof.add(ForwardProfile.Phase.LM_HEAD, headStart);
+            prof.forwardDone(start);
+        }
         return logits;
+    }
+
+    /**
+     * Bytes of the weights every forward step reads apart from the routed experts: attention, norms, gates, shared
+     * experts, dense MLPs and lm_head (the embedding table contributes one row per token and is not counted).
+     */
+    public long stepWeightBytes() {
+        long sum = norm.byteSize() + lmHead.byteSize();
+        for (DecoderLayer layer : layers) {
+            sum += layer.weightBytes();
+        }
+        return sum;
+    }
+
+    /** Bytes of one routed expert (gate, up and down in the checkpoint's dtype); a step reads each selected one once. */
+    public long routedExpertBytes() {
+        return 3L * config.moeIntermediateSize() * config.hiddenSize() * lmHead.dtype().bytes();
     }
 
     @Override

@@ -2,6 +2,8 @@ package dev.dsv2.engine.model;
 
 import dev.dsv2.engine.kernel.Backend;
 
+import static dev.dsv2.engine.model.Workspace.IntSlot.EXPERT_IDS;
+import static dev.dsv2.engine.model.Workspace.Slot.ROUTE_WEIGHTS;
 import static dev.dsv2.engine.model.Workspace.Slot.SHARED_OUT;
 
 /**
@@ -27,10 +29,18 @@ public final class MoeBlock implements FeedForward {
 
     @Override
     public void forward(Backend be, float[] x, int rows, float[] out, Workspace ws) {
+        ForwardProfile prof = ws.profile();
+        long t0 = prof == null ? 0 : System.nanoTime();
         int topK = gate.topK();
-        int[] ids = new int[rows * topK];
-        float[] weights = new float[rows * topK];
+        int[] ids = ws.ints(EXPERT_IDS, rows * topK);
+        float[] weights = ws.get(ROUTE_WEIGHTS, rows * topK);
         gate.route(be, x, rows, ids, weights, ws);
+        long t1 = 0;
+        if (prof != null) {
+            prof.add(ForwardProfile.Phase.GATE, t0);
+            prof.countExperts(ids, rows * topK);
+            t1 = System.nanoTime();
+        }
         RoutedExperts.Pending routed = experts.start(layer, x, rows, ids, weights, topK, out);
         float[] s = null;
         if (shared != null) {
@@ -41,5 +51,13 @@ public final class MoeBlock implements FeedForward {
         if (s != null) {
             be.axpy(1f, s, 0, out, 0, rows * hidden);
         }
+        if (prof != null) {
+            prof.add(ForwardProfile.Phase.EXPERTS, t1);
+        }
+    }
+
+    @Override
+    public long weightBytes() {
+        return gate.weightBytes() + (shared == null ? 0 : shared.byteSize());
     }
 }

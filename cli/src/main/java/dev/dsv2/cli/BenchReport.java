@@ -28,14 +28,19 @@ final class BenchReport {
         }
     }
 
-    record Decode(int batch, int steps, double seconds, double weightBytesPerSecond, double expertsPerLayer,
-                  Map<String, Double> phasesMs) {
+    /** One decode batch size: the median step time, the total timed, the median weight bandwidth of the steps. */
+    record Decode(int batch, int steps, double medianStepSeconds, double totalSeconds, double weightBytesPerSecond,
+                  double expertsPerLayer, Map<String, Double> phasesMs) {
         double tokensPerSecond() {
-            return batch * steps / seconds;
+            return batch / medianStepSeconds;
         }
 
         double msPerStep() {
-            return seconds * 1e3 / steps;
+            return medianStepSeconds * 1e3;
+        }
+
+        double meanTokensPerSecond() {
+            return batch * steps / totalSeconds;
         }
     }
 
@@ -121,7 +126,8 @@ final class BenchReport {
             Map<String, Object> x = new LinkedHashMap<>();
             x.put("batch", d.batch());
             x.put("steps", d.steps());
-            x.put("ms_per_step", round(d.msPerStep()));
+            x.put("median_ms_per_step", round(d.msPerStep()));
+            x.put("mean_tokens_per_s", round(d.meanTokensPerSecond()));
             x.put("routed_experts_per_moe_layer", round(d.expertsPerLayer()));
             details.add(x);
         }
@@ -159,10 +165,11 @@ final class BenchReport {
         s.append(String.format(Locale.ROOT, "prefill, %d tokens       %8.1f tok/s   %.1f GFLOP/s   compute ratio %.3f%n%n",
                 prefill.tokens(), prefill.tokensPerSecond(), prefillFlopsPerSecond / 1e9,
                 prefillFlopsPerSecond / peakFlops));
-        s.append("decode   batch   tokens/s   weight GB/s   ms/step   routed experts/MoE layer\n");
+        s.append("decode   batch   tokens/s   weight GB/s   ms/step (median)   tokens/s (mean)   routed experts/MoE layer\n");
         for (Decode d : decode) {
-            s.append(String.format(Locale.ROOT, "         %5d   %8.1f   %11.1f   %7.2f   %6.1f%n", d.batch(),
-                    d.tokensPerSecond(), d.weightBytesPerSecond() / 1e9, d.msPerStep(), d.expertsPerLayer()));
+            s.append(String.format(Locale.ROOT, "         %5d   %8.1f   %11.1f   %16.2f   %15.1f   %6.1f%n", d.batch(),
+                    d.tokensPerSecond(), d.weightBytesPerSecond() / 1e9, d.msPerStep(), d.meanTokensPerSecond(),
+                    d.expertsPerLayer()));
         }
         Double ratio = decodeBandwidthRatio();
         s.append(String.format(Locale.ROOT, "decode bandwidth ratio (batch 1)   %s%n%n",

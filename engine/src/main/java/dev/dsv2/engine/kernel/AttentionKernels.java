@@ -238,24 +238,30 @@ final class AttentionKernels {
             c32 = x2.fma(b, c32);
             c33 = x3.fma(b, c33);
         }
-        store4(c00, c01, c02, c03, out, o);
+        c00.intoArray(out, o);
+        c01.intoArray(out, o + L);
+        c02.intoArray(out, o + 2 * L);
+        c03.intoArray(out, o + 3 * L);
         if (qn > 1) {
-            store4(c10, c11, c12, c13, out, o + outStride);
+            c10.intoArray(out, o + outStride);
+            c11.intoArray(out, o + outStride + L);
+            c12.intoArray(out, o + outStride + 2 * L);
+            c13.intoArray(out, o + outStride + 3 * L);
         }
         if (qn > 2) {
-            store4(c20, c21, c22, c23, out, o + 2 * outStride);
+            c20.intoArray(out, o + 2 * outStride);
+            c21.intoArray(out, o + 2 * outStride + L);
+            c22.intoArray(out, o + 2 * outStride + 2 * L);
+            c23.intoArray(out, o + 2 * outStride + 3 * L);
         }
         if (qn > 3) {
-            store4(c30, c31, c32, c33, out, o + 3 * outStride);
+            c30.intoArray(out, o + 3 * outStride);
+            c31.intoArray(out, o + 3 * outStride + L);
+            c32.intoArray(out, o + 3 * outStride + 2 * L);
+            c33.intoArray(out, o + 3 * outStride + 3 * L);
         }
     }
 
-    private static void store4(FloatVector a, FloatVector b, FloatVector c, FloatVector d, float[] out, int o) {
-        a.intoArray(out, o);
-        b.intoArray(out, o + L);
-        c.intoArray(out, o + 2 * L);
-        d.intoArray(out, o + 3 * L);
-    }
 
     /** Scratch floats {@link #paged} needs. */
     static int pagedScratch(int nq, int n) {
@@ -324,19 +330,7 @@ final class AttentionKernels {
         for (; i < n; i++) {
             max = Math.max(max, v[off + i]);
         }
-        FloatVector sv = FloatVector.zero(F);
-        i = 0;
-        for (; i + L <= n; i += L) {
-            FloatVector e = FloatVector.fromArray(F, v, off + i).sub(max).lanewise(VectorOperators.EXP);
-            e.intoArray(v, off + i);
-            sv = sv.add(e);
-        }
-        float sum = sv.reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) {
-            float e = (float) Math.exp(v[off + i] - max);
-            v[off + i] = e;
-            sum += e;
-        }
+        float sum = Lanes.expShifted(v, off, n, max);
         float inv = 1f / sum;
         i = 0;
         for (; i + L <= n; i += L) {

@@ -40,16 +40,19 @@ final class MatVecKernels {
         }
         MemorySegment seg = w.data();
         long rowBytes = 2L * cols;
+        if (m == 1) {
+            // One weight row after the other: a single sequential stream per thread is what DRAM serves fastest.
+            for (int r = r0; r < r1; r++) {
+                out[outOff + r] = dotBf16(seg, r * rowBytes, x, xOff, cols);
+            }
+            return;
+        }
         int r = r0;
         for (; r + 4 <= r1; r += 4) {
             long base = r * rowBytes;
-            int b = 0;
-            for (; b + 4 <= m; b += 4) {
-                rows4x4(seg, base, rowBytes, cols, x, xOff + b * xStride, xStride, out, outOff + b * outStride + r,
-                        outStride);
-            }
-            for (; b < m; b++) {
-                rows4x1(seg, base, rowBytes, cols, x, xOff + b * xStride, out, outOff + b * outStride + r);
+            for (int b = 0; b < m; b += 4) {
+                rows4x4(seg, base, rowBytes, cols, x, xOff + b * xStride, xStride, Math.min(4, m - b), out,
+                        outOff + b * outStride + r, outStride);
             }
         }
         for (; r < r1; r++) {
@@ -59,17 +62,20 @@ final class MatVecKernels {
         }
     }
 
-    /** Four bf16 rows (at {@code base}, {@code rowBytes} apart) times four activation rows. */
+    /**
+     * Four bf16 rows (at {@code base}, {@code rowBytes} apart) times {@code nb} (1 to 4) activation rows: each loaded
+     * weight vector feeds four FMAs (missing activation rows repeat the last one and are not stored).
+     */
     private static void rows4x4(MemorySegment seg, long base, long rowBytes, int n, float[] x, int xOff, int xStride,
-                                float[] out, int o, int outStride) {
+                                int nb, float[] out, int o, int outStride) {
         FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00;
         FloatVector a10 = a00, a11 = a00, a12 = a00, a13 = a00;
         FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00;
         FloatVector a30 = a00, a31 = a00, a32 = a00, a33 = a00;
         int x0 = xOff;
-        int x1 = xOff + xStride;
-        int x2 = xOff + 2 * xStride;
-        int x3 = xOff + 3 * xStride;
+        int x1 = xOff + Math.min(1, nb - 1) * xStride;
+        int x2 = xOff + Math.min(2, nb - 1) * xStride;
+        int x3 = xOff + Math.min(3, nb - 1) * xStride;
         int c = 0;
         for (; c + L <= n; c += L) {
             long off = base + 2L * c;
@@ -104,16 +110,25 @@ final class MatVecKernels {
         out[ob + 1] = a10.reduceLanes(VectorOperators.ADD) + tail(seg, r1, x, x0, c, n);
         out[ob + 2] = a20.reduceLanes(VectorOperators.ADD) + tail(seg, r2, x, x0, c, n);
         out[ob + 3] = a30.reduceLanes(VectorOperators.ADD) + tail(seg, r3, x, x0, c, n);
+        if (nb < 2) {
+            return;
+        }
         ob += outStride;
         out[ob] = a01.reduceLanes(VectorOperators.ADD) + tail(seg, base, x, x1, c, n);
         out[ob + 1] = a11.reduceLanes(VectorOperators.ADD) + tail(seg, r1, x, x1, c, n);
         out[ob + 2] = a21.reduceLanes(VectorOperators.ADD) + tail(seg, r2, x, x1, c, n);
         out[ob + 3] = a31.reduceLanes(VectorOperators.ADD) + tail(seg, r3, x, x1, c, n);
+        if (nb < 3) {
+            return;
+        }
         ob += outStride;
         out[ob] = a02.reduceLanes(VectorOperators.ADD) + tail(seg, base, x, x2, c, n);
         out[ob + 1] = a12.reduceLanes(VectorOperators.ADD) + tail(seg, r1, x, x2, c, n);
         out[ob + 2] = a22.reduceLanes(VectorOperators.ADD) + tail(seg, r2, x, x2, c, n);
         out[ob + 3] = a32.reduceLanes(VectorOperators.ADD) + tail(seg, r3, x, x2, c, n);
+        if (nb < 4) {
+            return;
+        }
         ob += outStride;
         out[ob] = a03.reduceLanes(VectorOperators.ADD) + tail(seg, base, x, x3, c, n);
         out[ob + 1] = a13.reduceLanes(VectorOperators.ADD) + tail(seg, r1, x, x3, c, n);
@@ -128,51 +143,6 @@ final class MatVecKernels {
             s += Widen.bf16(seg.get(Widen.SHORT_LE, rowBase + 2L * c)) * x[xOff + c];
         }
         return s;
-    }
-
-    /** Four bf16 rows times one activation row, two accumulators per row so loads overlap FMA latency. */
-    private static void rows4x1(MemorySegment seg, long base, long rowBytes, int n, float[] x, int xOff,
-                                float[] out, int o) {
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        FloatVector b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-        int c = 0;
-        for (; c + 2 * L <= n; c += 2 * L) {
-            long off = base + 2L * c;
-            FloatVector v = FloatVector.fromArray(F, x, xOff + c);
-            FloatVector u = FloatVector.fromArray(F, x, xOff + c + L);
-            a0 = Lanes.bf16(seg, off).fma(v, a0);
-            b0 = Lanes.bf16(seg, off + 2 * L).fma(u, b0);
-            a1 = Lanes.bf16(seg, off + rowBytes).fma(v, a1);
-            b1 = Lanes.bf16(seg, off + rowBytes + 2 * L).fma(u, b1);
-            a2 = Lanes.bf16(seg, off + 2 * rowBytes).fma(v, a2);
-            b2 = Lanes.bf16(seg, off + 2 * rowBytes + 2 * L).fma(u, b2);
-            a3 = Lanes.bf16(seg, off + 3 * rowBytes).fma(v, a3);
-            b3 = Lanes.bf16(seg, off + 3 * rowBytes + 2 * L).fma(u, b3);
-        }
-        for (; c + L <= n; c += L) {
-            long off = base + 2L * c;
-            FloatVector v = FloatVector.fromArray(F, x, xOff + c);
-            a0 = Lanes.bf16(seg, off).fma(v, a0);
-            a1 = Lanes.bf16(seg, off + rowBytes).fma(v, a1);
-            a2 = Lanes.bf16(seg, off + 2 * rowBytes).fma(v, a2);
-            a3 = Lanes.bf16(seg, off + 3 * rowBytes).fma(v, a3);
-        }
-        float s0 = a0.add(b0).reduceLanes(VectorOperators.ADD);
-        float s1 = a1.add(b1).reduceLanes(VectorOperators.ADD);
-        float s2 = a2.add(b2).reduceLanes(VectorOperators.ADD);
-        float s3 = a3.add(b3).reduceLanes(VectorOperators.ADD);
-        for (; c < n; c++) {
-            long off = base + 2L * c;
-            float xc = x[xOff + c];
-            s0 += Widen.bf16(seg.get(Widen.SHORT_LE, off)) * xc;
-            s1 += Widen.bf16(seg.get(Widen.SHORT_LE, off + rowBytes)) * xc;
-            s2 += Widen.bf16(seg.get(Widen.SHORT_LE, off + 2 * rowBytes)) * xc;
-            s3 += Widen.bf16(seg.get(Widen.SHORT_LE, off + 3 * rowBytes)) * xc;
-        }
-        out[o] = s0;
-        out[o + 1] = s1;
-        out[o + 2] = s2;
-        out[o + 3] = s3;
     }
 
     /** One bf16 row (at {@code base} bytes) · one float32 vector. */

@@ -7,7 +7,6 @@ import java.lang.foreign.MemorySegment;
 
 import static dev.dsv2.engine.kernel.GemmKernels.BLOCK;
 import static dev.dsv2.engine.kernel.GemmKernels.GROUP_ROWS;
-import static dev.dsv2.engine.kernel.GemmKernels.PANEL;
 import static dev.dsv2.engine.kernel.Lanes.F;
 import static dev.dsv2.engine.kernel.Lanes.L;
 
@@ -19,7 +18,7 @@ import static dev.dsv2.engine.kernel.Lanes.L;
  * <ul>
  *   <li>Fewer than {@link #gemmMinRows()} activation rows: {@link MatVecKernels} (dot-product form, the weight
  *       streamed once at memory bandwidth), parallel over weight rows.</li>
- *   <li>More: {@link GemmKernels} (activations packed once, weight rows widened once per group of 48, 12×32
+ *   <li>More: {@link GemmKernels} (activations packed once, weight rows widened once per group of 48, 8×48 / 12×32
  *       register tiles), parallel over row groups.</li>
  *   <li>SwiGLU experts: two parallel phases for all groups at once — gate/up/SiLU over (expert, row group) units,
  *       then down over hidden-dimension slices, each slice adding every expert's scaled contribution to its own
@@ -30,7 +29,7 @@ import static dev.dsv2.engine.kernel.Lanes.L;
  */
 public final class VectorBackend implements Backend {
     /** Activation rows from which matmuls switch to the register-blocked GEMM path ({@code -Ddsv2.gemm.minRows}). */
-    private static final int GEMM_MIN_ROWS = Integer.getInteger("dsv2.gemm.minRows", 8);
+    private static final int GEMM_MIN_ROWS = Integer.getInteger("dsv2.gemm.minRows", 16);
     /** Weight bytes per parallel chunk of a matrix-vector product: enough to amortise a chunk hand-off. */
     private static final int CHUNK_BYTES = 64 * 1024;
 
@@ -68,8 +67,8 @@ public final class VectorBackend implements Backend {
         float[] row = new float[0];
         float[] temp = new float[0];
         float[] scores = new float[0];
-        final float[] tile = new float[PANEL * BLOCK];
-        final float[] tile2 = new float[PANEL * BLOCK];
+        float[] acc = new float[0];
+        float[] acc2 = new float[0];
 
         static float[] grow(float[] a, int n) {
             return a.length >= n ? a : new float[Math.max(n, a.length + a.length / 2)];
@@ -98,6 +97,14 @@ public final class VectorBackend implements Backend {
         float[] scores(int n) {
             return scores = grow(scores, n);
         }
+
+        float[] acc(int n) {
+            return acc = grow(acc, n);
+        }
+
+        float[] acc2(int n) {
+            return acc2 = grow(acc2, n);
+        }
     }
 
     private Scratch scratch() {
@@ -123,7 +130,8 @@ public final class VectorBackend implements Backend {
         }
         int k = w.cols();
         float[] xP = scratch().pack(GemmKernels.packedSize(batch, k));
-        GemmKernels.pack(x, xOff, xStride, null, 0, batch, k, xP, 0);
+        pool.parallelFor((batch + BLOCK - 1) / BLOCK, 1, (b0, b1) ->
+                GemmKernels.packBlocks(x, xOff, xStride, null, 0, batch, k, xP, 0, b0, b1));
         int groups = (rows + GROUP_ROWS - 1) / GROUP_ROWS;
         pool.parallelFor(groups, 1, (g0, g1) -> {
             for (int g = g0; g < g1; g++) {
@@ -137,21 +145,18 @@ public final class VectorBackend implements Backend {
         Scratch s = scratch();
         int k = w.cols();
         int count = Math.min(GROUP_ROWS, w.rows() - r0);
-        int padded = Lanes.roundUp(count, PANEL);
+        int padded = GemmKernels.paddedRows(count);
         float[] pw = s.widen(GROUP_ROWS * k);
-        float[] tile = s.tile;
+        float[] acc = s.acc(GemmKernels.accSize(m));
         GemmKernels.widenRows(w, r0, count, padded, pw);
+        GemmKernels.groupProduct(pw, padded, k, xP, 0, m, acc);
         for (int b0 = 0; b0 < m; b0 += BLOCK) {
-            int width = GemmKernels.blockWidth(m, b0);
-            int nb = Math.min(width, m - b0);
-            for (int p = 0; p < padded; p += PANEL) {
-                GemmKernels.tile(pw, p * k, k, xP, b0 * k, width, tile);
-                int valid = Math.min(PANEL, count - p);
-                for (int j = 0; j < nb; j++) {
-                    int o = outOff + (b0 + j) * outStride + r0 + p;
-                    for (int i = 0; i < valid; i++) {
-                        out[o + i] = tile[i * BLOCK + j];
-                    }
+            int nb = Math.min(GemmKernels.blockWidth(m, b0), m - b0);
+            int base = GemmKernels.accIndex(b0, 0);
+            for (int j = 0; j < nb; j++) {
+                int o = outOff + (b0 + j) * outStride + r0;
+                for (int i = 0, t = base + j; i < count; i++, t += BLOCK) {
+                    out[o + i] = acc[t];
                 }
             }
         }
@@ -252,15 +257,12 @@ public final class VectorBackend implements Backend {
         eg.unitStart[groups] = units;
         float[] in = eg.input(inSize);
         float[] h = eg.hidden(hSize);
-        for (int g = 0; g < groups; g++) {
-            int m = eg.rowCount(g);
-            if (m >= GEMM_MIN_ROWS) {
-                GemmKernels.pack(x, xOff, d, eg.rowArray(), eg.start(g), m, d, in, eg.inputOffset[g]);
-            } else {
-                for (int j = 0; j < m; j++) {
-                    System.arraycopy(x, xOff + eg.row(eg.start(g) + j) * d, in, eg.inputOffset[g] + j * d, d);
-                }
-            }
+        if (groups == 1 && eg.rowCount(0) >= GEMM_MIN_ROWS) {
+            int m = eg.rowCount(0);
+            pool.parallelFor((m + BLOCK - 1) / BLOCK, 1, (b0, b1) -> GemmKernels.packBlocks(x, xOff, d,
+                    eg.rowArray(), eg.start(0), m, d, in, eg.inputOffset[0], b0, b1));
+        } else {
+            gatherInputs(eg, x, xOff, d, in);
         }
         pool.parallelFor(units, 1, (u0, u1) -> {
             for (int u = u0; u < u1; u++) {
@@ -273,6 +275,24 @@ public final class VectorBackend implements Backend {
             for (int sl = s0; sl < s1; sl++) {
                 for (int g = 0; g < groups; g++) {
                     down(eg, g, sl * GROUP_ROWS, h, out, outOff);
+                }
+            }
+        });
+    }
+
+    /** Each group's rows of {@code x}: packed for the GEMM kernels, or gathered row-major for the dot kernels. */
+    private void gatherInputs(ExpertGroups eg, float[] x, int xOff, int d, float[] in) {
+        // A decode step's few rows are copied in less time than a hand-off to the workers takes.
+        int grain = (long) eg.entryCount() * d < (1 << 16) ? eg.groupCount() : 1;
+        pool.parallelFor(eg.groupCount(), grain, (g0, g1) -> {
+            for (int g = g0; g < g1; g++) {
+                int m = eg.rowCount(g);
+                if (m >= GEMM_MIN_ROWS) {
+                    GemmKernels.pack(x, xOff, d, eg.rowArray(), eg.start(g), m, d, in, eg.inputOffset[g]);
+                } else {
+                    for (int j = 0; j < m; j++) {
+                        System.arraycopy(x, xOff + eg.row(eg.start(g) + j) * d, in, eg.inputOffset[g] + j * d, d);
+                    }
                 }
             }
         });
@@ -310,39 +330,24 @@ public final class VectorBackend implements Backend {
             MatVecKernels.rows(up, r0, r0 + count, in, inOff, d, m, u, -r0, GROUP_ROWS, row);
             for (int b = 0; b < m; b++) {
                 int ho = hOff + b * inter + r0;
-                int uo = b * GROUP_ROWS;
-                int i = 0;
-                for (; i + L <= count; i += L) {
-                    Lanes.silu(FloatVector.fromArray(F, h, ho + i)).mul(FloatVector.fromArray(F, u, uo + i))
-                            .intoArray(h, ho + i);
-                }
-                for (; i < count; i++) {
-                    h[ho + i] = Lanes.silu(h[ho + i]) * u[uo + i];
-                }
+                Lanes.siluMul(h, ho, u, b * GROUP_ROWS, h, ho, count);
             }
             return;
         }
-        int padded = Lanes.roundUp(count, PANEL);
+        int padded = GemmKernels.paddedRows(count);
         float[] pwGate = s.widen(GROUP_ROWS * d);
         float[] pwUp = s.widen2(GROUP_ROWS * d);
         GemmKernels.widenRows(gate, r0, count, padded, pwGate);
         GemmKernels.widenRows(up, r0, count, padded, pwUp);
-        float[] tg = s.tile;
-        float[] tu = s.tile2;
+        float[] accGate = s.acc(GemmKernels.accSize(m));
+        float[] accUp = s.acc2(GemmKernels.accSize(m));
+        GemmKernels.groupProduct(pwGate, padded, d, in, inOff, m, accGate);
+        GemmKernels.groupProduct(pwUp, padded, d, in, inOff, m, accUp);
         for (int b0 = 0; b0 < m; b0 += BLOCK) {
             int width = GemmKernels.blockWidth(m, b0);
-            for (int p = 0; p < padded; p += PANEL) {
-                GemmKernels.tile(pwGate, p * d, d, in, inOff + b0 * d, width, tg);
-                GemmKernels.tile(pwUp, p * d, d, in, inOff + b0 * d, width, tu);
-                int valid = Math.min(PANEL, count - p);
-                for (int i = 0; i < valid; i++) {
-                    int dst = hOff + b0 * inter + (r0 + p + i) * width;
-                    for (int j = 0; j < width; j += L) {
-                        Lanes.silu(FloatVector.fromArray(F, tg, i * BLOCK + j))
-                                .mul(FloatVector.fromArray(F, tu, i * BLOCK + j))
-                                .intoArray(h, dst + j);
-                    }
-                }
+            for (int i = 0; i < count; i++) {
+                int t = GemmKernels.accIndex(b0, i);
+                Lanes.siluMul(accGate, t, accUp, t, h, hOff + b0 * inter + (r0 + i) * width, width);
             }
         }
     }
@@ -366,23 +371,20 @@ public final class VectorBackend implements Backend {
             }
             return;
         }
-        int padded = Lanes.roundUp(count, PANEL);
+        int padded = GemmKernels.paddedRows(count);
         float[] pw = s.widen(GROUP_ROWS * inter);
         GemmKernels.widenRows(down, r0, count, padded, pw);
-        float[] tile = s.tile;
+        float[] acc = s.acc(GemmKernels.accSize(m));
+        GemmKernels.groupProduct(pw, padded, inter, h, hOff, m, acc);
         for (int b0 = 0; b0 < m; b0 += BLOCK) {
-            int width = GemmKernels.blockWidth(m, b0);
-            int nb = Math.min(width, m - b0);
-            for (int p = 0; p < padded; p += PANEL) {
-                GemmKernels.tile(pw, p * inter, inter, h, hOff + b0 * inter, width, tile);
-                int valid = Math.min(PANEL, count - p);
-                for (int j = 0; j < nb; j++) {
-                    int e = first + b0 + j;
-                    float sc = eg.scale(e);
-                    int o = outOff + eg.row(e) * d + r0 + p;
-                    for (int i = 0; i < valid; i++) {
-                        out[o + i] += sc * tile[i * BLOCK + j];
-                    }
+            int nb = Math.min(GemmKernels.blockWidth(m, b0), m - b0);
+            int base = GemmKernels.accIndex(b0, 0);
+            for (int j = 0; j < nb; j++) {
+                int e = first + b0 + j;
+                float sc = eg.scale(e);
+                int o = outOff + eg.row(e) * d + r0;
+                for (int i = 0, t = base + j; i < count; i++, t += BLOCK) {
+                    out[o + i] += sc * acc[t];
                 }
             }
         }

@@ -34,6 +34,15 @@ public final class LocalExperts implements RoutedExperts {
 
     @Override
     public void compute(int layer, float[] x, int rows, int[] ids, float[] weights, int topK, float[] out) {
+        computeWithShared(layer, x, rows, ids, weights, topK, null, out);
+    }
+
+    /**
+     * {@link #compute}, plus {@code shared(x[r])} added to every row when {@code shared} is not null — in the same
+     * kernel call as the routed experts, so a decode step pays one hand-off to the worker threads, not two.
+     */
+    void computeWithShared(int layer, float[] x, int rows, int[] ids, float[] weights, int topK, SwiGluMlp shared,
+                           float[] out) {
         Arrays.fill(out, 0, rows * hidden, 0f);
         SwiGluMlp[] layerExperts = experts[layer];
         int n = layerExperts.length;
@@ -58,6 +67,12 @@ public final class LocalExperts implements RoutedExperts {
             order[fill[ids[i]]++] = i;
         }
         ExpertGroups groups = ws.expertGroups().clear();
+        if (shared != null) {
+            groups.addGroup(shared.gate(), shared.up(), shared.down());
+            for (int r = 0; r < rows; r++) {
+                groups.addRow(r, 1f);
+            }
+        }
         for (int e = 0; e < n; e++) {
             if (counts[e + 1] == counts[e]) {
                 continue;

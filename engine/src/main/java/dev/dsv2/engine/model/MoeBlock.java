@@ -9,8 +9,9 @@ import static dev.dsv2.engine.model.Workspace.Slot.SHARED_OUT;
 /**
  * The reference {@code DeepseekV2MoE}: Router ({@link MoeGate}) -> Dispatch + Experts ({@link RoutedExperts}, local
  * or remote) -> Combine, plus the shared experts every token uses (one fused SwiGLU MLP), added to the routed sum.
- * The shared experts run here while remote routed calls are in flight; when they are placed on the expert shards
- * instead, the block has none and the shards add them.
+ * With local routed experts the shared experts join the routed experts' kernel call (one more group); with remote
+ * ones they run here while the remote calls are in flight; when they are placed on the expert shards instead, the
+ * block has none and the shards add them.
  */
 public final class MoeBlock implements FeedForward {
     private final int layer;
@@ -40,6 +41,13 @@ public final class MoeBlock implements FeedForward {
             prof.add(ForwardProfile.Phase.GATE, t0);
             prof.countExperts(ids, rows * topK);
             t1 = System.nanoTime();
+        }
+        if (experts instanceof LocalExperts local) {
+            local.computeWithShared(layer, x, rows, ids, weights, topK, shared, out);
+            if (prof != null) {
+                prof.add(ForwardProfile.Phase.EXPERTS, t1);
+            }
+            return;
         }
         RoutedExperts.Pending routed = experts.start(layer, x, rows, ids, weights, topK, out);
         float[] s = null;

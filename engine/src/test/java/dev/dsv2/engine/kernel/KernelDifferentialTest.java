@@ -14,6 +14,7 @@ import java.nio.ByteOrder;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Every Vector API kernel against the scalar oracle, on awkward shapes: odd sizes, tails shorter than a vector,
@@ -23,7 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 class KernelDifferentialTest {
     private static final int[] ROWS = {1, 3, 17, 64, 129};
     private static final int[] COLS = {1, 7, 16, 33, 100, 513};
-    private static final int[] BATCHES = {1, 2, 3, 4, 5, 9, 16, 17, 33};
+    private static final int[] BATCHES = {1, 2, 3, 4, 5, 9, 16, 17, 33, 50, 97};
     private static final VectorBackend VECTOR = new VectorBackend(2);
     private static final ScalarBackend SCALAR = new ScalarBackend();
 
@@ -268,6 +269,45 @@ class KernelDifferentialTest {
             SCALAR.rmsNorm(x, 3, w, 1e-6f, e, 1);
             VECTOR.rmsNorm(x, 3, w, 1e-6f, g, 1);
             assertClose(e, g, 0, e.length, 1, "rmsNorm n=" + n);
+        }
+    }
+
+    @Test
+    void vectorExpAndSiluAreWithinAFewUlpsOfTheScalarFunctions() {
+        int n = 1000;
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = -87f + 175.5f * i / n;
+        }
+        float[] e = x.clone();
+        Lanes.expShifted(e, 0, n, 0f);
+        double worst = 0;
+        for (int i = 0; i < n; i++) {
+            double ref = Math.exp(x[i]);
+            worst = Math.max(worst, Math.abs(e[i] - ref) / ref);
+        }
+        assertTrue(worst < 2.5e-7, "exp: max relative error " + worst);
+        float[] scores = randomVector(77, 3);
+        double expectedSum = 0;
+        for (float v : scores) {
+            expectedSum += Math.exp(v - 0.5);
+        }
+        assertEquals(expectedSum, Lanes.expShifted(scores, 0, 77, 0.5f), expectedSum * 1e-6, "the returned sum");
+        float[] far = {-1000f, -1000f};
+        Lanes.expShifted(far, 0, 2, 0f);
+        assertTrue(far[0] >= 0 && far[0] < 1e-37, "far below the range exp is ~0, got " + far[0]);
+
+        float[] g = new float[n];
+        float[] u = new float[n];
+        for (int i = 0; i < n; i++) {
+            g[i] = -100f + 200f * i / n;
+            u[i] = 1f + i % 7;
+        }
+        float[] out = new float[n];
+        Lanes.siluMul(g, 0, u, 0, out, 0, n);
+        for (int i = 0; i < n; i++) {
+            float ref = ScalarBackend.silu(g[i]) * u[i];
+            assertEquals(ref, out[i], Math.abs(ref) * 3e-7 + 1e-30, "silu(" + g[i] + ") * " + u[i]);
         }
     }
 

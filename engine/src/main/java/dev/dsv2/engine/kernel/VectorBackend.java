@@ -2,31 +2,39 @@ package dev.dsv2.engine.kernel;
 
 import dev.dsv2.engine.tensor.DType;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.ShortVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorShape;
-import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
-import java.nio.ByteOrder;
+
+import static dev.dsv2.engine.kernel.GemmKernels.BLOCK;
+import static dev.dsv2.engine.kernel.GemmKernels.GROUP_ROWS;
+import static dev.dsv2.engine.kernel.Lanes.F;
+import static dev.dsv2.engine.kernel.Lanes.L;
 
 /**
- * CPU kernels on the Java Vector API, widest species of the machine, all cores through a {@link WorkerPool}.
- * Weights are read straight from the mapped checkpoint: bf16 is widened in registers (shift left by 16),
- * f32 loaded as is, f16 widened through a per-thread row buffer. Accumulation is float32.
+ * CPU kernels on the Java Vector API, widest species of the machine, all cores through a persistent
+ * {@link WorkerPool}. Weights are read straight from the mapped checkpoint (bf16 widened in registers); accumulation
+ * is float32.
+ *
+ * <ul>
+ *   <li>Fewer than {@link #gemmMinRows()} activation rows: {@link MatVecKernels} (dot-product form, the weight
+ *       streamed once at memory bandwidth), parallel over weight rows.</li>
+ *   <li>More: {@link GemmKernels} (activations packed once, weight rows widened once per group of 48, 8×48 / 12×32
+ *       register tiles), parallel over row groups.</li>
+ *   <li>SwiGLU experts: two parallel phases for all groups at once — gate/up/SiLU over (expert, row group) units,
+ *       then down over hidden-dimension slices, each slice adding every expert's scaled contribution to its own
+ *       columns, so no two threads write the same output.</li>
+ * </ul>
+ * Per-thread scratch (packed activations, widened weights, tiles, scores) is kept in a thread-local, so the decode
+ * loop does not allocate.
  */
 public final class VectorBackend implements Backend {
-    static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-    static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
-    static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
-    static final int L = F.length();
-    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-    /** Rows of a weight per parallel chunk: enough work to amortise a chunk hand-off. */
-    private static final int ROW_GRAIN = 16;
+    /** Activation rows from which matmuls switch to the register-blocked GEMM path ({@code -Ddsv2.gemm.minRows}). */
+    private static final int GEMM_MIN_ROWS = Integer.getInteger("dsv2.gemm.minRows", 16);
+    /** Weight bytes per parallel chunk of a matrix-vector product: enough to amortise a chunk hand-off. */
+    private static final int CHUNK_BYTES = 64 * 1024;
 
     private final WorkerPool pool;
-    private final ThreadLocal<float[]> rowScratch = ThreadLocal.withInitial(() -> new float[0]);
+    private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
 
     public VectorBackend(int threads) {
         this.pool = new WorkerPool(threads);
@@ -41,193 +49,388 @@ public final class VectorBackend implements Backend {
         return pool;
     }
 
-    static FloatVector loadBf16(MemorySegment seg, long byteOffset) {
-        return ((IntVector) ShortVector.fromMemorySegment(S, seg, byteOffset, LE)
-                .convertShape(VectorOperators.S2I, I, 0))
-                .lanewise(VectorOperators.LSHL, 16)
-                .reinterpretAsFloats();
+    @Override
+    public int threads() {
+        return pool.threads();
+    }
+
+    /** Activation rows from which {@link #matmul} uses the GEMM kernels. */
+    public static int gemmMinRows() {
+        return GEMM_MIN_ROWS;
+    }
+
+    /** Growable per-thread buffers; each field is used at one nesting level only. */
+    private static final class Scratch {
+        float[] pack = new float[0];
+        float[] widen = new float[0];
+        float[] widen2 = new float[0];
+        float[] row = new float[0];
+        float[] temp = new float[0];
+        float[] scores = new float[0];
+        float[] acc = new float[0];
+        float[] acc2 = new float[0];
+
+        static float[] grow(float[] a, int n) {
+            return a.length >= n ? a : new float[Math.max(n, a.length + a.length / 2)];
+        }
+
+        float[] pack(int n) {
+            return pack = grow(pack, n);
+        }
+
+        float[] widen(int n) {
+            return widen = grow(widen, n);
+        }
+
+        float[] widen2(int n) {
+            return widen2 = grow(widen2, n);
+        }
+
+        float[] row(int n) {
+            return row = grow(row, n);
+        }
+
+        float[] temp(int n) {
+            return temp = grow(temp, n);
+        }
+
+        float[] scores(int n) {
+            return scores = grow(scores, n);
+        }
+
+        float[] acc(int n) {
+            return acc = grow(acc, n);
+        }
+
+        float[] acc2(int n) {
+            return acc2 = grow(acc2, n);
+        }
+    }
+
+    private Scratch scratch() {
+        return scratch.get();
+    }
+
+    /** Groups of 4 weight rows per chunk so the 4-row kernels see whole quads. */
+    private static int quadGrain(Weight w) {
+        return Math.max(1, CHUNK_BYTES / Math.max(1, 4 * w.cols() * w.dtype().bytes()));
     }
 
     @Override
-    public void matmul(Weight w, float[] x, int xOff, float[] out, int outOff, int batch) {
+    public void matmul(Weight w, float[] x, int xOff, int xStride, float[] out, int outOff, int outStride, int batch) {
+        if (batch <= 0) {
+            return;
+        }
         int rows = w.rows();
-        int grain = Math.max(1, ROW_GRAIN / Math.max(1, batch / 4));
-        pool.parallelFor(rows, grain, (from, to) -> matmulRows(w, x, xOff, out, outOff, batch, from, to));
+        if (batch < GEMM_MIN_ROWS) {
+            int quads = (rows + 3) / 4;
+            pool.parallelFor(quads, quadGrain(w), (q0, q1) -> MatVecKernels.rows(w, 4 * q0, Math.min(rows, 4 * q1),
+                    x, xOff, xStride, batch, out, outOff, outStride, scratch().row(w.cols())));
+            return;
+        }
+        int k = w.cols();
+        float[] xP = scratch().pack(GemmKernels.packedSize(batch, k));
+        pool.parallelFor((batch + BLOCK - 1) / BLOCK, 1, (b0, b1) ->
+                GemmKernels.packBlocks(x, xOff, xStride, null, 0, batch, k, xP, 0, b0, b1));
+        int groups = (rows + GROUP_ROWS - 1) / GROUP_ROWS;
+        pool.parallelFor(groups, 1, (g0, g1) -> {
+            for (int g = g0; g < g1; g++) {
+                gemmGroup(w, g * GROUP_ROWS, xP, batch, out, outOff, outStride);
+            }
+        });
     }
 
-    private void matmulRows(Weight w, float[] x, int xOff, float[] out, int outOff, int batch, int from, int to) {
+    /** Output rows {@code [r0, r0 + GROUP_ROWS)} of a GEMM over packed activations, stored row-major. */
+    private void gemmGroup(Weight w, int r0, float[] xP, int m, float[] out, int outOff, int outStride) {
+        Scratch s = scratch();
+        int k = w.cols();
+        int count = Math.min(GROUP_ROWS, w.rows() - r0);
+        int padded = GemmKernels.paddedRows(count);
+        float[] pw = s.widen(GROUP_ROWS * k);
+        float[] acc = s.acc(GemmKernels.accSize(m));
+        GemmKernels.widenRows(w, r0, count, padded, pw);
+        GemmKernels.groupProduct(pw, padded, k, xP, 0, m, acc);
+        for (int b0 = 0; b0 < m; b0 += BLOCK) {
+            int nb = Math.min(GemmKernels.blockWidth(m, b0), m - b0);
+            int base = GemmKernels.accIndex(b0, 0);
+            for (int j = 0; j < nb; j++) {
+                int o = outOff + (b0 + j) * outStride + r0;
+                for (int i = 0, t = base + j; i < count; i++, t += BLOCK) {
+                    out[o + i] = acc[t];
+                }
+            }
+        }
+    }
+
+    @Override
+    public void matmulTransposed(Weight w, float[] x, int xOff, int xStride, float[] out, int outOff, int outStride,
+                                 int batch) {
         int cols = w.cols();
+        int units = (cols + 2 * L - 1) / (2 * L);
+        pool.parallelFor(units, Math.max(1, 16384 / Math.max(1, w.rows() * 2 * L)), (u0, u1) ->
+                transposedColumns(w, u0 * 2 * L, Math.min(cols, u1 * 2 * L), x, xOff, xStride, out, outOff,
+                        outStride, batch));
+    }
+
+    /** Columns {@code [c0, c1)} of the transposed product, four activation rows at a time. */
+    private static void transposedColumns(Weight w, int c0, int c1, float[] x, int xOff, int xStride, float[] out,
+                                          int outOff, int outStride, int batch) {
         int rows = w.rows();
-        if (w.dtype() == DType.BF16 && batch <= 2) {
-            long rowBytes = (long) cols * 2;
-            for (int r = from; r < to; r++) {
-                long base = r * rowBytes;
-                for (int b = 0; b < batch; b++) {
-                    out[outOff + b * rows + r] = dotBf16(w.data(), base, x, xOff + b * cols, cols);
+        int cols = w.cols();
+        if (w.dtype() != DType.BF16) {
+            for (int b = 0; b < batch; b++) {
+                for (int c = c0; c < c1; c++) {
+                    float acc = 0f;
+                    for (int r = 0; r < rows; r++) {
+                        acc += x[xOff + b * xStride + r] * w.get(r, c);
+                    }
+                    out[outOff + b * outStride + c] = acc;
                 }
             }
             return;
         }
-        float[] row = scratch(cols);
-        for (int r = from; r < to; r++) {
-            widenRow(w, r, row);
-            int b = 0;
-            for (; b + 4 <= batch; b += 4) {
-                dot4(row, x, xOff + b * cols, cols, out, outOff + b * rows + r, rows);
-            }
-            for (; b < batch; b++) {
-                out[outOff + b * rows + r] = dot(row, 0, x, xOff + b * cols, cols);
-            }
-        }
-    }
-
-    private float[] scratch(int n) {
-        float[] s = rowScratch.get();
-        if (s.length < n) {
-            s = new float[n];
-            rowScratch.set(s);
-        }
-        return s;
-    }
-
-    /** Widens row {@code r} of {@code w} into {@code dst[0, cols)}. */
-    static void widenRow(Weight w, int r, float[] dst) {
-        int cols = w.cols();
         MemorySegment seg = w.data();
-        switch (w.dtype()) {
-            case BF16 -> {
-                long base = (long) r * cols * 2;
-                int c = 0;
-                for (; c + L <= cols; c += L) {
-                    loadBf16(seg, base + c * 2L).intoArray(dst, c);
+        long rowBytes = 2L * cols;
+        for (int b0 = 0; b0 < batch; b0 += 4) {
+            int nb = Math.min(4, batch - b0);
+            int x0 = xOff + b0 * xStride;
+            int x1 = xOff + (b0 + Math.min(1, nb - 1)) * xStride;
+            int x2 = xOff + (b0 + Math.min(2, nb - 1)) * xStride;
+            int x3 = xOff + (b0 + Math.min(3, nb - 1)) * xStride;
+            int c = c0;
+            for (; c + L <= c1; c += L) {
+                FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+                long off = 2L * c;
+                for (int r = 0; r < rows; r++, off += rowBytes) {
+                    FloatVector wv = Lanes.bf16(seg, off);
+                    a0 = wv.fma(FloatVector.broadcast(F, x[x0 + r]), a0);
+                    a1 = wv.fma(FloatVector.broadcast(F, x[x1 + r]), a1);
+                    a2 = wv.fma(FloatVector.broadcast(F, x[x2 + r]), a2);
+                    a3 = wv.fma(FloatVector.broadcast(F, x[x3 + r]), a3);
                 }
-                for (; c < cols; c++) {
-                    dst[c] = Widen.bf16(seg.get(Widen.SHORT_LE, base + c * 2L));
+                int o = outOff + b0 * outStride + c;
+                a0.intoArray(out, o);
+                if (nb > 1) {
+                    a1.intoArray(out, o + outStride);
+                }
+                if (nb > 2) {
+                    a2.intoArray(out, o + 2 * outStride);
+                }
+                if (nb > 3) {
+                    a3.intoArray(out, o + 3 * outStride);
                 }
             }
-            case F32 -> {
-                long base = (long) r * cols * 4;
-                int c = 0;
-                for (; c + L <= cols; c += L) {
-                    FloatVector.fromMemorySegment(F, seg, base + c * 4L, LE).intoArray(dst, c);
-                }
-                for (; c < cols; c++) {
-                    dst[c] = seg.get(Widen.FLOAT_LE, base + c * 4L);
+            for (; c < c1; c++) {
+                for (int b = 0; b < nb; b++) {
+                    float acc = 0f;
+                    int xb = xOff + (b0 + b) * xStride;
+                    for (int r = 0; r < rows; r++) {
+                        acc += x[xb + r] * Widen.bf16(seg.get(Widen.SHORT_LE, r * rowBytes + 2L * c));
+                    }
+                    out[outOff + (b0 + b) * outStride + c] = acc;
                 }
             }
-            case F16 -> Widen.readRange(DType.F16, seg, (long) r * cols, dst, 0, cols);
         }
-    }
-
-    /** bf16 weight row (at {@code base} bytes) · float32 vector. */
-    static float dotBf16(MemorySegment seg, long base, float[] x, int xOff, int n) {
-        FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = FloatVector.zero(F);
-        int c = 0;
-        for (; c + 2 * L <= n; c += 2 * L) {
-            a0 = loadBf16(seg, base + c * 2L).fma(FloatVector.fromArray(F, x, xOff + c), a0);
-            a1 = loadBf16(seg, base + (c + L) * 2L).fma(FloatVector.fromArray(F, x, xOff + c + L), a1);
-        }
-        for (; c + L <= n; c += L) {
-            a0 = loadBf16(seg, base + c * 2L).fma(FloatVector.fromArray(F, x, xOff + c), a0);
-        }
-        float acc = sum(a0.add(a1));
-        for (; c < n; c++) {
-            acc += Widen.bf16(seg.get(Widen.SHORT_LE, base + c * 2L)) * x[xOff + c];
-        }
-        return acc;
-    }
-
-    /** Four dot products of one widened row with four consecutive activation rows; results strided by {@code stride}. */
-    private static void dot4(float[] row, float[] x, int xOff, int n, float[] out, int outOff, int stride) {
-        FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = FloatVector.zero(F);
-        FloatVector a2 = FloatVector.zero(F);
-        FloatVector a3 = FloatVector.zero(F);
-        int c = 0;
-        for (; c + L <= n; c += L) {
-            FloatVector wv = FloatVector.fromArray(F, row, c);
-            a0 = wv.fma(FloatVector.fromArray(F, x, xOff + c), a0);
-            a1 = wv.fma(FloatVector.fromArray(F, x, xOff + n + c), a1);
-            a2 = wv.fma(FloatVector.fromArray(F, x, xOff + 2 * n + c), a2);
-            a3 = wv.fma(FloatVector.fromArray(F, x, xOff + 3 * n + c), a3);
-        }
-        float s0 = sum(a0);
-        float s1 = sum(a1);
-        float s2 = sum(a2);
-        float s3 = sum(a3);
-        for (; c < n; c++) {
-            float wc = row[c];
-            s0 += wc * x[xOff + c];
-            s1 += wc * x[xOff + n + c];
-            s2 += wc * x[xOff + 2 * n + c];
-            s3 += wc * x[xOff + 3 * n + c];
-        }
-        out[outOff] = s0;
-        out[outOff + stride] = s1;
-        out[outOff + 2 * stride] = s2;
-        out[outOff + 3 * stride] = s3;
-    }
-
-    /**
-     * The sum of a vector's lanes in lane order. {@code reduceLanes(ADD)} leaves the order unspecified, and it differs
-     * between the interpreter and C2, which made results change in the last bits once the JIT kicked in; a fixed
-     * order keeps every run bit-reproducible.
-     */
-    static float sum(FloatVector v) {
-        float s = 0f;
-        for (int i = 0; i < L; i++) {
-            s += v.lane(i);
-        }
-        return s;
     }
 
     @Override
-    public void matmulTransposed(Weight w, float[] x, int xOff, float[] out, int outOff) {
-        int cols = w.cols();
-        java.util.Arrays.fill(out, outOff, outOff + cols, 0f);
-        float[] row = scratch(cols);
-        for (int r = 0; r < w.rows(); r++) {
-            widenRow(w, r, row);
-            axpy(x[xOff + r], row, 0, out, outOff, cols);
+    public void swiGlu(ExpertGroups eg, float[] x, int xOff, float[] out, int outOff) {
+        int groups = eg.groupCount();
+        if (groups == 0) {
+            return;
         }
+        int d = eg.hiddenSize();
+        int inSize = 0;
+        int hSize = 0;
+        int units = 0;
+        for (int g = 0; g < groups; g++) {
+            int m = eg.rowCount(g);
+            int inter = eg.gate(g).rows();
+            eg.inputOffset[g] = inSize;
+            eg.hiddenOffset[g] = hSize;
+            eg.unitStart[g] = units;
+            boolean gemm = m >= GEMM_MIN_ROWS;
+            inSize += gemm ? GemmKernels.packedSize(m, d) : m * d;
+            hSize += gemm ? GemmKernels.packedSize(m, inter) : m * inter;
+            units += (inter + GROUP_ROWS - 1) / GROUP_ROWS;
+        }
+        eg.unitStart[groups] = units;
+        float[] in = eg.input(inSize);
+        float[] h = eg.hidden(hSize);
+        if (groups == 1 && eg.rowCount(0) >= GEMM_MIN_ROWS) {
+            int m = eg.rowCount(0);
+            pool.parallelFor((m + BLOCK - 1) / BLOCK, 1, (b0, b1) -> GemmKernels.packBlocks(x, xOff, d,
+                    eg.rowArray(), eg.start(0), m, d, in, eg.inputOffset[0], b0, b1));
+        } else {
+            gatherInputs(eg, x, xOff, d, in);
+        }
+        pool.parallelFor(units, 1, (u0, u1) -> {
+            for (int u = u0; u < u1; u++) {
+                int g = groupOfUnit(eg, u);
+                gateUp(eg, g, (u - eg.unitStart[g]) * GROUP_ROWS, in, h);
+            }
+        });
+        int slices = (d + GROUP_ROWS - 1) / GROUP_ROWS;
+        pool.parallelFor(slices, 1, (s0, s1) -> {
+            for (int sl = s0; sl < s1; sl++) {
+                for (int g = 0; g < groups; g++) {
+                    down(eg, g, sl * GROUP_ROWS, h, out, outOff);
+                }
+            }
+        });
+    }
+
+    /** Each group's rows of {@code x}: packed for the GEMM kernels, or gathered row-major for the dot kernels. */
+    private void gatherInputs(ExpertGroups eg, float[] x, int xOff, int d, float[] in) {
+        // A decode step's few rows are copied in less time than a hand-off to the workers takes.
+        int grain = (long) eg.entryCount() * d < (1 << 16) ? eg.groupCount() : 1;
+        pool.parallelFor(eg.groupCount(), grain, (g0, g1) -> {
+            for (int g = g0; g < g1; g++) {
+                int m = eg.rowCount(g);
+                if (m >= GEMM_MIN_ROWS) {
+                    GemmKernels.pack(x, xOff, d, eg.rowArray(), eg.start(g), m, d, in, eg.inputOffset[g]);
+                } else {
+                    for (int j = 0; j < m; j++) {
+                        System.arraycopy(x, xOff + eg.row(eg.start(g) + j) * d, in, eg.inputOffset[g] + j * d, d);
+                    }
+                }
+            }
+        });
+    }
+
+    private static int groupOfUnit(ExpertGroups eg, int u) {
+        int lo = 0;
+        int hi = eg.groupCount() - 1;
+        while (lo < hi) {
+            int mid = (lo + hi + 1) >>> 1;
+            if (eg.unitStart[mid] <= u) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        return lo;
+    }
+
+    /** Hidden units {@code [r0, r0 + GROUP_ROWS)} of group g: {@code h = silu(gate·x) ⊙ (up·x)}. */
+    private void gateUp(ExpertGroups eg, int g, int r0, float[] in, float[] h) {
+        Scratch s = scratch();
+        Weight gate = eg.gate(g);
+        Weight up = eg.up(g);
+        int m = eg.rowCount(g);
+        int d = gate.cols();
+        int inter = gate.rows();
+        int count = Math.min(GROUP_ROWS, inter - r0);
+        int inOff = eg.inputOffset[g];
+        int hOff = eg.hiddenOffset[g];
+        if (m < GEMM_MIN_ROWS) {
+            float[] row = s.row(d);
+            float[] u = s.temp(m * GROUP_ROWS);
+            MatVecKernels.rows(gate, r0, r0 + count, in, inOff, d, m, h, hOff, inter, row);
+            MatVecKernels.rows(up, r0, r0 + count, in, inOff, d, m, u, -r0, GROUP_ROWS, row);
+            for (int b = 0; b < m; b++) {
+                int ho = hOff + b * inter + r0;
+                Lanes.siluMul(h, ho, u, b * GROUP_ROWS, h, ho, count);
+            }
+            return;
+        }
+        int padded = GemmKernels.paddedRows(count);
+        float[] pwGate = s.widen(GROUP_ROWS * d);
+        float[] pwUp = s.widen2(GROUP_ROWS * d);
+        GemmKernels.widenRows(gate, r0, count, padded, pwGate);
+        GemmKernels.widenRows(up, r0, count, padded, pwUp);
+        float[] accGate = s.acc(GemmKernels.accSize(m));
+        float[] accUp = s.acc2(GemmKernels.accSize(m));
+        GemmKernels.groupProduct(pwGate, padded, d, in, inOff, m, accGate);
+        GemmKernels.groupProduct(pwUp, padded, d, in, inOff, m, accUp);
+        for (int b0 = 0; b0 < m; b0 += BLOCK) {
+            int width = GemmKernels.blockWidth(m, b0);
+            for (int i = 0; i < count; i++) {
+                int t = GemmKernels.accIndex(b0, i);
+                Lanes.siluMul(accGate, t, accUp, t, h, hOff + b0 * inter + (r0 + i) * width, width);
+            }
+        }
+    }
+
+    /** Output columns {@code [r0, r0 + GROUP_ROWS)} of group g's down projection, scaled into each entry's row. */
+    private void down(ExpertGroups eg, int g, int r0, float[] h, float[] out, int outOff) {
+        Scratch s = scratch();
+        Weight down = eg.down(g);
+        int m = eg.rowCount(g);
+        int d = down.rows();
+        int inter = down.cols();
+        int count = Math.min(GROUP_ROWS, d - r0);
+        int hOff = eg.hiddenOffset[g];
+        int first = eg.start(g);
+        if (m < GEMM_MIN_ROWS) {
+            float[] y = s.temp(m * GROUP_ROWS);
+            MatVecKernels.rows(down, r0, r0 + count, h, hOff, inter, m, y, -r0, GROUP_ROWS, s.row(inter));
+            for (int b = 0; b < m; b++) {
+                MatVecKernels.axpy(eg.scale(first + b), y, b * GROUP_ROWS, out,
+                        outOff + eg.row(first + b) * d + r0, count);
+            }
+            return;
+        }
+        int padded = GemmKernels.paddedRows(count);
+        float[] pw = s.widen(GROUP_ROWS * inter);
+        GemmKernels.widenRows(down, r0, count, padded, pw);
+        float[] acc = s.acc(GemmKernels.accSize(m));
+        GemmKernels.groupProduct(pw, padded, inter, h, hOff, m, acc);
+        for (int b0 = 0; b0 < m; b0 += BLOCK) {
+            int nb = Math.min(GemmKernels.blockWidth(m, b0), m - b0);
+            int base = GemmKernels.accIndex(b0, 0);
+            for (int j = 0; j < nb; j++) {
+                int e = first + b0 + j;
+                float sc = eg.scale(e);
+                int o = outOff + eg.row(e) * d + r0;
+                for (int i = 0, t = base + j; i < count; i++, t += BLOCK) {
+                    out[o + i] += sc * acc[t];
+                }
+            }
+        }
+    }
+
+    @Override
+    public void causalAttention(float[] q, int qOff, int qStride, int nq, int dk,
+                                float[] kT, int kTOff, int kTStride, int nk,
+                                float[] v, int vOff, int vStride, int dv,
+                                int causalOffset, float scale, float[] out, int outOff, int outStride) {
+        float[] s = scratch().scores(AttentionKernels.causalScratch(nk));
+        AttentionKernels.causal(q, qOff, qStride, nq, dk, kT, kTOff, kTStride, nk, v, vOff, vStride, dv,
+                causalOffset, scale, out, outOff, outStride, s);
+    }
+
+    @Override
+    public void pagedAttention(float[] q, int qOff, int qStride, int nq, int dk, float[] cache, int[] offs,
+                               int offsOff, int n, int dv, float scale, float[] out, int outOff, int outStride) {
+        float[] s = scratch().scores(AttentionKernels.pagedScratch(nq, n));
+        AttentionKernels.paged(q, qOff, qStride, nq, dk, cache, offs, offsOff, n, dv, scale, out, outOff, outStride,
+                s);
+    }
+
+    @Override
+    public void softmax(float[] v, int off, int n) {
+        AttentionKernels.softmax(v, off, n);
+    }
+
+    @Override
+    public void rmsNorm(float[] x, int xOff, float[] weight, float eps, float[] out, int outOff) {
+        AttentionKernels.rmsNorm(x, xOff, weight, eps, out, outOff);
     }
 
     @Override
     public float dot(float[] a, int aOff, float[] b, int bOff, int n) {
-        FloatVector acc = FloatVector.zero(F);
-        int i = 0;
-        for (; i + L <= n; i += L) {
-            acc = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc);
-        }
-        float s = sum(acc);
-        for (; i < n; i++) {
-            s += a[aOff + i] * b[bOff + i];
-        }
-        return s;
+        return MatVecKernels.dot(a, aOff, b, bOff, n);
     }
 
     @Override
     public void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
-        FloatVector av = FloatVector.broadcast(F, alpha);
-        int i = 0;
-        for (; i + L <= n; i += L) {
-            FloatVector.fromArray(F, x, xOff + i).fma(av, FloatVector.fromArray(F, y, yOff + i)).intoArray(y, yOff + i);
-        }
-        for (; i < n; i++) {
-            y[yOff + i] += alpha * x[xOff + i];
-        }
+        MatVecKernels.axpy(alpha, x, xOff, y, yOff, n);
     }
 
     @Override
     public void readRow(Weight w, int row, float[] out, int outOff) {
-        if (outOff == 0) {
-            widenRow(w, row, out);
-        } else {
-            float[] tmp = scratch(w.cols());
-            widenRow(w, row, tmp);
-            System.arraycopy(tmp, 0, out, outOff, w.cols());
-        }
+        GemmKernels.widenRow(w, row, out, outOff);
     }
 
     @Override

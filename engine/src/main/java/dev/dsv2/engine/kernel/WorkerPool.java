@@ -18,6 +18,8 @@ public final class WorkerPool implements AutoCloseable {
     }
 
     private static final long SPIN_NANOS = 50_000;
+    /** Most chunks per thread in one call: fine enough to balance, coarse enough that hand-offs stay cheap. */
+    private static final int CHUNKS_PER_THREAD = 16;
 
     private final Thread[] workers;
     private final AtomicInteger busy = new AtomicInteger();
@@ -84,14 +86,20 @@ public final class WorkerPool implements AutoCloseable {
             return;
         }
         try {
-            int chunks = Math.min((n + grain - 1) / grain, threads * 4);
+            int chunks = Math.min((n + grain - 1) / grain, threads * CHUNKS_PER_THREAD);
             Job j = new Job(task, n, (n + chunks - 1) / chunks);
             job = j;
             for (Thread w : workers) {
                 LockSupport.unpark(w);
             }
             j.work();
+            long waitStart = 0;
             while (j.done.get() < j.chunks) {
+                if (waitStart == 0) {
+                    waitStart = System.nanoTime();
+                } else if (System.nanoTime() - waitStart > SPIN_NANOS) {
+                    Thread.yield(); // a preempted worker holds the last chunk: let it run
+                }
                 Thread.onSpinWait();
             }
             job = null;

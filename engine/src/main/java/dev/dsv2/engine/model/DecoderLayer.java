@@ -26,16 +26,31 @@ public record DecoderLayer(int index, RmsNorm inputNorm, MlaAttention attention,
                                     RotaryEmbedding rope, float[] ropeCs, AttentionMode mode, Workspace ws) {
         int rows = batch.rows();
         int d = inputNorm.dim();
+        ForwardProfile prof = ws.profile();
         float[] normed = ws.get(NORMED, rows * d);
         float[] out = ws.get(MLP_OUT, rows * d);
-        inputNorm.apply(hidden, 0, d, normed, 0, d, rows);
+        inputNorm.apply(be, hidden, 0, d, normed, 0, d, rows);
+        long t0 = prof == null ? 0 : System.nanoTime();
         attention.forward(be, batch, normed, out, cache, index, rope, ropeCs, mode, ws);
+        if (prof != null) {
+            prof.add(ForwardProfile.Phase.ATTENTION, t0);
+        }
         be.axpy(1f, out, 0, hidden, 0, rows * d);
-        postAttentionNorm.apply(hidden, 0, d, normed, 0, d, rows);
+        postAttentionNorm.apply(be, hidden, 0, d, normed, 0, d, rows);
+        boolean dense = !(mlp instanceof MoeBlock);
+        long t1 = prof == null || !dense ? 0 : System.nanoTime();
         FeedForward.Finish mlpDone = mlp.begin(be, normed, rows, out, ws);
         return () -> {
             mlpDone.finish();
+            if (prof != null && dense) {
+                prof.add(ForwardProfile.Phase.DENSE_MLP, t1);
+            }
             be.axpy(1f, out, 0, hidden, 0, rows * d);
         };
+    }
+
+    /** Bytes of the weights a step reads in this layer, routed experts excluded. */
+    public long weightBytes() {
+        return inputNorm.byteSize() + attention.weightBytes() + postAttentionNorm.byteSize() + mlp.weightBytes();
     }
 }

@@ -73,12 +73,13 @@ public final class DeepseekV2Model implements AutoCloseable {
      * segment must start at or before the sequence's cached length (its earlier context is in the cache).
      */
     public float[] forward(ForwardBatch batch, LatentKvCache cache, AttentionMode mode, Workspace ws) {
+        long start = ws.profile() == null ? 0 : System.nanoTime();
         float[] hidden = embed(batch, cache, ws);
         float[] ropeCs = ws.get(Workspace.Slot.ROPE, 0);
         for (DecoderLayer layer : layers) {
             layer.forward(backend, batch, hidden, cache, rope, ropeCs, mode, ws);
         }
-        return logits(batch, hidden, ws);
+        return logits(batch, hidden, ws, start);
     }
 
     /**
@@ -89,7 +90,9 @@ public final class DeepseekV2Model implements AutoCloseable {
      */
     public float[][] forwardOverlapped(ForwardBatch a, Workspace wa, ForwardBatch b, Workspace wb,
                                        LatentKvCache cache, AttentionMode mode) {
+        long startA = wa.profile() == null ? 0 : System.nanoTime();
         float[] ha = embed(a, cache, wa);
+        long startB = wb.profile() == null ? 0 : System.nanoTime();
         float[] hb = embed(b, cache, wb);
         float[] ca = wa.get(Workspace.Slot.ROPE, 0);
         float[] cb = wb.get(Workspace.Slot.ROPE, 0);
@@ -102,7 +105,7 @@ public final class DeepseekV2Model implements AutoCloseable {
             }
             pb.finish();
         }
-        return new float[][]{logits(a, ha, wa), logits(b, hb, wb)};
+        return new float[][]{logits(a, ha, wa, startA), logits(b, hb, wb, startB)};
     }
 
     /** Validates the batch and loads its embeddings and rope tables into {@code ws}; returns the hidden states. */
@@ -138,25 +141,48 @@ public final class DeepseekV2Model implements AutoCloseable {
     }
 
     /** Marks the batch's positions cached and computes the wanted rows' logits: final norm, then lm_head. */
-    private float[] logits(ForwardBatch batch, float[] hidden, Workspace ws) {
+    private float[] logits(ForwardBatch batch, float[] hidden, Workspace ws, long start) {
+        ForwardProfile prof = ws.profile();
         int d = config.hiddenSize();
         for (ForwardBatch.Segment seg : batch.segments()) {
             seg.sequence().advanceTo(Math.max(seg.sequence().length(), seg.endPos()));
         }
+        long headStart = prof == null ? 0 : System.nanoTime();
         int[] logitRows = batch.logitRows();
         int n = logitRows.length;
         float[] in = ws.get(LOGITS_IN, n * d);
         for (int i = 0; i < n; i++) {
-            norm.apply(hidden, logitRows[i] * d, d, in, i * d, d, 1);
+            norm.apply(backend, hidden, logitRows[i] * d, d, in, i * d, d, 1);
         }
         float[] logits = ws.get(LOGITS, n * config.vocabSize());
         backend.matmul(lmHead, in, 0, logits, 0, n);
+        if (prof != null) {
+            prof.add(ForwardProfile.Phase.LM_HEAD, headStart);
+            prof.forwardDone(start);
+        }
         return logits;
     }
 
     /** Whether routed experts run remotely, so that {@link #forwardOverlapped} can hide their latency. */
     public boolean expertsAreRemote() {
         return remoteExperts;
+    }
+
+    /**
+     * Bytes of the weights every forward step reads apart from the routed experts: attention, norms, gates, shared
+     * experts, dense MLPs and lm_head (the embedding table contributes one row per token and is not counted).
+     */
+    public long stepWeightBytes() {
+        long sum = norm.byteSize() + lmHead.byteSize();
+        for (DecoderLayer layer : layers) {
+            sum += layer.weightBytes();
+        }
+        return sum;
+    }
+
+    /** Bytes of one routed expert (gate, up and down in the checkpoint's dtype); a step reads each selected one once. */
+    public long routedExpertBytes() {
+        return 3L * config.moeIntermediateSize() * config.hiddenSize() * lmHead.dtype().bytes();
     }
 
     @Override

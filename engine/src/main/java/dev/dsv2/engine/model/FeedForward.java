@@ -24,4 +24,9 @@ public interface FeedForward {
 
         Finish DONE = () -> { };
     }
+
+    /** Bytes of the weights every step reads here (for a MoE block: gate and shared experts, not routed experts). */
+    default long weightBytes() {
+        return 0;
+    }
 }

@@ -1,16 +1,19 @@
 package dev.dsv2.engine.model;
 
 import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.kernel.ExpertGroups;
 
 import java.util.Arrays;
 
-import static dev.dsv2.engine.model.Workspace.Slot.EXPERT_IN;
-import static dev.dsv2.engine.model.Workspace.Slot.EXPERT_OUT;
+import static dev.dsv2.engine.model.Workspace.IntSlot.EXPERT_COUNTS;
+import static dev.dsv2.engine.model.Workspace.IntSlot.EXPERT_FILL;
+import static dev.dsv2.engine.model.Workspace.IntSlot.EXPERT_ORDER;
 
 /**
- * Routed experts computed in this process. Rows are grouped by expert so that each selected expert's weights are
- * streamed once per call for all the rows routed to it. An expert shard holds only its share: experts it does not
- * own are null, and routing a row to one of them is an error naming layer and expert.
+ * Routed experts computed in this process. Rows are grouped by expert (a counting sort of the (row, expert) pairs)
+ * and handed to the backend's fused SwiGLU kernel as one call, so each selected expert's weights are streamed once
+ * per call for all the rows routed to it. An expert shard holds only its share: experts it does not own are null,
+ * and routing a row to one of them is an error naming layer and expert.
  */
 public final class LocalExperts implements RoutedExperts {
     private final Backend backend;
@@ -31,11 +34,23 @@ public final class LocalExperts implements RoutedExperts {
 
     @Override
     public void compute(int layer, float[] x, int rows, int[] ids, float[] weights, int topK, float[] out) {
+        computeWithShared(layer, x, rows, ids, weights, topK, null, out);
+    }
+
+    /**
+     * {@link #compute}, plus {@code shared(x[r])} added to every row when {@code shared} is not null — in the same
+     * kernel call as the routed experts, so a decode step pays one hand-off to the worker threads, not two.
+     */
+    void computeWithShared(int layer, float[] x, int rows, int[] ids, float[] weights, int topK, SwiGluMlp shared,
+                           float[] out) {
         Arrays.fill(out, 0, rows * hidden, 0f);
         SwiGluMlp[] layerExperts = experts[layer];
         int n = layerExperts.length;
-        int[] counts = new int[n + 1];
-        for (int i = 0; i < rows * topK; i++) {
+        int pairs = rows * topK;
+        Workspace ws = workspaces.get();
+        int[] counts = ws.ints(EXPERT_COUNTS, n + 1);
+        Arrays.fill(counts, 0, n + 1, 0);
+        for (int i = 0; i < pairs; i++) {
             int e = ids[i];
             if (!owns(layer, e)) {
                 throw new IllegalArgumentException("layer " + layer + ": expert " + e + " is not held here");
@@ -45,29 +60,30 @@ public final class LocalExperts implements RoutedExperts {
         for (int e = 0; e < n; e++) {
             counts[e + 1] += counts[e];
         }
-        int[] order = new int[rows * topK];
-        int[] fill = Arrays.copyOf(counts, n);
-        for (int i = 0; i < rows * topK; i++) {
+        int[] order = ws.ints(EXPERT_ORDER, pairs);
+        int[] fill = ws.ints(EXPERT_FILL, n);
+        System.arraycopy(counts, 0, fill, 0, n);
+        for (int i = 0; i < pairs; i++) {
             order[fill[ids[i]]++] = i;
         }
-        Workspace ws = workspaces.get();
-        for (int e = 0; e < n; e++) {
-            int from = counts[e];
-            int m = counts[e + 1] - from;
-            if (m == 0) {
-                continue;
-            }
-            float[] in = ws.get(EXPERT_IN, m * hidden);
-            for (int j = 0; j < m; j++) {
-                int row = order[from + j] / topK;
-                System.arraycopy(x, row * hidden, in, j * hidden, hidden);
-            }
-            float[] y = ws.get(EXPERT_OUT, m * hidden);
-            layerExperts[e].forward(backend, in, m, y, ws);
-            for (int j = 0; j < m; j++) {
-                int slot = order[from + j];
-                backend.axpy(weights[slot], y, j * hidden, out, (slot / topK) * hidden, hidden);
+        ExpertGroups groups = ws.expertGroups().clear();
+        if (shared != null) {
+            groups.addGroup(shared.gate(), shared.up(), shared.down());
+            for (int r = 0; r < rows; r++) {
+                groups.addRow(r, 1f);
             }
         }
+        for (int e = 0; e < n; e++) {
+            if (counts[e + 1] == counts[e]) {
+                continue;
+            }
+            SwiGluMlp expert = layerExperts[e];
+            groups.addGroup(expert.gate(), expert.up(), expert.down());
+            for (int j = counts[e]; j < counts[e + 1]; j++) {
+                int slot = order[j];
+                groups.addRow(slot / topK, weights[slot]);
+            }
+        }
+        backend.swiGlu(groups, x, 0, out, 0);
     }
 }

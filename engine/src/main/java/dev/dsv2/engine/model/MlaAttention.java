@@ -1,19 +1,25 @@
 package dev.dsv2.engine.model;
 
+import dev.dsv2.engine.cache.CacheSequence;
 import dev.dsv2.engine.cache.LatentKvCache;
 import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.kernel.Weight;
 
+import static dev.dsv2.engine.model.Workspace.IntSlot.ABSORBED_ROWS;
+import static dev.dsv2.engine.model.Workspace.IntSlot.CONTEXT_OFFSETS;
+import static dev.dsv2.engine.model.Workspace.IntSlot.CONTEXT_STARTS;
+import static dev.dsv2.engine.model.Workspace.Slot.ATTN_GATHERED;
 import static dev.dsv2.engine.model.Workspace.Slot.ATTN_OUT;
 import static dev.dsv2.engine.model.Workspace.Slot.CTX_LATENT;
 import static dev.dsv2.engine.model.Workspace.Slot.KV_A;
+import static dev.dsv2.engine.model.Workspace.Slot.KEYS_T;
 import static dev.dsv2.engine.model.Workspace.Slot.KV_EXPANDED;
 import static dev.dsv2.engine.model.Workspace.Slot.LATENT_CTX;
 import static dev.dsv2.engine.model.Workspace.Slot.Q;
 import static dev.dsv2.engine.model.Workspace.Slot.Q_A;
+import static dev.dsv2.engine.model.Workspace.Slot.Q_GATHERED;
 import static dev.dsv2.engine.model.Workspace.Slot.Q_LATENT;
-import static dev.dsv2.engine.model.Workspace.Slot.SCORES;
 
 /**
  * Multi-head latent attention (MLA) of DeepSeek-V2, the reference {@code DeepseekV2Attention}.
@@ -79,6 +85,11 @@ public final class MlaAttention {
         }
     }
 
+    /** Heads per decode attention task: they share every latent cache entry they load. */
+    private static final int DECODE_HEAD_GROUP = 8;
+    /** Queries per prefill attention task. */
+    private static final int PREFILL_QUERY_BLOCK = 32;
+
     /**
      * Attention of every row of {@code batch}: writes each row's latent into {@code cache} (layer {@code layer}) and
      * leaves the o_proj output in {@code out [R, D]}.
@@ -96,7 +107,7 @@ public final class MlaAttention {
             int cq = qA.rows();
             float[] qa = ws.get(Q_A, rows * cq);
             be.matmul(qA, x, 0, qa, 0, rows);
-            qANorm.apply(qa, 0, cq, qa, 0, cq, rows);
+            qANorm.apply(be, qa, 0, cq, qa, 0, cq, rows);
             be.matmul(qB, qa, 0, q, 0, rows);
         }
         int kvaDim = ckv + dr;
@@ -107,7 +118,7 @@ public final class MlaAttention {
         int csSize = rope.bufferSize();
         for (int r = 0; r < rows; r++) {
             int off = cache.offset(batch.sequences()[r], batch.positions()[r]);
-            kvANorm.apply(kva, r * kvaDim, kvaDim, store, off, ckv, 1);
+            kvANorm.apply(be, kva, r * kvaDim, kvaDim, store, off, ckv, 1);
             System.arraycopy(kva, r * kvaDim + ckv, store, off + ckv, dr);
             rope.rotate(store, off + ckv, ropeCs, r * csSize);
             for (int h = 0; h < heads; h++) {
@@ -116,48 +127,86 @@ public final class MlaAttention {
         }
 
         float[] attn = ws.get(ATTN_OUT, rows * heads * dv);
+        int[] absorbedRows = ws.ints(ABSORBED_ROWS, rows);
+        int nAbsorbed = 0;
         for (ForwardBatch.Segment seg : batch.segments()) {
             if (mode.absorbed(seg.length())) {
                 for (int i = 0; i < seg.length(); i++) {
-                    absorbed(be, batch, seg.start() + i, q, attn, cache, store, ws);
+                    absorbedRows[nAbsorbed++] = seg.start() + i;
                 }
             } else {
                 expanded(be, seg, q, attn, cache, store, ws);
             }
         }
+        if (nAbsorbed > 0) {
+            absorbed(be, batch, absorbedRows, nAbsorbed, q, attn, cache, store, ws);
+        }
         be.matmul(oProj, attn, 0, out, 0, rows);
     }
 
-    /** Decode form over the latent cache for row {@code r}. */
-    private void absorbed(Backend be, ForwardBatch batch, int r, float[] q, float[] attn, LatentKvCache cache,
-                          float[] store, Workspace ws) {
-        var seq = batch.sequences()[r];
-        int ctxLen = batch.positions()[r] + 1;
-        float[] qLat = ws.get(Q_LATENT, heads * ckv);
-        float[] ctx = ws.get(CTX_LATENT, heads * ckv);
-        float[] scores = ws.get(SCORES, heads * ctxLen);
-        int[] offs = contextOffsets(cache, seq, ctxLen, ws);
+    /**
+     * Decode form over the latent cache for rows {@code idx[0, n)}, all of them at once: per head, q_lat = W_UKᵀ q_nope
+     * for every row (W_UK read once); per row, all heads attend over the shared latent entries (each entry loaded once
+     * per head group); per head, W_UV ctx for every row.
+     */
+    private void absorbed(Backend be, ForwardBatch batch, int[] idx, int n, float[] q, float[] attn,
+                          LatentKvCache cache, float[] store, Workspace ws) {
+        int qRow = heads * dq;
+        int qaDim = ckv + dr;
+        float[] qn = ws.get(Q_GATHERED, n * qRow);
+        for (int j = 0; j < n; j++) {
+            System.arraycopy(q, idx[j] * qRow, qn, j * qRow, qRow);
+        }
+        int[] starts = ws.ints(CONTEXT_STARTS, n + 1);
+        int total = 0;
+        for (int j = 0; j < n; j++) {
+            starts[j] = total;
+            total += batch.positions()[idx[j]] + 1;
+        }
+        starts[n] = total;
+        int[] offs = ws.ints(CONTEXT_OFFSETS, total);
+        for (int j = 0; j < n; j++) {
+            CacheSequence seq = batch.sequences()[idx[j]];
+            for (int t = 0, len = starts[j + 1] - starts[j]; t < len; t++) {
+                offs[starts[j] + t] = cache.offset(seq, t);
+            }
+        }
+        float[] qa = ws.get(Q_LATENT, n * heads * qaDim);
         be.parallelFor(heads, 1, (h0, h1) -> {
             for (int h = h0; h < h1; h++) {
-                int qOff = (r * heads + h) * dq;
-                be.matmulTransposed(wUk[h], q, qOff, qLat, h * ckv);
-                int sOff = h * ctxLen;
-                for (int t = 0; t < ctxLen; t++) {
-                    int off = offs[t];
-                    float s = be.dot(qLat, h * ckv, store, off, ckv) + be.dot(q, qOff + dn, store, off + ckv, dr);
-                    scores[sOff + t] = s * scale;
+                be.matmulTransposed(wUk[h], qn, h * dq, qRow, qa, h * qaDim, heads * qaDim, n);
+                for (int j = 0; j < n; j++) {
+                    System.arraycopy(qn, j * qRow + h * dq + dn, qa, (j * heads + h) * qaDim + ckv, dr);
                 }
-                softmax(scores, sOff, ctxLen);
-                java.util.Arrays.fill(ctx, h * ckv, (h + 1) * ckv, 0f);
-                for (int t = 0; t < ctxLen; t++) {
-                    be.axpy(scores[sOff + t], store, offs[t], ctx, h * ckv, ckv);
-                }
-                be.matmul(wUv[h], ctx, h * ckv, attn, (r * heads + h) * dv, 1);
             }
         });
+        float[] ctx = ws.get(CTX_LATENT, n * heads * ckv);
+        int groupsPerRow = (heads + DECODE_HEAD_GROUP - 1) / DECODE_HEAD_GROUP;
+        be.parallelFor(n * groupsPerRow, 1, (u0, u1) -> {
+            for (int u = u0; u < u1; u++) {
+                int j = u / groupsPerRow;
+                int h0 = (u % groupsPerRow) * DECODE_HEAD_GROUP;
+                int nh = Math.min(DECODE_HEAD_GROUP, heads - h0);
+                be.pagedAttention(qa, (j * heads + h0) * qaDim, qaDim, nh, qaDim, store, offs, starts[j],
+                        starts[j + 1] - starts[j], ckv, scale, ctx, (j * heads + h0) * ckv, ckv);
+            }
+        });
+        float[] ag = ws.get(ATTN_GATHERED, n * heads * dv);
+        be.parallelFor(heads, 1, (h0, h1) -> {
+            for (int h = h0; h < h1; h++) {
+                be.matmul(wUv[h], ctx, h * ckv, heads * ckv, ag, h * dv, heads * dv, n);
+            }
+        });
+        for (int j = 0; j < n; j++) {
+            System.arraycopy(ag, j * heads * dv, attn, idx[j] * heads * dv, heads * dv);
+        }
     }
 
-    /** Prefill form: expand the latent of the whole context into per-head keys and values. */
+    /**
+     * Prefill form: expand the latent of the whole context into per-head keys and values ({@code kv_b_proj}), lay
+     * each head's keys out transposed {@code [dq, T]} (nope part from the expansion, rope part from the cache), then
+     * run causal attention in parallel over heads × query blocks.
+     */
     private void expanded(Backend be, ForwardBatch.Segment seg, float[] q, float[] attn, LatentKvCache cache,
                           float[] store, Workspace ws) {
         int ctxLen = seg.endPos();
@@ -169,54 +218,53 @@ public final class MlaAttention {
         int kvDim = heads * (dn + dv);
         float[] kv = ws.get(KV_EXPANDED, ctxLen * kvDim);
         be.matmul(kvB, lat, 0, kv, 0, ctxLen);
-        float[] scores = ws.get(SCORES, heads * ctxLen);
+        float[] kT = ws.get(KEYS_T, heads * dq * ctxLen);
         be.parallelFor(heads, 1, (h0, h1) -> {
             for (int h = h0; h < h1; h++) {
-                int sOff = h * ctxLen;
-                for (int i = 0; i < seg.length(); i++) {
-                    int r = seg.start() + i;
-                    int n = seg.startPos() + i + 1;
-                    int qOff = (r * heads + h) * dq;
-                    for (int t = 0; t < n; t++) {
-                        float s = be.dot(q, qOff, kv, t * kvDim + h * (dn + dv), dn)
-                                + be.dot(q, qOff + dn, store, offs[t] + ckv, dr);
-                        scores[sOff + t] = s * scale;
+                int base = h * dq * ctxLen;
+                for (int t = 0; t < ctxLen; t++) {
+                    int src = t * kvDim + h * (dn + dv);
+                    for (int d = 0; d < dn; d++) {
+                        kT[base + d * ctxLen + t] = kv[src + d];
                     }
-                    softmax(scores, sOff, n);
-                    int oOff = (r * heads + h) * dv;
-                    java.util.Arrays.fill(attn, oOff, oOff + dv, 0f);
-                    for (int t = 0; t < n; t++) {
-                        be.axpy(scores[sOff + t], kv, t * kvDim + h * (dn + dv) + dn, attn, oOff, dv);
+                    int pe = offs[t] + ckv;
+                    for (int d = 0; d < dr; d++) {
+                        kT[base + (dn + d) * ctxLen + t] = store[pe + d];
                     }
                 }
             }
         });
+        int blocks = (seg.length() + PREFILL_QUERY_BLOCK - 1) / PREFILL_QUERY_BLOCK;
+        int qRow = heads * dq;
+        int oRow = heads * dv;
+        be.parallelFor(heads * blocks, 1, (u0, u1) -> {
+            for (int u = u0; u < u1; u++) {
+                int h = u % heads;
+                int i0 = (blocks - 1 - u / heads) * PREFILL_QUERY_BLOCK; // longest contexts first
+                int nq = Math.min(PREFILL_QUERY_BLOCK, seg.length() - i0);
+                int r = seg.start() + i0;
+                be.causalAttention(q, r * qRow + h * dq, qRow, nq, dq, kT, h * dq * ctxLen, ctxLen, ctxLen,
+                        kv, h * (dn + dv) + dn, kvDim, dv, seg.startPos() + i0, scale, attn, r * oRow + h * dv, oRow);
+            }
+        });
     }
 
-    private static int[] contextOffsets(LatentKvCache cache, dev.dsv2.engine.cache.CacheSequence seq, int n,
-                                        Workspace ws) {
-        int[] offs = ws.ints(n);
+    private static int[] contextOffsets(LatentKvCache cache, CacheSequence seq, int n, Workspace ws) {
+        int[] offs = ws.ints(CONTEXT_OFFSETS, n);
         for (int t = 0; t < n; t++) {
             offs[t] = cache.offset(seq, t);
         }
         return offs;
     }
 
-    /** In-place softmax of {@code v[off, off + n)} (max-subtracted, float32 values, double sum). */
-    static void softmax(float[] v, int off, int n) {
-        float max = Float.NEGATIVE_INFINITY;
-        for (int i = 0; i < n; i++) {
-            max = Math.max(max, v[off + i]);
+    /** Bytes of the attention weights a step reads (projections, kv_b, o_proj and the latent norms). */
+    public long weightBytes() {
+        long sum = kvA.byteSize() + kvB.byteSize() + oProj.byteSize() + kvANorm.byteSize();
+        if (qProj != null) {
+            sum += qProj.byteSize();
+        } else {
+            sum += qA.byteSize() + qANorm.byteSize() + qB.byteSize();
         }
-        double sum = 0;
-        for (int i = 0; i < n; i++) {
-            float e = (float) Math.exp(v[off + i] - max);
-            v[off + i] = e;
-            sum += e;
-        }
-        float inv = (float) (1.0 / sum);
-        for (int i = 0; i < n; i++) {
-            v[off + i] *= inv;
-        }
+        return sum;
     }
 }

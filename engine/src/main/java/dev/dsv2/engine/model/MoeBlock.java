@@ -2,13 +2,16 @@ package dev.dsv2.engine.model;
 
 import dev.dsv2.engine.kernel.Backend;
 
+import static dev.dsv2.engine.model.Workspace.IntSlot.EXPERT_IDS;
+import static dev.dsv2.engine.model.Workspace.Slot.ROUTE_WEIGHTS;
 import static dev.dsv2.engine.model.Workspace.Slot.SHARED_OUT;
 
 /**
  * The reference {@code DeepseekV2MoE}: Router ({@link MoeGate}) -> Dispatch + Experts ({@link RoutedExperts}, local
  * or remote) -> Combine, plus the shared experts every token uses (one fused SwiGLU MLP), added to the routed sum.
- * The shared experts run here while remote routed calls are in flight; when they are placed on the expert shards
- * instead, the block has none and the shards add them.
+ * With local routed experts the shared experts join the routed experts' kernel call (one more group); with remote
+ * ones they run here while the remote calls are in flight; when they are placed on the expert shards instead, the
+ * block has none and the shards add them.
  */
 public final class MoeBlock implements FeedForward {
     private final int layer;
@@ -30,23 +33,50 @@ public final class MoeBlock implements FeedForward {
         begin(be, x, rows, out, ws).finish();
     }
 
-    /** Routes, sends the routed experts off, computes the shared experts meanwhile; finishing awaits and combines. */
+    /**
+     * Routes, then: in-process experts compute at once (routed and shared in one grouped kernel call); remote experts
+     * are sent off, the shared experts computed meanwhile, and finishing awaits and combines.
+     */
     @Override
     public Finish begin(Backend be, float[] x, int rows, float[] out, Workspace ws) {
+        ForwardProfile prof = ws.profile();
+        long t0 = prof == null ? 0 : System.nanoTime();
         int topK = gate.topK();
-        int[] ids = new int[rows * topK];
-        float[] weights = new float[rows * topK];
+        int[] ids = ws.ints(EXPERT_IDS, rows * topK);
+        float[] weights = ws.get(ROUTE_WEIGHTS, rows * topK);
         gate.route(be, x, rows, ids, weights, ws);
+        long t1 = 0;
+        if (prof != null) {
+            prof.add(ForwardProfile.Phase.GATE, t0);
+            prof.countExperts(ids, rows * topK);
+            t1 = System.nanoTime();
+        }
+        if (experts instanceof LocalExperts local) {
+            local.computeWithShared(layer, x, rows, ids, weights, topK, shared, out);
+            if (prof != null) {
+                prof.add(ForwardProfile.Phase.EXPERTS, t1);
+            }
+            return Finish.DONE;
+        }
         RoutedExperts.Pending routed = experts.start(layer, x, rows, ids, weights, topK, out);
         float[] s = shared == null ? null : ws.get(SHARED_OUT, rows * hidden);
         if (s != null) {
             shared.forward(be, x, rows, s, ws);
         }
+        long started = t1;
         return () -> {
             routed.await();
             if (s != null) {
                 be.axpy(1f, s, 0, out, 0, rows * hidden);
             }
+            if (prof != null) {
+                prof.add(ForwardProfile.Phase.EXPERTS, started);
+            }
         };
+    }
+
+    @Override
+    public long weightBytes() {
+        return gate.weightBytes() + (shared == null ? 0 : shared.byteSize());
     }
 }

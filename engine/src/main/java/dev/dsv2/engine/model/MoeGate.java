@@ -5,6 +5,7 @@ import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.kernel.Weight;
 
 import static dev.dsv2.engine.model.Workspace.Slot.GATE_LOGITS;
+import static dev.dsv2.engine.model.Workspace.Slot.GROUP_SCORES;
 
 /**
  * The reference {@code MoEGate}: float32 logits {@code W_gate x}, softmax over the routed experts, then top-k —
@@ -38,25 +39,32 @@ public final class MoeGate {
         return topK;
     }
 
+    /** Bytes of the gate weight (read once per step). */
+    public long weightBytes() {
+        return weight.byteSize();
+    }
+
     /** Routes {@code rows} rows of {@code x [rows, D]}: expert ids and weights into {@code ids/weights [rows, topK]}. */
     public void route(Backend be, float[] x, int rows, int[] ids, float[] weights, Workspace ws) {
         float[] logits = ws.get(GATE_LOGITS, rows * experts);
         be.matmul(weight, x, 0, logits, 0, rows);
         for (int r = 0; r < rows; r++) {
             int off = r * experts;
-            MlaAttention.softmax(logits, off, experts);
+            be.softmax(logits, off, experts);
             if (groupLimited) {
-                maskGroups(logits, off);
+                maskGroups(logits, off, ws.get(GROUP_SCORES, groups));
             }
             selectTopK(logits, off, ids, weights, r * topK);
             finishWeights(weights, r * topK);
         }
     }
 
-    /** Zeroes the scores of every expert outside the {@code topk_group} best groups (by max score). */
-    private void maskGroups(float[] scores, int off) {
+    /**
+     * Zeroes the scores of every expert outside the {@code topk_group} best groups (by max score); {@code groupMax}
+     * is scratch of {@code groups} floats (a picked group is marked NaN).
+     */
+    private void maskGroups(float[] scores, int off, float[] groupMax) {
         int perGroup = experts / groups;
-        float[] groupMax = new float[groups];
         for (int g = 0; g < groups; g++) {
             float m = Float.NEGATIVE_INFINITY;
             for (int e = 0; e < perGroup; e++) {
@@ -64,18 +72,17 @@ public final class MoeGate {
             }
             groupMax[g] = m;
         }
-        boolean[] keep = new boolean[groups];
         for (int k = 0; k < topkGroup; k++) {
             int best = -1;
             for (int g = 0; g < groups; g++) {
-                if (!keep[g] && (best < 0 || groupMax[g] > groupMax[best])) {
+                if (!Float.isNaN(groupMax[g]) && (best < 0 || groupMax[g] > groupMax[best])) {
                     best = g;
                 }
             }
-            keep[best] = true;
+            groupMax[best] = Float.NaN;
         }
         for (int g = 0; g < groups; g++) {
-            if (!keep[g]) {
+            if (!Float.isNaN(groupMax[g])) {
                 java.util.Arrays.fill(scores, off + g * perGroup, off + (g + 1) * perGroup, 0f);
             }
         }

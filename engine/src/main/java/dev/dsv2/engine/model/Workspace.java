@@ -1,18 +1,29 @@
 package dev.dsv2.engine.model;
 
+import dev.dsv2.engine.kernel.ExpertGroups;
+
 /**
- * Reusable float scratch buffers of one forward pass, grown on demand and kept between passes so the decode loop
- * does not allocate. One workspace per thread that runs forward passes (never shared concurrently).
+ * Reusable scratch buffers of one forward pass, grown on demand and kept between passes so the decode loop does not
+ * allocate. One workspace per thread that runs forward passes (never shared concurrently). It also carries the
+ * optional {@link ForwardProfile} of the passes run with it.
  */
 public final class Workspace {
-    /** Named slots; each is an independent buffer. */
+    /** Named float slots; each is an independent buffer. */
     public enum Slot {
         HIDDEN, ROPE, NORMED, ATTN_OUT, Q, KV_A, Q_A, KV_EXPANDED, LATENT_CTX, SCORES, Q_LATENT, CTX_LATENT, HEAD_OUT,
-        MLP_OUT, GATE_LOGITS, EXPERT_IN, EXPERT_GATE, EXPERT_UP, EXPERT_OUT, SHARED_OUT, LOGITS_IN, LOGITS
+        MLP_OUT, GATE_LOGITS, EXPERT_IN, EXPERT_GATE, EXPERT_UP, EXPERT_OUT, SHARED_OUT, LOGITS_IN, LOGITS,
+        Q_GATHERED, ATTN_GATHERED, KEYS_T, ROUTE_WEIGHTS, GROUP_SCORES
+    }
+
+    /** Named int slots. */
+    public enum IntSlot {
+        CONTEXT_OFFSETS, CONTEXT_STARTS, ABSORBED_ROWS, EXPERT_IDS, EXPERT_COUNTS, EXPERT_FILL, EXPERT_ORDER
     }
 
     private final float[][] buffers = new float[Slot.values().length][];
-    private int[] ints = new int[0];
+    private final int[][] intBuffers = new int[IntSlot.values().length][];
+    private final ExpertGroups expertGroups = new ExpertGroups();
+    private ForwardProfile profile;
 
     /** A buffer of at least {@code size} floats; contents are unspecified. */
     public float[] get(Slot slot, int size) {
@@ -24,11 +35,34 @@ public final class Workspace {
         return b;
     }
 
-    /** An int buffer of at least {@code size} entries (context offsets). */
-    public int[] ints(int size) {
-        if (ints.length < size) {
-            ints = new int[Math.max(size, ints.length + ints.length / 2)];
+    /** An int buffer of at least {@code size} entries; contents are unspecified. */
+    public int[] ints(IntSlot slot, int size) {
+        int[] b = intBuffers[slot.ordinal()];
+        if (b == null || b.length < size) {
+            b = new int[Math.max(size, b == null ? 0 : b.length + b.length / 2)];
+            intBuffers[slot.ordinal()] = b;
         }
-        return ints;
+        return b;
+    }
+
+    /** The context-offsets int buffer ({@link IntSlot#CONTEXT_OFFSETS}). */
+    public int[] ints(int size) {
+        return ints(IntSlot.CONTEXT_OFFSETS, size);
+    }
+
+    /** The grouping of rows for one SwiGLU kernel call (cleared by the caller before use). */
+    public ExpertGroups expertGroups() {
+        return expertGroups;
+    }
+
+    /** The profile forward passes with this workspace record into, or null (profiling off). */
+    public ForwardProfile profile() {
+        return profile;
+    }
+
+    /** Turns profiling on ({@code profile} non-null) or off (null) for forward passes with this workspace. */
+    public Workspace profile(ForwardProfile profile) {
+        this.profile = profile;
+        return this;
     }
 }

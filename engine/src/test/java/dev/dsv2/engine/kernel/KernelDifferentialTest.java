@@ -14,12 +14,17 @@ import java.nio.ByteOrder;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Every Vector API kernel against the scalar oracle, on awkward shapes (odd sizes, tails shorter than a vector). */
+/**
+ * Every Vector API kernel against the scalar oracle, on awkward shapes: odd sizes, tails shorter than a vector,
+ * weight rows that fill no whole register panel, activation counts on both sides of the matrix-vector / GEMM switch
+ * and of the 16/32-row packed blocks, strided operands.
+ */
 class KernelDifferentialTest {
     private static final int[] ROWS = {1, 3, 17, 64, 129};
     private static final int[] COLS = {1, 7, 16, 33, 100, 513};
-    private static final int[] BATCHES = {1, 2, 3, 4, 5, 9};
+    private static final int[] BATCHES = {1, 2, 3, 4, 5, 9, 16, 17, 33, 50, 97};
     private static final VectorBackend VECTOR = new VectorBackend(2);
     private static final ScalarBackend SCALAR = new ScalarBackend();
 
@@ -128,6 +133,201 @@ class KernelDifferentialTest {
             SCALAR.readRow(w, 3, expected, 2);
             VECTOR.readRow(w, 3, actual, 2);
             assertEquals(java.util.Arrays.toString(expected), java.util.Arrays.toString(actual), dtype.toString());
+        }
+    }
+
+    @Test
+    void stridedMatmulReadsAndWritesOnlyItsRows() {
+        for (int batch : new int[]{1, 3, 7, 8, 20, 40}) {
+            Weight w = randomWeight(DType.BF16, 53, 70, batch);
+            int xStride = 75;
+            int outStride = 61;
+            float[] x = randomVector(2 + batch * xStride, batch + 1);
+            float[] expected = new float[4 + batch * outStride];
+            float[] actual = new float[4 + batch * outStride];
+            java.util.Arrays.fill(expected, 9f);
+            java.util.Arrays.fill(actual, 9f);
+            SCALAR.matmul(w, x, 2, xStride, expected, 4, outStride, batch);
+            VECTOR.matmul(w, x, 2, xStride, actual, 4, outStride, batch);
+            assertClose(expected, actual, 0, expected.length, 70, "strided matmul batch " + batch);
+            assertEquals(9f, actual[4 + 53], "the gap between output rows stays untouched");
+        }
+    }
+
+    @Test
+    void batchedTransposedMatmulMatchesOracle() {
+        for (int batch : new int[]{1, 2, 5, 9}) {
+            for (int cols : new int[]{7, 16, 45, 512}) {
+                Weight w = randomWeight(DType.BF16, 19, cols, cols + batch);
+                int xStride = 23;
+                int outStride = cols + 3;
+                float[] x = randomVector(1 + batch * xStride, batch);
+                float[] expected = new float[batch * outStride];
+                float[] actual = new float[batch * outStride];
+                SCALAR.matmulTransposed(w, x, 1, xStride, expected, 0, outStride, batch);
+                VECTOR.matmulTransposed(w, x, 1, xStride, actual, 0, outStride, batch);
+                assertClose(expected, actual, 0, expected.length, 19, "transposed batch " + batch + " cols " + cols);
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void groupedSwiGluMatchesOracleOnEveryPath(DType dtype) {
+        int d = 37;
+        int rows = 45;
+        int[] groupRows = {1, 3, 8, 17, 40, 2};
+        int[] inter = {50, 13, 61, 100, 29, 7};
+        ExpertGroups groups = new ExpertGroups();
+        SplittableRandom rnd = new SplittableRandom(11);
+        for (int g = 0; g < groupRows.length; g++) {
+            groups.addGroup(randomWeight(dtype, inter[g], d, 100 + g), randomWeight(dtype, inter[g], d, 200 + g),
+                    randomWeight(dtype, d, inter[g], 300 + g));
+            for (int j = 0; j < groupRows[g]; j++) {
+                groups.addRow(rnd.nextInt(rows), (float) rnd.nextDouble());
+            }
+        }
+        float[] x = randomVector(3 + rows * d, 5);
+        float[] expected = randomVector(1 + rows * d, 6);
+        float[] actual = expected.clone();
+        SCALAR.swiGlu(groups, x, 3, expected, 1);
+        VECTOR.swiGlu(groups, x, 3, actual, 1);
+        assertClose(expected, actual, 0, expected.length, 100, dtype + " grouped SwiGLU");
+    }
+
+    @Test
+    void expertGroupsRejectMismatchedShapesNamingTheTensors() {
+        ExpertGroups groups = new ExpertGroups();
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> groups.addGroup(randomWeight(DType.BF16, 8, 4, 1), randomWeight(DType.BF16, 8, 4, 2),
+                        randomWeight(DType.BF16, 8, 4, 3)));
+        assertEquals("SwiGLU expert shapes disagree: w [8, 4], w [8, 4], w [8, 4] (expected gate, up [I, D] and "
+                + "down [D, I])", e.getMessage());
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> groups.addRow(0, 1f));
+    }
+
+    @Test
+    void causalAttentionMatchesOracle() {
+        int[][] shapes = { // nq, nk, causalOffset, dk, dv
+                {1, 1, 0, 48, 32}, {5, 5, 0, 19, 7}, {9, 40, 31, 48, 32}, {33, 33, 0, 192, 128},
+                {17, 100, 60, 192, 70}, {40, 70, 0, 20, 64}};
+        for (int[] sh : shapes) {
+            int nq = sh[0], nk = sh[1], off = sh[2], dk = sh[3], dv = sh[4];
+            int qStride = dk + 5;
+            int kStride = nk + 3;
+            int vStride = dv + 2;
+            int outStride = dv + 1;
+            float[] q = randomVector(nq * qStride, nq);
+            float[] kT = randomVector(dk * kStride, nk);
+            float[] v = randomVector(nk * vStride, dv);
+            float[] expected = new float[nq * outStride];
+            float[] actual = new float[nq * outStride];
+            SCALAR.causalAttention(q, 0, qStride, nq, dk, kT, 0, kStride, nk, v, 1, vStride, dv, off, 0.3f,
+                    expected, 0, outStride);
+            VECTOR.causalAttention(q, 0, qStride, nq, dk, kT, 0, kStride, nk, v, 1, vStride, dv, off, 0.3f,
+                    actual, 0, outStride);
+            assertClose(expected, actual, 0, expected.length, dk, "causal attention " + java.util.Arrays.toString(sh));
+        }
+    }
+
+    @Test
+    void pagedAttentionMatchesOracle() {
+        int[][] shapes = {{1, 1, 576, 512}, {3, 5, 37, 30}, {8, 70, 576, 512}, {16, 33, 100, 64}}; // nq, n, dk, dv
+        for (int[] sh : shapes) {
+            int nq = sh[0], n = sh[1], dk = sh[2], dv = sh[3];
+            int entry = dk + 3;
+            float[] cache = randomVector((n + 4) * entry, n);
+            int[] offs = new int[n + 2];
+            for (int t = 0; t < n; t++) {
+                offs[2 + t] = ((t * 7 + 3) % (n + 4)) * entry; // scattered, like blocks of a paged cache
+            }
+            int qStride = dk + 1;
+            float[] q = randomVector(nq * qStride, dk);
+            float[] expected = new float[nq * dv + 2];
+            float[] actual = new float[nq * dv + 2];
+            SCALAR.pagedAttention(q, 0, qStride, nq, dk, cache, offs, 2, n, dv, 0.05f, expected, 2, dv);
+            VECTOR.pagedAttention(q, 0, qStride, nq, dk, cache, offs, 2, n, dv, 0.05f, actual, 2, dv);
+            assertClose(expected, actual, 0, expected.length, dk, "paged attention " + java.util.Arrays.toString(sh));
+        }
+    }
+
+    @Test
+    void softmaxAndRmsNormMatchOracle() {
+        for (int n : new int[]{1, 15, 16, 17, 64, 1000}) {
+            float[] a = randomVector(n + 2, n);
+            for (int i = 0; i < a.length; i++) {
+                a[i] *= 20;
+            }
+            float[] b = a.clone();
+            SCALAR.softmax(a, 1, n);
+            VECTOR.softmax(b, 1, n);
+            assertClose(a, b, 0, a.length, 1, "softmax n=" + n);
+            float[] w = randomVector(n, n + 7);
+            float[] x = randomVector(n + 3, n + 9);
+            float[] e = new float[n + 1];
+            float[] g = new float[n + 1];
+            SCALAR.rmsNorm(x, 3, w, 1e-6f, e, 1);
+            VECTOR.rmsNorm(x, 3, w, 1e-6f, g, 1);
+            assertClose(e, g, 0, e.length, 1, "rmsNorm n=" + n);
+        }
+    }
+
+    @Test
+    void vectorExpAndSiluAreWithinAFewUlpsOfTheScalarFunctions() {
+        int n = 1000;
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = -87f + 175.5f * i / n;
+        }
+        float[] e = x.clone();
+        Lanes.expShifted(e, 0, n, 0f);
+        double worst = 0;
+        for (int i = 0; i < n; i++) {
+            double ref = Math.exp(x[i]);
+            worst = Math.max(worst, Math.abs(e[i] - ref) / ref);
+        }
+        assertTrue(worst < 2.5e-7, "exp: max relative error " + worst);
+        float[] scores = randomVector(77, 3);
+        double expectedSum = 0;
+        for (float v : scores) {
+            expectedSum += Math.exp(v - 0.5);
+        }
+        assertEquals(expectedSum, Lanes.expShifted(scores, 0, 77, 0.5f), expectedSum * 1e-6, "the returned sum");
+        float[] far = {-1000f, -1000f};
+        Lanes.expShifted(far, 0, 2, 0f);
+        assertTrue(far[0] >= 0 && far[0] < 1e-37, "far below the range exp is ~0, got " + far[0]);
+
+        float[] g = new float[n];
+        float[] u = new float[n];
+        for (int i = 0; i < n; i++) {
+            g[i] = -100f + 200f * i / n;
+            u[i] = 1f + i % 7;
+        }
+        float[] out = new float[n];
+        Lanes.siluMul(g, 0, u, 0, out, 0, n);
+        for (int i = 0; i < n; i++) {
+            float ref = ScalarBackend.silu(g[i]) * u[i];
+            assertEquals(ref, out[i], Math.abs(ref) * 3e-7 + 1e-30, "silu(" + g[i] + ") * " + u[i]);
+        }
+    }
+
+    @Test
+    void nestedParallelForRunsInlineOnTheCallingThread() {
+        int[] hits = new int[64];
+        VECTOR.parallelFor(8, 1, (a, b) -> {
+            for (int i = a; i < b; i++) {
+                int outer = i;
+                Thread t = Thread.currentThread();
+                VECTOR.parallelFor(8, 1, (c, d) -> {
+                    assertEquals(t, Thread.currentThread(), "inner tasks run inline");
+                    for (int j = c; j < d; j++) {
+                        hits[outer * 8 + j]++;
+                    }
+                });
+            }
+        });
+        for (int i = 0; i < hits.length; i++) {
+            assertEquals(1, hits[i], "index " + i);
         }
     }
 

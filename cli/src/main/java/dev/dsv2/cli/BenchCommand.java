@@ -1,0 +1,333 @@
+package dev.dsv2.cli;
+
+import dev.dsv2.engine.cache.CacheSequence;
+import dev.dsv2.engine.cache.LatentKvCache;
+import dev.dsv2.engine.checkpoint.ModelPresets;
+import dev.dsv2.engine.checkpoint.RandomCheckpointWriter;
+import dev.dsv2.engine.config.ModelConfig;
+import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.kernel.Backends;
+import dev.dsv2.engine.kernel.Roofline;
+import dev.dsv2.engine.model.AttentionMode;
+import dev.dsv2.engine.model.DeepseekV2Model;
+import dev.dsv2.engine.model.ForwardBatch;
+import dev.dsv2.engine.model.ForwardProfile;
+import dev.dsv2.engine.model.Workspace;
+import dev.dsv2.engine.sample.Sampler;
+import dev.dsv2.engine.sample.SamplingParams;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code ./dsv2 bench --model DIR | --preset lite-layers:N [--json]}: decode and prefill throughput of the CPU engine
+ * next to the machine's own roofline measured in the same run (memory read bandwidth, peak FMA throughput), so the
+ * figures read as ratios: how close decode streams weights to the memory bandwidth, how close prefill computes to
+ * the FMA peak.
+ *
+ * <p>Decode: {@code B} sequences step together from position 0 (random first tokens, then each row samples its next
+ * token at temperature 1 with its own seed), a few warm-up steps, then timed steps for at least
+ * {@code --min-seconds}. Bytes streamed per step = the weights every step reads (attention, norms, gates, shared
+ * experts, dense MLPs, lm_head) + the distinct routed experts the step's rows selected, counted per MoE layer.
+ * Figures use the median step (tokens/s = batch / median step time; weight GB/s = median over steps of bytes / time),
+ * which a busy shared machine disturbs less than the mean; memory bandwidth and FMA peak are the best of 5 passes,
+ * bandwidth measured before and after the model runs.
+ * Prefill: one sequence of {@code --prefill-tokens} random tokens in one forward pass (logits of the last row only),
+ * best of two; its flops are counted from the model's dimensions (matmuls of the active parameters, the kv_b expansion
+ * of the context and the causal attention scores and sums).
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Benchmark CPU decode and prefill against this machine's memory bandwidth and FMA peak, "
+                + "measured in the same run.")
+public final class BenchCommand implements Callable<Integer> {
+
+    @Option(names = "--model", paramLabel = "DIR", description = "Checkpoint directory to benchmark.")
+    Path model;
+
+    @Option(names = "--preset", paramLabel = "NAME",
+            description = "Random checkpoint preset to benchmark when no --model: lite-layers:N (V2-Lite's real "
+                    + "dims, N layers; default lite-layers:4), written once to the cache directory.")
+    String preset;
+
+    @Option(names = "--json", description = "Print one JSON object instead of the table.")
+    boolean json;
+
+    @Option(names = "--batches", split = ",", defaultValue = "1,4,16,64", paramLabel = "B,..",
+            description = "Decode batch sizes (default ${DEFAULT-VALUE}).")
+    int[] batches;
+
+    @Option(names = "--prefill-tokens", defaultValue = "512", description = "Prompt length (default ${DEFAULT-VALUE}).")
+    int prefillTokens;
+
+    @Option(names = "--min-seconds", defaultValue = "2", description = "Timed seconds per decode batch size at least "
+            + "(default ${DEFAULT-VALUE}).")
+    double minSeconds;
+
+    @Option(names = "--cache-dir", paramLabel = "DIR",
+            description = "Where preset checkpoints are kept (default ~/.cache/dsv2).")
+    Path cacheDir;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the prompts and sampling (default ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--roofline-mib", defaultValue = "1024", paramLabel = "MIB",
+            description = "Buffer of the memory bandwidth measurement, far larger than the caches (default ${DEFAULT-VALUE}).")
+    int rooflineMib;
+
+    private static final int WARMUP_STEPS = 3;
+    private static final int MIN_TIMED_STEPS = 5;
+    private static final int MAX_CONTEXT = 128;
+
+    @Override
+    public Integer call() {
+        if (model != null && preset != null) {
+            throw new IllegalArgumentException("give either --model or --preset, not both");
+        }
+        for (int b : batches) {
+            if (b < 1) {
+                throw new IllegalArgumentException("--batches: batch sizes must be >= 1, got " + b);
+            }
+        }
+        if (prefillTokens < 1) {
+            throw new IllegalArgumentException("--prefill-tokens must be >= 1, got " + prefillTokens);
+        }
+        String source = model != null ? model.toString() : (preset == null ? "lite-layers:4" : preset);
+        Path dir = model != null ? model : presetDir(source);
+
+        Backend backend = Backends.fromEnvironment();
+        int threads = backend.threads();
+        progress("backend " + backend.name());
+        double bandwidth = measureBandwidth(threads);
+        progress("measuring peak FMA throughput (" + threads + " threads)");
+        double peakFlops = Roofline.peakFmaFlops(threads, 5, 0.2);
+        progress(String.format("  %.1f GFLOP/s", peakFlops / 1e9));
+        ProcessMemory.resetPeak();
+
+        BenchReport report = new BenchReport(source, backend.name(), threads);
+        try (DeepseekV2Model m = DeepseekV2Model.load(dir, backend, line -> progress("load: " + line))) {
+            ModelConfig c = m.config();
+            int maxBatch = 1;
+            for (int b : batches) {
+                maxBatch = Math.max(maxBatch, b);
+            }
+            int cacheTokens = Math.max(prefillTokens, 128) + maxBatch * MAX_CONTEXT;
+            LatentKvCache cache = LatentKvCache.forTokens(c, cacheTokens);
+            Workspace ws = new Workspace();
+            SplittableRandom rnd = new SplittableRandom(seed);
+
+            progress("warming up (JIT)");
+            prefill(m, cache, ws, Math.min(prefillTokens, 128), rnd);
+            for (int b : new int[]{1, Math.min(4, maxBatch), Math.min(16, maxBatch)}) {
+                decode(m, cache, ws, b, 0.0, rnd);
+            }
+
+            progress("prefill of " + prefillTokens + " tokens (best of 3)");
+            BenchReport.Prefill best = null;
+            for (int rep = 0; rep < 3; rep++) {
+                BenchReport.Prefill p = prefill(m, cache, ws, prefillTokens, rnd);
+                progress(String.format("  %.1f tok/s", p.tokensPerSecond()));
+                if (best == null || p.seconds() < best.seconds()) {
+                    best = p;
+                }
+            }
+            report.prefill(best, prefillFlops(c, prefillTokens) / best.seconds());
+
+            for (int b : batches) {
+                progress("decode at batch " + b);
+                BenchReport.Decode d = decode(m, cache, ws, b, minSeconds, rnd);
+                progress(String.format("  %.1f tok/s, %.1f GB/s of weights, %.1f routed experts per MoE layer",
+                        d.tokensPerSecond(), d.weightBytesPerSecond() / 1e9, d.expertsPerLayer()));
+                report.decode(d);
+            }
+            report.memory(ProcessMemory.peakRssBytes(), ProcessMemory.rssAnonBytes(), ProcessMemory.rssFileBytes());
+        }
+        backend.close();
+        bandwidth = Math.max(bandwidth, measureBandwidth(threads));
+        report.roofline(bandwidth, peakFlops);
+        System.out.print(json ? report.toJson() : report.toTable());
+        System.out.flush();
+        return 0;
+    }
+
+    /** Best-of-5 read bandwidth; the run takes the higher of its two measurements (before and after the model). */
+    private double measureBandwidth(int threads) {
+        progress("measuring memory read bandwidth (" + rooflineMib + " MiB, " + threads + " threads, best of 5)");
+        double b = Roofline.memoryReadBandwidth((long) rooflineMib << 20, threads, 5);
+        progress(String.format("  %.1f GB/s", b / 1e9));
+        return b;
+    }
+
+    private BenchReport.Prefill prefill(DeepseekV2Model m, LatentKvCache cache, Workspace ws, int tokens,
+                                        SplittableRandom rnd) {
+        int vocab = m.config().vocabSize();
+        int[] prompt = new int[tokens];
+        for (int i = 0; i < tokens; i++) {
+            prompt[i] = rnd.nextInt(vocab);
+        }
+        CacheSequence seq = cache.newSequence();
+        try {
+            if (!cache.reserve(seq, tokens)) {
+                throw new IllegalStateException("bench cache too small for a prompt of " + tokens + " tokens");
+            }
+            ForwardProfile prof = new ForwardProfile();
+            ws.profile(prof);
+            long t0 = System.nanoTime();
+            m.forward(ForwardBatch.single(seq, prompt, 0), cache, AttentionMode.AUTO, ws);
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            ws.profile(null);
+            return new BenchReport.Prefill(tokens, seconds, BenchReport.phasesMs(prof, 1));
+        } finally {
+            cache.free(seq);
+        }
+    }
+
+    /** Decodes {@code batch} sequences together; times steps after the warm-up for at least {@code seconds}. */
+    private BenchReport.Decode decode(DeepseekV2Model m, LatentKvCache cache, Workspace ws, int batch, double seconds,
+                                      SplittableRandom rnd) {
+        ModelConfig c = m.config();
+        int vocab = c.vocabSize();
+        CacheSequence[] seqs = new CacheSequence[batch];
+        Sampler[] samplers = new Sampler[batch];
+        int[] tokens = new int[batch];
+        int[] positions = new int[batch];
+        int[] logitRows = new int[batch];
+        long sampleSeed = rnd.nextLong();
+        for (int b = 0; b < batch; b++) {
+            seqs[b] = cache.newSequence();
+            samplers[b] = new Sampler(SamplingParams.builder().temperature(1.0).seed(sampleSeed + b).build());
+            tokens[b] = rnd.nextInt(vocab);
+            logitRows[b] = b;
+        }
+        ForwardProfile prof = new ForwardProfile();
+        long[] stepNanos = new long[MAX_CONTEXT];
+        long[] stepBytes = new long[MAX_CONTEXT];
+        try {
+            long timed = 0;
+            int steps = 0;
+            for (int step = 0; step < MAX_CONTEXT; step++) {
+                boolean timing = step >= WARMUP_STEPS;
+                if (timing && steps >= MIN_TIMED_STEPS && timed / 1e9 >= seconds) {
+                    break;
+                }
+                for (int b = 0; b < batch; b++) {
+                    positions[b] = step;
+                    if (!cache.reserve(seqs[b], step + 1)) {
+                        throw new IllegalStateException("bench cache full at batch " + batch + ", step " + step);
+                    }
+                }
+                ws.profile(timing ? prof : null);
+                long touchedBefore = prof.expertsTouched();
+                long t0 = System.nanoTime();
+                float[] logits = m.forward(ForwardBatch.of(tokens, positions, seqs, logitRows), cache,
+                        AttentionMode.AUTO, ws);
+                long ts = System.nanoTime();
+                for (int b = 0; b < batch; b++) {
+                    tokens[b] = samplers[b].sample(logits, b * vocab, vocab);
+                }
+                if (timing) {
+                    prof.add(ForwardProfile.Phase.SAMPLING, ts);
+                    long t = System.nanoTime() - t0;
+                    timed += t;
+                    stepNanos[steps] = t;
+                    stepBytes[steps] = m.stepWeightBytes()
+                            + (prof.expertsTouched() - touchedBefore) * m.routedExpertBytes();
+                    steps++;
+                }
+            }
+            ws.profile(null);
+            int moeLayers = 0;
+            for (int l = 0; l < c.numHiddenLayers(); l++) {
+                moeLayers += c.isMoeLayer(l) ? 1 : 0;
+            }
+            double expertsPerLayer = moeLayers == 0 || steps == 0 ? 0 : (double) prof.expertsTouched() / steps / moeLayers;
+            double[] rates = new double[steps];
+            for (int i = 0; i < steps; i++) {
+                rates[i] = stepBytes[i] / (stepNanos[i] / 1e9);
+            }
+            double medianStep = median(stepNanos, steps) / 1e9;
+            return new BenchReport.Decode(batch, steps, medianStep, timed / 1e9, median(rates),
+                    expertsPerLayer, BenchReport.phasesMs(prof, Math.max(steps, 1)));
+        } finally {
+            ws.profile(null);
+            for (CacheSequence s : seqs) {
+                cache.free(s);
+            }
+        }
+    }
+
+    private static double median(long[] v, int n) {
+        double[] d = new double[n];
+        for (int i = 0; i < n; i++) {
+            d[i] = v[i];
+        }
+        return median(d);
+    }
+
+    private static double median(double[] v) {
+        double[] s = v.clone();
+        java.util.Arrays.sort(s);
+        int n = s.length;
+        return n == 0 ? Double.NaN : n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    }
+
+    /** Useful flops of a prefill of {@code t} tokens from position 0 whose last row's logits are wanted. */
+    static double prefillFlops(ModelConfig c, int t) {
+        double d = c.hiddenSize();
+        int h = c.numAttentionHeads();
+        double q = c.hasQLora() ? (double) c.qLoraRank() * d + (double) h * c.qHeadDim() * c.qLoraRank()
+                : (double) h * c.qHeadDim() * d;
+        double kvA = (double) (c.kvLoraRank() + c.qkRopeHeadDim()) * d;
+        double kvB = (double) h * (c.qkNopeHeadDim() + c.vHeadDim()) * c.kvLoraRank();
+        double o = d * h * c.vHeadDim();
+        double perTokenAttn = 2 * (q + kvA + kvB + o);
+        double scores = 2.0 * h * ((double) t * (t + 1) / 2) * (c.qHeadDim() + c.vHeadDim());
+        double flops = 0;
+        for (int l = 0; l < c.numHiddenLayers(); l++) {
+            flops += t * perTokenAttn + scores;
+            if (c.isMoeLayer(l)) {
+                double routed = (double) c.numExpertsPerTok() * 3 * c.moeIntermediateSize() * d;
+                double shared = 3.0 * c.sharedIntermediateSize() * d;
+                double gate = (double) c.nRoutedExperts() * d;
+                flops += 2.0 * t * (routed + shared + gate);
+            } else {
+                flops += 2.0 * t * 3 * c.intermediateSize() * d;
+            }
+        }
+        return flops + 2.0 * c.vocabSize() * d;
+    }
+
+    /** The cached random checkpoint of a preset, written on first use (to a temporary directory, then renamed). */
+    private Path presetDir(String name) {
+        ModelConfig config = ModelPresets.preset(name);
+        Path root = cacheDir != null ? cacheDir : Path.of(System.getProperty("user.home"), ".cache", "dsv2");
+        Path dir = root.resolve("bench-" + name.replace(':', '-'));
+        if (Files.isRegularFile(dir.resolve("model.safetensors.index.json"))) {
+            progress("using cached checkpoint " + dir);
+            return dir;
+        }
+        if (Files.exists(dir)) {
+            throw new IllegalStateException(dir + " exists but has no model.safetensors.index.json (an interrupted "
+                    + "write?): delete it, or pass it with --model if it is a checkpoint");
+        }
+        Path tmp = root.resolve(dir.getFileName() + ".partial-" + ProcessHandle.current().pid());
+        progress("writing random " + name + " checkpoint to " + dir + " (once)");
+        RandomCheckpointWriter.write(config, tmp, seed, line -> progress("make-model: " + line));
+        try {
+            Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new UncheckedIOException("moving " + tmp + " to " + dir + ": " + e.getMessage(), e);
+        }
+        return dir;
+    }
+
+    static void progress(String line) {
+        System.err.println("bench: " + line);
+    }
+}

@@ -30,6 +30,8 @@ import static dev.dsv2.engine.kernel.Lanes.L;
 public final class VectorBackend implements Backend {
     /** Activation rows from which matmuls switch to the register-blocked GEMM path ({@code -Ddsv2.gemm.minRows}). */
     private static final int GEMM_MIN_ROWS = Integer.getInteger("dsv2.gemm.minRows", 16);
+    /** Weight rows per unit of work of a SwiGLU call whose groups all take the matrix-vector path. */
+    private static final int DOT_SPAN = 4 * GROUP_ROWS;
     /** Weight bytes per parallel chunk of a matrix-vector product: enough to amortise a chunk hand-off. */
     private static final int CHUNK_BYTES = 64 * 1024;
 
@@ -240,6 +242,13 @@ public final class VectorBackend implements Backend {
             return;
         }
         int d = eg.hiddenSize();
+        boolean allDot = true;
+        for (int g = 0; g < groups; g++) {
+            allDot &= eg.rowCount(g) < GEMM_MIN_ROWS;
+        }
+        // Gate/up work unit in weight rows: GEMM groups widen 48 rows at a time; a decode step's matrix-vector work
+        // streams longer runs per hand-off. The down projection is split in 48-row slices of the hidden dimension.
+        int span = allDot ? DOT_SPAN : GROUP_ROWS;
         int inSize = 0;
         int hSize = 0;
         int units = 0;
@@ -252,7 +261,7 @@ public final class VectorBackend implements Backend {
             boolean gemm = m >= GEMM_MIN_ROWS;
             inSize += gemm ? GemmKernels.packedSize(m, d) : m * d;
             hSize += gemm ? GemmKernels.packedSize(m, inter) : m * inter;
-            units += (inter + GROUP_ROWS - 1) / GROUP_ROWS;
+            units += (inter + span - 1) / span;
         }
         eg.unitStart[groups] = units;
         float[] in = eg.input(inSize);
@@ -267,14 +276,14 @@ public final class VectorBackend implements Backend {
         pool.parallelFor(units, 1, (u0, u1) -> {
             for (int u = u0; u < u1; u++) {
                 int g = groupOfUnit(eg, u);
-                gateUp(eg, g, (u - eg.unitStart[g]) * GROUP_ROWS, in, h);
+                gateUp(eg, g, (u - eg.unitStart[g]) * span, span, in, h);
             }
         });
         int slices = (d + GROUP_ROWS - 1) / GROUP_ROWS;
         pool.parallelFor(slices, 1, (s0, s1) -> {
             for (int sl = s0; sl < s1; sl++) {
                 for (int g = 0; g < groups; g++) {
-                    down(eg, g, sl * GROUP_ROWS, h, out, outOff);
+                    down(eg, g, sl * GROUP_ROWS, GROUP_ROWS, h, out, outOff);
                 }
             }
         });
@@ -312,25 +321,25 @@ public final class VectorBackend implements Backend {
         return lo;
     }
 
-    /** Hidden units {@code [r0, r0 + GROUP_ROWS)} of group g: {@code h = silu(gate·x) ⊙ (up·x)}. */
-    private void gateUp(ExpertGroups eg, int g, int r0, float[] in, float[] h) {
+    /** Hidden units {@code [r0, r0 + span)} of group g: {@code h = silu(gate·x) ⊙ (up·x)}. */
+    private void gateUp(ExpertGroups eg, int g, int r0, int span, float[] in, float[] h) {
         Scratch s = scratch();
         Weight gate = eg.gate(g);
         Weight up = eg.up(g);
         int m = eg.rowCount(g);
         int d = gate.cols();
         int inter = gate.rows();
-        int count = Math.min(GROUP_ROWS, inter - r0);
+        int count = Math.min(span, inter - r0);
         int inOff = eg.inputOffset[g];
         int hOff = eg.hiddenOffset[g];
         if (m < GEMM_MIN_ROWS) {
             float[] row = s.row(d);
-            float[] u = s.temp(m * GROUP_ROWS);
+            float[] u = s.temp(m * span);
             MatVecKernels.rows(gate, r0, r0 + count, in, inOff, d, m, h, hOff, inter, row);
-            MatVecKernels.rows(up, r0, r0 + count, in, inOff, d, m, u, -r0, GROUP_ROWS, row);
+            MatVecKernels.rows(up, r0, r0 + count, in, inOff, d, m, u, -r0, span, row);
             for (int b = 0; b < m; b++) {
                 int ho = hOff + b * inter + r0;
-                Lanes.siluMul(h, ho, u, b * GROUP_ROWS, h, ho, count);
+                Lanes.siluMul(h, ho, u, b * span, h, ho, count);
             }
             return;
         }
@@ -352,21 +361,21 @@ public final class VectorBackend implements Backend {
         }
     }
 
-    /** Output columns {@code [r0, r0 + GROUP_ROWS)} of group g's down projection, scaled into each entry's row. */
-    private void down(ExpertGroups eg, int g, int r0, float[] h, float[] out, int outOff) {
+    /** Output columns {@code [r0, r0 + span)} of group g's down projection, scaled into each entry's row. */
+    private void down(ExpertGroups eg, int g, int r0, int span, float[] h, float[] out, int outOff) {
         Scratch s = scratch();
         Weight down = eg.down(g);
         int m = eg.rowCount(g);
         int d = down.rows();
         int inter = down.cols();
-        int count = Math.min(GROUP_ROWS, d - r0);
+        int count = Math.min(span, d - r0);
         int hOff = eg.hiddenOffset[g];
         int first = eg.start(g);
         if (m < GEMM_MIN_ROWS) {
-            float[] y = s.temp(m * GROUP_ROWS);
-            MatVecKernels.rows(down, r0, r0 + count, h, hOff, inter, m, y, -r0, GROUP_ROWS, s.row(inter));
+            float[] y = s.temp(m * span);
+            MatVecKernels.rows(down, r0, r0 + count, h, hOff, inter, m, y, -r0, span, s.row(inter));
             for (int b = 0; b < m; b++) {
-                MatVecKernels.axpy(eg.scale(first + b), y, b * GROUP_ROWS, out,
+                MatVecKernels.axpy(eg.scale(first + b), y, b * span, out,
                         outOff + eg.row(first + b) * d + r0, count);
             }
             return;

@@ -1,30 +1,27 @@
 package dev.dsv2.engine.kernel;
 
+import dev.dsv2.engine.tensor.Bf16;
 import dev.dsv2.engine.tensor.DType;
+import dev.dsv2.engine.tensor.TensorView;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 
 /** Scalar widening of stored weight values to float32 (little-endian, as safetensors stores them). */
 public final class Widen {
-    static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfShort SHORT_LE = TensorView.LE_SHORT;
+    static final ValueLayout.OfFloat FLOAT_LE = TensorView.LE_FLOAT;
 
     private Widen() {
     }
 
     public static float bf16(short bits) {
-        return Float.intBitsToFloat(bits << 16);
+        return Bf16.toFloat(bits);
     }
 
     /** Element {@code index} (counted in elements) of {@code seg} widened to float. */
     public static float read(DType dtype, MemorySegment seg, long index) {
-        return switch (dtype) {
-            case BF16 -> bf16(seg.get(SHORT_LE, index * 2));
-            case F16 -> Float.float16ToFloat(seg.get(SHORT_LE, index * 2));
-            case F32 -> seg.get(FLOAT_LE, index * 4);
-        };
+        return dtype.read(seg, index);
     }
 
     /** Widens {@code n} consecutive elements starting at element {@code index} into {@code dst[dstOff..]}. */

@@ -1,5 +1,6 @@
 package dev.dsv2.engine.tensor;
 
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.stream.Collectors;
 
@@ -47,6 +48,18 @@ public enum DType {
             }
         }
         throw new IllegalArgumentException("unsupported dtype \"" + name + "\" (supported: " + supportedNames() + ")");
+    }
+
+    /**
+     * Element {@code index} (counted in elements) of {@code seg}, a little-endian safetensors payload of this dtype,
+     * widened to float32. The one scalar widening of stored values; kernels use vector loads on the hot paths.
+     */
+    public float read(MemorySegment seg, long index) {
+        return switch (this) {
+            case BF16 -> Bf16.toFloat(seg.get(TensorView.LE_SHORT, index * 2));
+            case F16 -> Float.float16ToFloat(seg.get(TensorView.LE_SHORT, index * 2));
+            case F32 -> seg.get(TensorView.LE_FLOAT, index * 4);
+        };
     }
 
     /** The supported safetensors names, comma-separated, for error messages. */

@@ -101,22 +101,8 @@ public record TensorView(String name, DType dtype, long[] shape, MemorySegment d
         }
         Objects.checkFromIndexSize(dstOffset, (int) cols, dst.length);
         long base = row * cols;
-        switch (dtype) {
-            case BF16 -> {
-                for (int j = 0; j < cols; j++) {
-                    dst[dstOffset + j] = Float.intBitsToFloat(data.get(LE_SHORT, (base + j) * 2) << 16);
-                }
-            }
-            case F16 -> {
-                for (int j = 0; j < cols; j++) {
-                    dst[dstOffset + j] = Float.float16ToFloat(data.get(LE_SHORT, (base + j) * 2));
-                }
-            }
-            case F32 -> {
-                for (int j = 0; j < cols; j++) {
-                    dst[dstOffset + j] = data.get(LE_FLOAT, (base + j) * 4);
-                }
-            }
+        for (int j = 0; j < cols; j++) {
+            dst[dstOffset + j] = dtype.read(data, base + j);
         }
     }
 
@@ -142,11 +128,7 @@ public record TensorView(String name, DType dtype, long[] shape, MemorySegment d
     }
 
     private float read(long i) {
-        return switch (dtype) {
-            case BF16 -> Float.intBitsToFloat(data.get(LE_SHORT, i * 2) << 16);
-            case F16 -> Float.float16ToFloat(data.get(LE_SHORT, i * 2));
-            case F32 -> data.get(LE_FLOAT, i * 4);
-        };
+        return dtype.read(data, i);
     }
 
     @Override

@@ -23,6 +23,8 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 
@@ -106,11 +108,13 @@ public final class BenchCommand implements Callable<Integer> {
         progress("backend " + backend.name());
         double bandwidth = measureBandwidth(threads);
         progress("measuring peak FMA throughput (" + threads + " threads)");
-        double peakFlops = Roofline.peakFmaFlops(threads, 5, 0.2);
-        progress(String.format("  %.1f GFLOP/s", peakFlops / 1e9));
+        double peakFlops0 = Roofline.peakFmaFlops(threads, 5, 0.2);
+        double peakFlops = peakFlops0;
+        progress(String.format("  %.1f GFLOP/s", peakFlops0 / 1e9));
         ProcessMemory.resetPeak();
 
         BenchReport report = new BenchReport(source, backend.name(), threads);
+        List<Double> samples = new ArrayList<>();
         try (DeepseekV2Model m = DeepseekV2Model.load(dir, backend, line -> progress("load: " + line))) {
             ModelConfig c = m.config();
             int maxBatch = 1;
@@ -125,32 +129,61 @@ public final class BenchCommand implements Callable<Integer> {
             progress("warming up (JIT)");
             prefill(m, cache, ws, Math.min(prefillTokens, 128), rnd);
             for (int b : new int[]{1, Math.min(4, maxBatch), Math.min(16, maxBatch)}) {
-                decode(m, cache, ws, b, 0.0, rnd);
+                decode(m, cache, ws, b, 0.0, rnd, null);
             }
 
-            progress("prefill of " + prefillTokens + " tokens (best of 3)");
-            BenchReport.Prefill best = null;
+            // Each prefill is paired with a peak-FMA measurement right before it (the cores this VM gets can change
+            // within a run); the reported pair is the one with the median ratio of the three.
+            progress("prefill of " + prefillTokens + " tokens (3 runs, each after a peak-FMA measurement)");
+            double flops = prefillFlops(c, prefillTokens);
+            BenchReport.Prefill[] runs = new BenchReport.Prefill[3];
+            double[] peaks = new double[3];
+            Integer[] order = {0, 1, 2};
             for (int rep = 0; rep < 3; rep++) {
-                BenchReport.Prefill p = prefill(m, cache, ws, prefillTokens, rnd);
-                progress(String.format("  %.1f tok/s", p.tokensPerSecond()));
-                if (best == null || p.seconds() < best.seconds()) {
-                    best = p;
-                }
+                peaks[rep] = Roofline.peakFmaFlops(threads, 3, 0.1);
+                runs[rep] = prefill(m, cache, ws, prefillTokens, rnd);
+                progress(String.format("  %.1f tok/s, %.1f GFLOP/s (peak FMA just before: %.1f GFLOP/s)",
+                        runs[rep].tokensPerSecond(), flops / runs[rep].seconds() / 1e9, peaks[rep] / 1e9));
             }
-            report.prefill(best, prefillFlops(c, prefillTokens) / best.seconds());
+            java.util.Arrays.sort(order, java.util.Comparator.comparingDouble(i -> flops / runs[i].seconds() / peaks[i]));
+            int mid = order[1];
+            peakFlops = peaks[mid];
+            report.prefill(runs[mid], flops / runs[mid].seconds());
+            report.peakSamples(peakFlops0, peaks);
 
+            long peakRss = ProcessMemory.peakRssBytes();
             for (int b : batches) {
-                progress("decode at batch " + b);
-                BenchReport.Decode d = decode(m, cache, ws, b, minSeconds, rnd);
+                progress("decode at batch " + b + (b == 1 ? " (memory bandwidth measured between rounds)" : ""));
+                BenchReport.Decode d;
+                if (b == 1) {
+                    // The bandwidth probe's buffer is resident meanwhile: keep it out of the peak RSS.
+                    peakRss = Math.max(peakRss, ProcessMemory.peakRssBytes());
+                    try (Roofline.ReadProbe probe = new Roofline.ReadProbe((long) rooflineMib << 20, threads)) {
+                        d = decode(m, cache, ws, b, minSeconds, rnd, () -> samples.add(probe.measure(2)));
+                    }
+                    ProcessMemory.resetPeak();
+                } else {
+                    d = decode(m, cache, ws, b, minSeconds, rnd, null);
+                }
                 progress(String.format("  %.1f tok/s, %.1f GB/s of weights, %.1f routed experts per MoE layer",
                         d.tokensPerSecond(), d.weightBytesPerSecond() / 1e9, d.expertsPerLayer()));
                 report.decode(d);
             }
-            report.memory(ProcessMemory.peakRssBytes(), ProcessMemory.rssAnonBytes(), ProcessMemory.rssFileBytes());
+            report.memory(Math.max(peakRss, ProcessMemory.peakRssBytes()), ProcessMemory.rssAnonBytes(),
+                    ProcessMemory.rssFileBytes());
         }
         backend.close();
-        bandwidth = Math.max(bandwidth, measureBandwidth(threads));
-        report.roofline(bandwidth, peakFlops);
+        double before = bandwidth;
+        double after = measureBandwidth(threads);
+        if (samples.isEmpty()) {
+            report.roofline(Math.max(before, after), peakFlops);
+        } else {
+            double[] sorted = samples.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+            progress(String.format("memory read bandwidth between batch-1 decode rounds: %s GB/s",
+                    samples.stream().map(v -> String.format("%.1f", v / 1e9)).toList()));
+            report.roofline(median(sorted), peakFlops);
+        }
+        report.bandwidthSamples(samples, before, after);
         System.out.print(json ? report.toJson() : report.toTable());
         System.out.flush();
         return 0;
@@ -188,9 +221,13 @@ public final class BenchCommand implements Callable<Integer> {
         }
     }
 
-    /** Decodes {@code batch} sequences together; times steps after the warm-up for at least {@code seconds}. */
+    /**
+     * Decodes {@code batch} sequences together; times steps after the warm-up for at least {@code seconds}. With
+     * {@code betweenRounds}, the timed steps come in rounds (a sixth of {@code seconds}, at least 0.3 s) with it run
+     * untimed after each, and the step after it untimed too (its caches and TLBs were just flushed by it).
+     */
     private BenchReport.Decode decode(DeepseekV2Model m, LatentKvCache cache, Workspace ws, int batch, double seconds,
-                                      SplittableRandom rnd) {
+                                      SplittableRandom rnd, Runnable betweenRounds) {
         ModelConfig c = m.config();
         int vocab = c.vocabSize();
         CacheSequence[] seqs = new CacheSequence[batch];
@@ -208,11 +245,19 @@ public final class BenchCommand implements Callable<Integer> {
         ForwardProfile prof = new ForwardProfile();
         long[] stepNanos = new long[MAX_CONTEXT];
         long[] stepBytes = new long[MAX_CONTEXT];
+        long roundNanos = (long) (Math.max(0.3, seconds / 6) * 1e9);
         try {
             long timed = 0;
+            long roundStart = 0;
+            int skipUntil = WARMUP_STEPS;
             int steps = 0;
             for (int step = 0; step < MAX_CONTEXT; step++) {
-                boolean timing = step >= WARMUP_STEPS;
+                if (betweenRounds != null && steps > 0 && timed - roundStart >= roundNanos) {
+                    betweenRounds.run();
+                    roundStart = timed;
+                    skipUntil = step + 1;
+                }
+                boolean timing = step >= skipUntil;
                 if (timing && steps >= MIN_TIMED_STEPS && timed / 1e9 >= seconds) {
                     break;
                 }

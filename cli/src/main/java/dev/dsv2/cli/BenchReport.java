@@ -48,6 +48,11 @@ final class BenchReport {
     private final String backend;
     private final int threads;
     private double bandwidth;
+    private List<Double> bandwidthSamples = List.of();
+    private double bandwidthBefore;
+    private double bandwidthAfter;
+    private double peakAtStart;
+    private double[] peakSamples = new double[0];
     private double peakFlops;
     private Prefill prefill;
     private double prefillFlopsPerSecond;
@@ -60,6 +65,22 @@ final class BenchReport {
         this.model = model;
         this.backend = backend;
         this.threads = threads;
+    }
+
+    /**
+     * The bandwidth measurements besides the reported one: those between the batch-1 decode rounds (the reported
+     * figure is their median when there are any) and the best-of-5 runs before and after the model.
+     */
+    void bandwidthSamples(List<Double> samples, double before, double after) {
+        this.bandwidthSamples = List.copyOf(samples);
+        this.bandwidthBefore = before;
+        this.bandwidthAfter = after;
+    }
+
+    /** The peak-FMA measurements: at the start, and right before each prefill run (the reported one is among these). */
+    void peakSamples(double atStart, double[] beforePrefills) {
+        this.peakAtStart = atStart;
+        this.peakSamples = beforePrefills.clone();
     }
 
     void roofline(double bandwidthBytesPerSecond, double peakFlopsPerSecond) {
@@ -114,7 +135,13 @@ final class BenchReport {
         o.put("backend", backend);
         o.put("threads", threads);
         o.put("memory_bandwidth_gbs", round(bandwidth / 1e9));
+        o.put("memory_bandwidth_method", bandwidthMethod());
+        o.put("memory_bandwidth_samples_gbs", bandwidthSamples.stream().map(v -> round(v / 1e9)).toList());
+        o.put("memory_bandwidth_before_after_gbs", List.of(round(bandwidthBefore / 1e9), round(bandwidthAfter / 1e9)));
         o.put("peak_fma_gflops", round(peakFlops / 1e9));
+        o.put("peak_fma_method", "measured right before the reported prefill run (the median-ratio one of 3)");
+        o.put("peak_fma_samples_gflops", java.util.Arrays.stream(peakSamples).map(v -> round(v / 1e9)).boxed().toList());
+        o.put("peak_fma_at_start_gflops", round(peakAtStart / 1e9));
         List<Map<String, Object>> dec = new ArrayList<>();
         List<Map<String, Object>> details = new ArrayList<>();
         for (Decode d : decode) {
@@ -156,12 +183,28 @@ final class BenchReport {
         }
     }
 
+    private String bandwidthMethod() {
+        return bandwidthSamples.isEmpty()
+                ? "best of 5 passes, before and after the model"
+                : "median of " + bandwidthSamples.size() + " measurements between the batch-1 decode rounds";
+    }
+
     String toTable() {
         StringBuilder s = new StringBuilder();
         s.append(String.format(Locale.ROOT, "dsv2 bench: %s, backend %s%n%n", model, backend));
         s.append(String.format(Locale.ROOT, "machine (measured in this run, %d threads)%n", threads));
-        s.append(String.format(Locale.ROOT, "  memory read bandwidth   %8.1f GB/s%n", bandwidth / 1e9));
-        s.append(String.format(Locale.ROOT, "  peak FMA                %8.1f GFLOP/s%n%n", peakFlops / 1e9));
+        s.append(String.format(Locale.ROOT, "  memory read bandwidth   %8.1f GB/s   (%s)%n", bandwidth / 1e9,
+                bandwidthMethod()));
+        if (!bandwidthSamples.isEmpty()) {
+            s.append(String.format(Locale.ROOT, "    between decode rounds %s GB/s; best of 5 before %.1f, after %.1f%n",
+                    bandwidthSamples.stream().map(v -> String.format(Locale.ROOT, "%.1f", v / 1e9)).toList(),
+                    bandwidthBefore / 1e9, bandwidthAfter / 1e9));
+        }
+        s.append(String.format(Locale.ROOT, "  peak FMA                %8.1f GFLOP/s   (right before the reported prefill run)%n",
+                peakFlops / 1e9));
+        s.append(String.format(Locale.ROOT, "    before each prefill run %s GFLOP/s; at the start %.1f%n%n",
+                java.util.Arrays.stream(peakSamples).mapToObj(v -> String.format(Locale.ROOT, "%.1f", v / 1e9)).toList(),
+                peakAtStart / 1e9));
         s.append(String.format(Locale.ROOT, "prefill, %d tokens       %8.1f tok/s   %.1f GFLOP/s   compute ratio %.3f%n%n",
                 prefill.tokens(), prefill.tokensPerSecond(), prefillFlopsPerSecond / 1e9,
                 prefillFlopsPerSecond / peakFlops));

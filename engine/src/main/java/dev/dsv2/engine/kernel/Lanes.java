@@ -5,6 +5,7 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
@@ -25,17 +26,45 @@ final class Lanes {
     private Lanes() {
     }
 
+    /** Lane permutations {@code i -> i ^ h} for h = L/2, L/4, ..., 1 (the steps of {@link #sum}'s tree). */
+    private static final VectorShuffle<Float> SWAP_8 = xorShuffle(8);
+    private static final VectorShuffle<Float> SWAP_4 = xorShuffle(4);
+    private static final VectorShuffle<Float> SWAP_2 = xorShuffle(2);
+    private static final VectorShuffle<Float> SWAP_1 = xorShuffle(1);
+
+    private static VectorShuffle<Float> xorShuffle(int h) {
+        return h < L ? VectorShuffle.fromOp(F, i -> i ^ h) : null;
+    }
+
     /**
-     * The sum of a vector's lanes in lane order. {@code reduceLanes(ADD)} leaves the order unspecified and it differs
-     * between the interpreter and C2, which changed results in the last bits once the JIT kicked in; a fixed order
-     * keeps every run bit-reproducible.
+     * The sum of a vector's lanes in a fixed order: a tree of lane-wise adds of the vector and its halves swapped
+     * (16 lanes: 4 shuffles and 4 adds). {@code reduceLanes(ADD)} leaves the order unspecified and it differs between
+     * the interpreter and C2, which changed results in the last bits once the JIT kicked in; spelled out as
+     * lane-wise operations, the order is the same in every tier, so runs stay bit-reproducible.
      */
     static float sum(FloatVector v) {
-        float s = 0f;
-        for (int i = 0; i < L; i++) {
-            s += v.lane(i);
+        switch (L) {
+            case 16 -> {
+                v = v.add(v.rearrange(SWAP_8));
+                v = v.add(v.rearrange(SWAP_4));
+                v = v.add(v.rearrange(SWAP_2));
+                v = v.add(v.rearrange(SWAP_1));
+                return v.lane(0);
+            }
+            case 8 -> {
+                v = v.add(v.rearrange(SWAP_4));
+                v = v.add(v.rearrange(SWAP_2));
+                v = v.add(v.rearrange(SWAP_1));
+                return v.lane(0);
+            }
+            default -> {
+                float s = 0f;
+                for (int i = 0; i < L; i++) {
+                    s += v.lane(i);
+                }
+                return s;
+            }
         }
-        return s;
     }
 
     /** {@link #L} bf16 values at {@code byteOffset} of {@code seg}, widened to float32 (a shift by 16 in registers). */

@@ -2,138 +2,243 @@ package dev.dsv2.engine.kernel;
 
 import dev.dsv2.engine.tensor.DType;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
 
 import static dev.dsv2.engine.kernel.Lanes.F;
 import static dev.dsv2.engine.kernel.Lanes.L;
+import static dev.dsv2.engine.kernel.Lanes.LE;
 
 /**
- * Weight rows times a few activation rows, in dot-product form: the weight streams from the mapped checkpoint once
- * (bf16 widened in registers), four weight rows against up to four activation rows per pass, so each loaded weight
- * vector feeds four FMAs. This is the memory-bound path (decode: batch 1 to a handful of rows per expert); many rows
- * go through {@link GemmKernels} instead.
+ * Weight rows times a few activation rows, in dot-product form: the weight streams from the mapped checkpoint once,
+ * and each loaded weight vector feeds an FMA per activation row. This is the memory-bound path (decode: batch 1 to a
+ * handful of rows per expert); many rows go through {@link GemmKernels} instead.
+ *
+ * <p><b>Pair order.</b> A 512-bit load of bf16 weights holds {@code P = 2·L} values; read as {@code L} int lanes, lane
+ * i holds element {@code 2i} in its low half and {@code 2i + 1} in its high half, so a shift left by 16 gives the even
+ * elements as float32 and a mask of the high half the odd ones — one cheap in-lane op each, no cross-lane widening.
+ * The activation rows are therefore kept in pair order ({@link #toPairOrder}): in every full block of {@code P}
+ * values, the even ones first, then the odd ones; a last partial block stays in natural order. Every method here
+ * takes its activation rows in pair order, whatever the weight's dtype.
  *
  * <p>Output layout for every method: the product of weight row r and activation row b goes to
- * {@code out[outOff + b·outStride + r]} (r absolute).
+ * {@code out[outOff + b·outStride + r]} (r absolute), or to {@code out[outOff + b·outStride + pairPos(r, rows)]} when
+ * the output is to be pair-ordered itself (it then feeds the next matrix-vector product directly).
  */
 final class MatVecKernels {
+    /** Values per pair-ordered block: one 512-bit (for L = 16) load of bf16. */
+    static final int P = 2 * L;
+    private static final VectorSpecies<Integer> I = Lanes.I;
+    private static final int HIGH_HALF = 0xFFFF0000;
+
     private MatVecKernels() {
     }
 
+    /** Where value {@code c} of a row of {@code n} values sits in pair order. */
+    static int pairPos(int c, int n) {
+        int full = n / P * P;
+        if (c >= full) {
+            return c;
+        }
+        int i = c % P;
+        return c - i + (i >> 1) + (i & 1) * L;
+    }
+
+    /** Copies {@code x[xOff, + n)} into {@code dst[dstOff, + n)} in pair order. */
+    static void toPairOrder(float[] x, int xOff, int n, float[] dst, int dstOff) {
+        int full = n / P * P;
+        for (int c = 0; c < full; c += P) {
+            int s = xOff + c;
+            int d = dstOff + c;
+            for (int i = 0; i < L; i++) {
+                dst[d + i] = x[s + 2 * i];
+                dst[d + L + i] = x[s + 2 * i + 1];
+            }
+        }
+        System.arraycopy(x, xOff + full, dst, dstOff + full, n - full);
+    }
+
     /**
-     * Rows {@code [r0, r1)} of {@code w} times {@code m} activation rows {@code x[xOff + b·xStride, + cols)}.
-     * {@code rowScratch} ({@code >= w.cols()} floats) is used for dtypes other than bf16.
+     * Rows {@code [r0, r1)} of {@code w} times {@code m} activation rows {@code x[xOff + b·xStride, + cols)} (pair
+     * order). {@code rowScratch} ({@code >= 2·w.cols()} floats) is used for dtypes other than bf16. With
+     * {@code pairOut} the results are stored pair-ordered over the {@code w.rows()} outputs.
      */
     static void rows(Weight w, int r0, int r1, float[] x, int xOff, int xStride, int m,
-                     float[] out, int outOff, int outStride, float[] rowScratch) {
-        int cols = w.cols();
+                     float[] out, int outOff, int outStride, boolean pairOut, float[] rowScratch) {
+        int rows = w.rows();
+        int n = w.cols();
         if (w.dtype() != DType.BF16) {
             for (int r = r0; r < r1; r++) {
-                GemmKernels.widenRow(w, r, rowScratch, 0);
+                GemmKernels.widenRow(w, r, rowScratch, n);
+                toPairOrder(rowScratch, n, n, rowScratch, 0);
+                int pos = pos(r, rows, pairOut);
                 for (int b = 0; b < m; b++) {
-                    out[outOff + b * outStride + r] = dot(rowScratch, 0, x, xOff + b * xStride, cols);
+                    out[outOff + b * outStride + pos] = dot(rowScratch, 0, x, xOff + b * xStride, n);
                 }
             }
             return;
         }
         MemorySegment seg = w.data();
-        long rowBytes = 2L * cols;
-        if (m == 1) {
-            // One weight row after the other: a single sequential stream per thread is what DRAM serves fastest.
-            for (int r = r0; r < r1; r++) {
-                out[outOff + r] = dotBf16(seg, r * rowBytes, x, xOff, cols);
-            }
-            return;
-        }
+        long rowBytes = 2L * n;
         int r = r0;
         for (; r + 4 <= r1; r += 4) {
             long base = r * rowBytes;
-            for (int b = 0; b < m; b += 4) {
-                rows4x4(seg, base, rowBytes, cols, x, xOff + b * xStride, xStride, Math.min(4, m - b), out,
-                        outOff + b * outStride + r, outStride);
+            int b = 0;
+            for (; b + 3 <= m; b += 4) {
+                int nb = Math.min(4, m - b);
+                int xo = xOff + b * xStride;
+                int o = outOff + b * outStride;
+                rows2x4(seg, base, rowBytes, n, x, xo, xStride, nb, out, o, outStride, pos(r, rows, pairOut),
+                        pos(r + 1, rows, pairOut));
+                rows2x4(seg, base + 2 * rowBytes, rowBytes, n, x, xo, xStride, nb, out, o, outStride,
+                        pos(r + 2, rows, pairOut), pos(r + 3, rows, pairOut));
+            }
+            if (m - b == 2) {
+                rows4x2(seg, base, rowBytes, n, x, xOff + b * xStride, xOff + (b + 1) * xStride, out,
+                        outOff + b * outStride, outOff + (b + 1) * outStride, r, rows, pairOut);
+            } else if (m - b == 1) {
+                rows4x1(seg, base, rowBytes, n, x, xOff + b * xStride, out, outOff + b * outStride, r, rows,
+                        pairOut);
             }
         }
         for (; r < r1; r++) {
+            int pos = pos(r, rows, pairOut);
             for (int b = 0; b < m; b++) {
-                out[outOff + b * outStride + r] = dotBf16(seg, r * rowBytes, x, xOff + b * xStride, cols);
+                out[outOff + b * outStride + pos] = dotBf16(seg, r * rowBytes, x, xOff + b * xStride, n);
             }
         }
     }
 
+    private static int pos(int r, int n, boolean pairOut) {
+        return pairOut ? pairPos(r, n) : r;
+    }
+
+    /** Four bf16 rows (at {@code base}, {@code rowBytes} apart) times one activation row: 8 independent chains. */
+    private static void rows4x1(MemorySegment seg, long base, long rowBytes, int n, float[] x, int xo, float[] out,
+                                int o, int r, int rows, boolean pairOut) {
+        FloatVector e0 = FloatVector.zero(F), e1 = e0, e2 = e0, e3 = e0;
+        FloatVector d0 = e0, d1 = e0, d2 = e0, d3 = e0;
+        long b1 = base + rowBytes, b2 = base + 2 * rowBytes, b3 = base + 3 * rowBytes;
+        int full = n / P * P;
+        for (int c = 0; c < full; c += P) {
+            FloatVector xe = FloatVector.fromArray(F, x, xo + c);
+            FloatVector xd = FloatVector.fromArray(F, x, xo + c + L);
+            long off = 2L * c;
+            IntVector w = IntVector.fromMemorySegment(I, seg, base + off, LE);
+            e0 = w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, e0);
+            d0 = w.lanewise(VectorOperators.AND, HIGH_HALF).reinterpretAsFloats().fma(xd, d0);
+            w = IntVector.fromMemorySegment(I, seg, b1 + off, LE);
+            e1 = w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, e1);
+            d1 = w.lanewise(VectorOperators.AND, HIGH_HALF).reinterpretAsFloats().fma(xd, d1);
+            w = IntVector.fromMemorySegment(I, seg, b2 + off, LE);
+            e2 = w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, e2);
+            d2 = w.lanewise(VectorOperators.AND, HIGH_HALF).reinterpretAsFloats().fma(xd, d2);
+            w = IntVector.fromMemorySegment(I, seg, b3 + off, LE);
+            e3 = w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, e3);
+            d3 = w.lanewise(VectorOperators.AND, HIGH_HALF).reinterpretAsFloats().fma(xd, d3);
+        }
+        out[o + pos(r, rows, pairOut)] = Lanes.sum(e0.add(d0)) + tail(seg, base, x, xo, full, n);
+        out[o + pos(r + 1, rows, pairOut)] = Lanes.sum(e1.add(d1)) + tail(seg, b1, x, xo, full, n);
+        out[o + pos(r + 2, rows, pairOut)] = Lanes.sum(e2.add(d2)) + tail(seg, b2, x, xo, full, n);
+        out[o + pos(r + 3, rows, pairOut)] = Lanes.sum(e3.add(d3)) + tail(seg, b3, x, xo, full, n);
+    }
+
+    /** Four bf16 rows times two activation rows ({@code xa}, {@code xb}): each widened weight vector feeds two FMAs. */
+    private static void rows4x2(MemorySegment seg, long base, long rowBytes, int n, float[] x, int xa, int xb,
+                                float[] out, int oa, int ob, int r, int rows, boolean pairOut) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        FloatVector c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+        long b1 = base + rowBytes, b2 = base + 2 * rowBytes, b3 = base + 3 * rowBytes;
+        int full = n / P * P;
+        for (int c = 0; c < full; c += P) {
+            FloatVector ae = FloatVector.fromArray(F, x, xa + c);
+            FloatVector ad = FloatVector.fromArray(F, x, xa + c + L);
+            FloatVector be = FloatVector.fromArray(F, x, xb + c);
+            FloatVector bd = FloatVector.fromArray(F, x, xb + c + L);
+            long off = 2L * c;
+            IntVector w = IntVector.fromMemorySegment(I, seg, base + off, LE);
+            FloatVector we = w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector wd = w.lanewise(VectorOperators.AND, HIGH_HALF).reinterpretAsFloats();
+            a0 = wd.fma(ad, we.fma(ae, a0));
+            c0 = wd.fma(bd, we.fma(be, c0));
+            w = IntVector.fromMemorySegment(I, seg, b1 + off, LE);
+            we = w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            wd = w.lanewise(VectorOperators.AND, HIGH_HALF).reinterpretAsFloats();
+            a1 = wd.fma(ad, we.fma(ae, a1));
+            c1 = wd.fma(bd, we.fma(be, c1));
+            w = IntVector.fromMemorySegment(I, seg, b2 + off, LE);
+            we = w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            wd = w.lanewise(VectorOperators.AND, HIGH_HALF).reinterpretAsFloats();
+            a2 = wd.fma(ad, we.fma(ae, a2));
+            c2 = wd.fma(bd, we.fma(be, c2));
+            w = IntVector.fromMemorySegment(I, seg, b3 + off, LE);
+            we = w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            wd = w.lanewise(VectorOperators.AND, HIGH_HALF).reinterpretAsFloats();
+            a3 = wd.fma(ad, we.fma(ae, a3));
+            c3 = wd.fma(bd, we.fma(be, c3));
+        }
+        out[oa + pos(r, rows, pairOut)] = Lanes.sum(a0) + tail(seg, base, x, xa, full, n);
+        out[oa + pos(r + 1, rows, pairOut)] = Lanes.sum(a1) + tail(seg, b1, x, xa, full, n);
+        out[oa + pos(r + 2, rows, pairOut)] = Lanes.sum(a2) + tail(seg, b2, x, xa, full, n);
+        out[oa + pos(r + 3, rows, pairOut)] = Lanes.sum(a3) + tail(seg, b3, x, xa, full, n);
+        out[ob + pos(r, rows, pairOut)] = Lanes.sum(c0) + tail(seg, base, x, xb, full, n);
+        out[ob + pos(r + 1, rows, pairOut)] = Lanes.sum(c1) + tail(seg, b1, x, xb, full, n);
+        out[ob + pos(r + 2, rows, pairOut)] = Lanes.sum(c2) + tail(seg, b2, x, xb, full, n);
+        out[ob + pos(r + 3, rows, pairOut)] = Lanes.sum(c3) + tail(seg, b3, x, xb, full, n);
+    }
+
     /**
-     * Four bf16 rows (at {@code base}, {@code rowBytes} apart) times {@code nb} (1 to 4) activation rows: each loaded
-     * weight vector feeds four FMAs (missing activation rows repeat the last one and are not stored).
+     * Two bf16 rows times {@code nb} (3 or 4) activation rows {@code xStride} apart: each widened weight vector feeds
+     * four FMAs (a missing fourth row repeats the third and is not stored). Results go to
+     * {@code out[o + j·outStride + p0 / p1]}.
      */
-    private static void rows4x4(MemorySegment seg, long base, long rowBytes, int n, float[] x, int xOff, int xStride,
-                                int nb, float[] out, int o, int outStride) {
-        FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00;
-        FloatVector a10 = a00, a11 = a00, a12 = a00, a13 = a00;
-        FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00;
-        FloatVector a30 = a00, a31 = a00, a32 = a00, a33 = a00;
-        int x0 = xOff;
-        int x1 = xOff + Math.min(1, nb - 1) * xStride;
-        int x2 = xOff + Math.min(2, nb - 1) * xStride;
-        int x3 = xOff + Math.min(3, nb - 1) * xStride;
-        int c = 0;
-        for (; c + L <= n; c += L) {
-            long off = base + 2L * c;
-            FloatVector w0 = Lanes.bf16(seg, off);
-            FloatVector w1 = Lanes.bf16(seg, off + rowBytes);
-            FloatVector w2 = Lanes.bf16(seg, off + 2 * rowBytes);
-            FloatVector w3 = Lanes.bf16(seg, off + 3 * rowBytes);
-            FloatVector v = FloatVector.fromArray(F, x, x0 + c);
-            a00 = w0.fma(v, a00);
-            a10 = w1.fma(v, a10);
-            a20 = w2.fma(v, a20);
-            a30 = w3.fma(v, a30);
-            v = FloatVector.fromArray(F, x, x1 + c);
-            a01 = w0.fma(v, a01);
-            a11 = w1.fma(v, a11);
-            a21 = w2.fma(v, a21);
-            a31 = w3.fma(v, a31);
-            v = FloatVector.fromArray(F, x, x2 + c);
-            a02 = w0.fma(v, a02);
-            a12 = w1.fma(v, a12);
-            a22 = w2.fma(v, a22);
-            a32 = w3.fma(v, a32);
-            v = FloatVector.fromArray(F, x, x3 + c);
-            a03 = w0.fma(v, a03);
-            a13 = w1.fma(v, a13);
-            a23 = w2.fma(v, a23);
-            a33 = w3.fma(v, a33);
+    private static void rows2x4(MemorySegment seg, long base, long rowBytes, int n, float[] x, int xo, int xStride,
+                                int nb, float[] out, int o, int outStride, int p0, int p1) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        FloatVector c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+        int x1 = xo + xStride;
+        int x2 = xo + 2 * xStride;
+        int x3 = xo + Math.min(3, nb - 1) * xStride;
+        long b1 = base + rowBytes;
+        int full = n / P * P;
+        for (int c = 0; c < full; c += P) {
+            long off = 2L * c;
+            IntVector w = IntVector.fromMemorySegment(I, seg, base + off, LE);
+            FloatVector we = w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector wd = w.lanewise(VectorOperators.AND, HIGH_HALF).reinterpretAsFloats();
+            w = IntVector.fromMemorySegment(I, seg, b1 + off, LE);
+            FloatVector ve = w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector vd = w.lanewise(VectorOperators.AND, HIGH_HALF).reinterpretAsFloats();
+            FloatVector xe = FloatVector.fromArray(F, x, xo + c);
+            FloatVector xd = FloatVector.fromArray(F, x, xo + c + L);
+            a0 = wd.fma(xd, we.fma(xe, a0));
+            c0 = vd.fma(xd, ve.fma(xe, c0));
+            xe = FloatVector.fromArray(F, x, x1 + c);
+            xd = FloatVector.fromArray(F, x, x1 + c + L);
+            a1 = wd.fma(xd, we.fma(xe, a1));
+            c1 = vd.fma(xd, ve.fma(xe, c1));
+            xe = FloatVector.fromArray(F, x, x2 + c);
+            xd = FloatVector.fromArray(F, x, x2 + c + L);
+            a2 = wd.fma(xd, we.fma(xe, a2));
+            c2 = vd.fma(xd, ve.fma(xe, c2));
+            xe = FloatVector.fromArray(F, x, x3 + c);
+            xd = FloatVector.fromArray(F, x, x3 + c + L);
+            a3 = wd.fma(xd, we.fma(xe, a3));
+            c3 = vd.fma(xd, ve.fma(xe, c3));
         }
-        long r1 = base + rowBytes, r2 = base + 2 * rowBytes, r3 = base + 3 * rowBytes;
-        int ob = o;
-        out[ob] = Lanes.sum(a00) + tail(seg, base, x, x0, c, n);
-        out[ob + 1] = Lanes.sum(a10) + tail(seg, r1, x, x0, c, n);
-        out[ob + 2] = Lanes.sum(a20) + tail(seg, r2, x, x0, c, n);
-        out[ob + 3] = Lanes.sum(a30) + tail(seg, r3, x, x0, c, n);
-        if (nb < 2) {
-            return;
+        out[o + p0] = Lanes.sum(a0) + tail(seg, base, x, xo, full, n);
+        out[o + p1] = Lanes.sum(c0) + tail(seg, b1, x, xo, full, n);
+        out[o + outStride + p0] = Lanes.sum(a1) + tail(seg, base, x, x1, full, n);
+        out[o + outStride + p1] = Lanes.sum(c1) + tail(seg, b1, x, x1, full, n);
+        out[o + 2 * outStride + p0] = Lanes.sum(a2) + tail(seg, base, x, x2, full, n);
+        out[o + 2 * outStride + p1] = Lanes.sum(c2) + tail(seg, b1, x, x2, full, n);
+        if (nb > 3) {
+            out[o + 3 * outStride + p0] = Lanes.sum(a3) + tail(seg, base, x, x3, full, n);
+            out[o + 3 * outStride + p1] = Lanes.sum(c3) + tail(seg, b1, x, x3, full, n);
         }
-        ob += outStride;
-        out[ob] = Lanes.sum(a01) + tail(seg, base, x, x1, c, n);
-        out[ob + 1] = Lanes.sum(a11) + tail(seg, r1, x, x1, c, n);
-        out[ob + 2] = Lanes.sum(a21) + tail(seg, r2, x, x1, c, n);
-        out[ob + 3] = Lanes.sum(a31) + tail(seg, r3, x, x1, c, n);
-        if (nb < 3) {
-            return;
-        }
-        ob += outStride;
-        out[ob] = Lanes.sum(a02) + tail(seg, base, x, x2, c, n);
-        out[ob + 1] = Lanes.sum(a12) + tail(seg, r1, x, x2, c, n);
-        out[ob + 2] = Lanes.sum(a22) + tail(seg, r2, x, x2, c, n);
-        out[ob + 3] = Lanes.sum(a32) + tail(seg, r3, x, x2, c, n);
-        if (nb < 4) {
-            return;
-        }
-        ob += outStride;
-        out[ob] = Lanes.sum(a03) + tail(seg, base, x, x3, c, n);
-        out[ob + 1] = Lanes.sum(a13) + tail(seg, r1, x, x3, c, n);
-        out[ob + 2] = Lanes.sum(a23) + tail(seg, r2, x, x3, c, n);
-        out[ob + 3] = Lanes.sum(a33) + tail(seg, r3, x, x3, c, n);
     }
 
     /** The scalar remainder {@code Σ_{c in [from, n)} W[row at rowBase, c] · x[xOff + c]} (0 when none). */
@@ -145,23 +250,18 @@ final class MatVecKernels {
         return s;
     }
 
-    /** One bf16 row (at {@code base} bytes) · one float32 vector. */
+    /** One bf16 row (at {@code base} bytes) · one pair-ordered float32 vector. */
     static float dotBf16(MemorySegment seg, long base, float[] x, int xOff, int n) {
-        FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = FloatVector.zero(F);
-        int c = 0;
-        for (; c + 2 * L <= n; c += 2 * L) {
-            a0 = Lanes.bf16(seg, base + c * 2L).fma(FloatVector.fromArray(F, x, xOff + c), a0);
-            a1 = Lanes.bf16(seg, base + (c + L) * 2L).fma(FloatVector.fromArray(F, x, xOff + c + L), a1);
+        FloatVector e = FloatVector.zero(F);
+        FloatVector d = e;
+        int full = n / P * P;
+        for (int c = 0; c < full; c += P) {
+            IntVector w = IntVector.fromMemorySegment(I, seg, base + 2L * c, LE);
+            e = w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + c), e);
+            d = w.lanewise(VectorOperators.AND, HIGH_HALF).reinterpretAsFloats()
+                    .fma(FloatVector.fromArray(F, x, xOff + c + L), d);
         }
-        for (; c + L <= n; c += L) {
-            a0 = Lanes.bf16(seg, base + c * 2L).fma(FloatVector.fromArray(F, x, xOff + c), a0);
-        }
-        float acc = Lanes.sum(a0.add(a1));
-        for (; c < n; c++) {
-            acc += Widen.bf16(seg.get(Widen.SHORT_LE, base + c * 2L)) * x[xOff + c];
-        }
-        return acc;
+        return Lanes.sum(e.add(d)) + tail(seg, base, x, xOff, full, n);
     }
 
     static float dot(float[] a, int aOff, float[] b, int bOff, int n) {

@@ -30,9 +30,26 @@ public final class Roofline {
 
     /** Best read bandwidth in bytes/s over {@code passes} passes of {@code bytes} with {@code threads} threads. */
     public static double memoryReadBandwidth(long bytes, int threads, int passes) {
-        long slice = bytes / threads / (16L * F.vectorByteSize()) * (16L * F.vectorByteSize());
-        try (Arena arena = Arena.ofShared()) {
-            MemorySegment buf = arena.allocate(slice * threads, 4096);
+        try (ReadProbe probe = new ReadProbe(bytes, threads)) {
+            return probe.measure(passes);
+        }
+    }
+
+    /**
+     * A read-bandwidth measurement that keeps its buffer, so it can be repeated cheaply — e.g. interleaved with a
+     * workload, to compare the workload with what the memory system delivers at the same time.
+     */
+    public static final class ReadProbe implements AutoCloseable {
+        private final Arena arena = Arena.ofShared();
+        private final MemorySegment buf;
+        private final long slice;
+        private final int threads;
+
+        /** Allocates and touches a buffer of about {@code bytes} (every page written once). */
+        public ReadProbe(long bytes, int threads) {
+            this.threads = threads;
+            this.slice = bytes / threads / (16L * F.vectorByteSize()) * (16L * F.vectorByteSize());
+            this.buf = arena.allocate(slice * threads, 4096);
             for (long off = 0; off < buf.byteSize(); off += 4096) {
                 buf.set(java.lang.foreign.ValueLayout.JAVA_FLOAT, off, 1f);
             }
@@ -40,12 +57,26 @@ public final class Roofline {
             for (int i = 0; i < 20_000; i++) {
                 sink += readSum(small, 0, small.byteSize());
             }
+        }
+
+        /** Bytes of the buffer (resident while the probe is open). */
+        public long bytes() {
+            return buf.byteSize();
+        }
+
+        /** Best read bandwidth in bytes/s over {@code passes} passes, each thread reading its own slice. */
+        public double measure(int passes) {
             double best = 0;
             for (int p = 0; p < passes; p++) {
                 double seconds = runOnThreads(threads, t -> sink += readSum(buf, t * slice, (t + 1) * slice));
                 best = Math.max(best, slice * threads / seconds);
             }
             return best;
+        }
+
+        @Override
+        public void close() {
+            arena.close();
         }
     }
 

@@ -32,6 +32,12 @@ public final class VectorBackend implements Backend {
     private static final int GEMM_MIN_ROWS = Integer.getInteger("dsv2.gemm.minRows", 16);
     /** Weight rows per unit of work of a SwiGLU call whose groups all take the matrix-vector path. */
     private static final int DOT_SPAN = 4 * GROUP_ROWS;
+
+    static {
+        if (DOT_SPAN % MatVecKernels.P != 0) {
+            throw new AssertionError("DOT_SPAN must be whole pair blocks");
+        }
+    }
     /** Weight bytes per parallel chunk of a matrix-vector product: enough to amortise a chunk hand-off. */
     private static final int CHUNK_BYTES = 64 * 1024;
 
@@ -126,8 +132,13 @@ public final class VectorBackend implements Backend {
         int rows = w.rows();
         if (batch < GEMM_MIN_ROWS) {
             int quads = (rows + 3) / 4;
+            int cols = w.cols();
+            float[] xp = scratch().pack(batch * cols);
+            for (int b = 0; b < batch; b++) {
+                MatVecKernels.toPairOrder(x, xOff + b * xStride, cols, xp, b * cols);
+            }
             pool.parallelFor(quads, quadGrain(w), (q0, q1) -> MatVecKernels.rows(w, 4 * q0, Math.min(rows, 4 * q1),
-                    x, xOff, xStride, batch, out, outOff, outStride, scratch().row(w.cols())));
+                    xp, 0, cols, batch, out, outOff, outStride, false, scratch().row(2 * cols)));
             return;
         }
         int k = w.cols();
@@ -242,13 +253,9 @@ public final class VectorBackend implements Backend {
             return;
         }
         int d = eg.hiddenSize();
-        boolean allDot = true;
-        for (int g = 0; g < groups; g++) {
-            allDot &= eg.rowCount(g) < GEMM_MIN_ROWS;
-        }
-        // Gate/up work unit in weight rows: GEMM groups widen 48 rows at a time; a decode step's matrix-vector work
-        // streams longer runs per hand-off. The down projection is split in 48-row slices of the hidden dimension.
-        int span = allDot ? DOT_SPAN : GROUP_ROWS;
+        // Gate/up work unit in weight rows (spanOf): GEMM groups widen 48 rows at a time; a decode step's
+        // matrix-vector work streams longer runs per hand-off. The down projection is split in 48-row slices of the
+        // hidden dimension.
         int inSize = 0;
         int hSize = 0;
         int units = 0;
@@ -261,7 +268,7 @@ public final class VectorBackend implements Backend {
             boolean gemm = m >= GEMM_MIN_ROWS;
             inSize += gemm ? GemmKernels.packedSize(m, d) : m * d;
             hSize += gemm ? GemmKernels.packedSize(m, inter) : m * inter;
-            units += (inter + span - 1) / span;
+            units += (inter + spanOf(eg, g) - 1) / spanOf(eg, g);
         }
         eg.unitStart[groups] = units;
         float[] in = eg.input(inSize);
@@ -276,6 +283,7 @@ public final class VectorBackend implements Backend {
         pool.parallelFor(units, 1, (u0, u1) -> {
             for (int u = u0; u < u1; u++) {
                 int g = groupOfUnit(eg, u);
+                int span = spanOf(eg, g);
                 gateUp(eg, g, (u - eg.unitStart[g]) * span, span, in, h);
             }
         });
@@ -300,11 +308,17 @@ public final class VectorBackend implements Backend {
                     GemmKernels.pack(x, xOff, d, eg.rowArray(), eg.start(g), m, d, in, eg.inputOffset[g]);
                 } else {
                     for (int j = 0; j < m; j++) {
-                        System.arraycopy(x, xOff + eg.row(eg.start(g) + j) * d, in, eg.inputOffset[g] + j * d, d);
+                        MatVecKernels.toPairOrder(x, xOff + eg.row(eg.start(g) + j) * d, d, in,
+                                eg.inputOffset[g] + j * d);
                     }
                 }
             }
         });
+    }
+
+    /** Gate/up rows per unit of group g: whole pair blocks for the matrix-vector path (its h is pair-ordered). */
+    private static int spanOf(ExpertGroups eg, int g) {
+        return eg.rowCount(g) < GEMM_MIN_ROWS ? DOT_SPAN : GROUP_ROWS;
     }
 
     private static int groupOfUnit(ExpertGroups eg, int u) {
@@ -333,10 +347,12 @@ public final class VectorBackend implements Backend {
         int inOff = eg.inputOffset[g];
         int hOff = eg.hiddenOffset[g];
         if (m < GEMM_MIN_ROWS) {
-            float[] row = s.row(d);
+            // h is kept in pair order (the down projection's input); a span is whole pair blocks, so the pair
+            // positions of rows [r0, r0 + count) are [r0, r0 + count) again.
+            float[] row = s.row(2 * d);
             float[] u = s.temp(m * span);
-            MatVecKernels.rows(gate, r0, r0 + count, in, inOff, d, m, h, hOff, inter, row);
-            MatVecKernels.rows(up, r0, r0 + count, in, inOff, d, m, u, -r0, span, row);
+            MatVecKernels.rows(gate, r0, r0 + count, in, inOff, d, m, h, hOff, inter, true, row);
+            MatVecKernels.rows(up, r0, r0 + count, in, inOff, d, m, u, -r0, span, true, row);
             for (int b = 0; b < m; b++) {
                 int ho = hOff + b * inter + r0;
                 Lanes.siluMul(h, ho, u, b * span, h, ho, count);
@@ -373,7 +389,7 @@ public final class VectorBackend implements Backend {
         int first = eg.start(g);
         if (m < GEMM_MIN_ROWS) {
             float[] y = s.temp(m * span);
-            MatVecKernels.rows(down, r0, r0 + count, h, hOff, inter, m, y, -r0, span, s.row(inter));
+            MatVecKernels.rows(down, r0, r0 + count, h, hOff, inter, m, y, -r0, span, false, s.row(2 * inter));
             for (int b = 0; b < m; b++) {
                 MatVecKernels.axpy(eg.scale(first + b), y, b * span, out,
                         outOff + eg.row(first + b) * d + r0, count);

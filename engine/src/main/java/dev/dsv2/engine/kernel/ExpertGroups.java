@@ -29,6 +29,7 @@ public final class ExpertGroups {
     int[] unitStart = new int[9];
     float[] input = new float[0];
     float[] hiddenAct = new float[0];
+    float[] downOut = new float[0];
 
     /** Forgets every group (keeps the capacity). */
     public ExpertGroups clear() {
@@ -159,5 +160,12 @@ public final class ExpertGroups {
             hiddenAct = new float[Math.max(size, hiddenAct.length + hiddenAct.length / 2)];
         }
         return hiddenAct;
+    }
+
+    float[] downOut(int size) {
+        if (downOut.length < size) {
+            downOut = new float[Math.max(size, downOut.length + downOut.length / 2)];
+        }
+        return downOut;
     }
 }

@@ -91,10 +91,7 @@ final class MatVecKernels {
                 int nb = Math.min(4, m - b);
                 int xo = xOff + b * xStride;
                 int o = outOff + b * outStride;
-                rows2x4(seg, base, rowBytes, n, x, xo, xStride, nb, out, o, outStride, pos(r, rows, pairOut),
-                        pos(r + 1, rows, pairOut));
-                rows2x4(seg, base + 2 * rowBytes, rowBytes, n, x, xo, xStride, nb, out, o, outStride,
-                        pos(r + 2, rows, pairOut), pos(r + 3, rows, pairOut));
+                rows4x4(seg, base, rowBytes, n, x, xo, xStride, nb, out, o, outStride, r, rows, pairOut);
             }
             if (m - b == 2) {
                 rows4x2(seg, base, rowBytes, n, x, xOff + b * xStride, xOff + (b + 1) * xStride, out,
@@ -191,54 +188,77 @@ final class MatVecKernels {
     }
 
     /**
-     * Two bf16 rows times {@code nb} (3 or 4) activation rows {@code xStride} apart: each widened weight vector feeds
-     * four FMAs (a missing fourth row repeats the third and is not stored). Results go to
-     * {@code out[o + j·outStride + p0 / p1]}.
+     * Four bf16 rows (at {@code b0}, {@code rowBytes} apart) times {@code nb} (3 or 4) activation rows
+     * {@code xStride} apart: each widened weight vector feeds four FMAs, each activation vector four (a missing
+     * fourth row repeats the third and is not stored). Results go to {@code out[o + j·outStride + pos(r + i)]}.
      */
-    private static void rows2x4(MemorySegment seg, long base, long rowBytes, int n, float[] x, int xo, int xStride,
-                                int nb, float[] out, int o, int outStride, int p0, int p1) {
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        FloatVector c0 = a0, c1 = a0, c2 = a0, c3 = a0;
-        int x1 = xo + xStride;
-        int x2 = xo + 2 * xStride;
-        int x3 = xo + Math.min(3, nb - 1) * xStride;
-        long b1 = base + rowBytes;
+    private static void rows4x4(MemorySegment seg, long b0, long rowBytes, int n, float[] x, int x0, int xStride,
+                                int nb, float[] out, int o, int outStride, int r, int rows, boolean pairOut) {
+        FloatVector a00 = FloatVector.zero(F);
+        FloatVector a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+        int x1 = x0 + xStride;
+        int x2 = x0 + 2 * xStride;
+        int x3 = x0 + Math.min(3, nb - 1) * xStride;
+        long b1 = b0 + rowBytes, b2 = b0 + 2 * rowBytes, b3 = b0 + 3 * rowBytes;
         int full = n / P * P;
         for (int c = 0; c < full; c += P) {
             long off = 2L * c;
-            IntVector w = IntVector.fromMemorySegment(I, seg, base + off, LE);
-            FloatVector we = w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-            FloatVector wd = w.lanewise(VectorOperators.AND, HIGH_HALF).reinterpretAsFloats();
-            w = IntVector.fromMemorySegment(I, seg, b1 + off, LE);
-            FloatVector ve = w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-            FloatVector vd = w.lanewise(VectorOperators.AND, HIGH_HALF).reinterpretAsFloats();
-            FloatVector xe = FloatVector.fromArray(F, x, xo + c);
-            FloatVector xd = FloatVector.fromArray(F, x, xo + c + L);
-            a0 = wd.fma(xd, we.fma(xe, a0));
-            c0 = vd.fma(xd, ve.fma(xe, c0));
-            xe = FloatVector.fromArray(F, x, x1 + c);
-            xd = FloatVector.fromArray(F, x, x1 + c + L);
-            a1 = wd.fma(xd, we.fma(xe, a1));
-            c1 = vd.fma(xd, ve.fma(xe, c1));
-            xe = FloatVector.fromArray(F, x, x2 + c);
-            xd = FloatVector.fromArray(F, x, x2 + c + L);
-            a2 = wd.fma(xd, we.fma(xe, a2));
-            c2 = vd.fma(xd, ve.fma(xe, c2));
-            xe = FloatVector.fromArray(F, x, x3 + c);
-            xd = FloatVector.fromArray(F, x, x3 + c + L);
-            a3 = wd.fma(xd, we.fma(xe, a3));
-            c3 = vd.fma(xd, ve.fma(xe, c3));
+            FloatVector xe0 = FloatVector.fromArray(F, x, x0 + c);
+            FloatVector xd0 = FloatVector.fromArray(F, x, x0 + c + L);
+            FloatVector xe1 = FloatVector.fromArray(F, x, x1 + c);
+            FloatVector xd1 = FloatVector.fromArray(F, x, x1 + c + L);
+            FloatVector xe2 = FloatVector.fromArray(F, x, x2 + c);
+            FloatVector xd2 = FloatVector.fromArray(F, x, x2 + c + L);
+            FloatVector xe3 = FloatVector.fromArray(F, x, x3 + c);
+            FloatVector xd3 = FloatVector.fromArray(F, x, x3 + c + L);
+            IntVector w0 = IntVector.fromMemorySegment(I, seg, b0 + off, LE);
+            FloatVector we0 = w0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector wd0 = w0.lanewise(VectorOperators.AND, HIGH_HALF).reinterpretAsFloats();
+            IntVector w1 = IntVector.fromMemorySegment(I, seg, b1 + off, LE);
+            FloatVector we1 = w1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector wd1 = w1.lanewise(VectorOperators.AND, HIGH_HALF).reinterpretAsFloats();
+            IntVector w2 = IntVector.fromMemorySegment(I, seg, b2 + off, LE);
+            FloatVector we2 = w2.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector wd2 = w2.lanewise(VectorOperators.AND, HIGH_HALF).reinterpretAsFloats();
+            IntVector w3 = IntVector.fromMemorySegment(I, seg, b3 + off, LE);
+            FloatVector we3 = w3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector wd3 = w3.lanewise(VectorOperators.AND, HIGH_HALF).reinterpretAsFloats();
+            a00 = wd0.fma(xd0, we0.fma(xe0, a00));
+            a01 = wd0.fma(xd1, we0.fma(xe1, a01));
+            a02 = wd0.fma(xd2, we0.fma(xe2, a02));
+            a03 = wd0.fma(xd3, we0.fma(xe3, a03));
+            a10 = wd1.fma(xd0, we1.fma(xe0, a10));
+            a11 = wd1.fma(xd1, we1.fma(xe1, a11));
+            a12 = wd1.fma(xd2, we1.fma(xe2, a12));
+            a13 = wd1.fma(xd3, we1.fma(xe3, a13));
+            a20 = wd2.fma(xd0, we2.fma(xe0, a20));
+            a21 = wd2.fma(xd1, we2.fma(xe1, a21));
+            a22 = wd2.fma(xd2, we2.fma(xe2, a22));
+            a23 = wd2.fma(xd3, we2.fma(xe3, a23));
+            a30 = wd3.fma(xd0, we3.fma(xe0, a30));
+            a31 = wd3.fma(xd1, we3.fma(xe1, a31));
+            a32 = wd3.fma(xd2, we3.fma(xe2, a32));
+            a33 = wd3.fma(xd3, we3.fma(xe3, a33));
         }
-        out[o + p0] = Lanes.sum(a0) + tail(seg, base, x, xo, full, n);
-        out[o + p1] = Lanes.sum(c0) + tail(seg, b1, x, xo, full, n);
-        out[o + outStride + p0] = Lanes.sum(a1) + tail(seg, base, x, x1, full, n);
-        out[o + outStride + p1] = Lanes.sum(c1) + tail(seg, b1, x, x1, full, n);
-        out[o + 2 * outStride + p0] = Lanes.sum(a2) + tail(seg, base, x, x2, full, n);
-        out[o + 2 * outStride + p1] = Lanes.sum(c2) + tail(seg, b1, x, x2, full, n);
-        if (nb > 3) {
-            out[o + 3 * outStride + p0] = Lanes.sum(a3) + tail(seg, base, x, x3, full, n);
-            out[o + 3 * outStride + p1] = Lanes.sum(c3) + tail(seg, b1, x, x3, full, n);
+        out[o + pos(r + 0, rows, pairOut)] = Lanes.sum(a00) + tail(seg, b0, x, x0, full, n);
+        out[o + pos(r + 1, rows, pairOut)] = Lanes.sum(a10) + tail(seg, b1, x, x0, full, n);
+        out[o + pos(r + 2, rows, pairOut)] = Lanes.sum(a20) + tail(seg, b2, x, x0, full, n);
+        out[o + pos(r + 3, rows, pairOut)] = Lanes.sum(a30) + tail(seg, b3, x, x0, full, n);
+        out[o + 1 * outStride + pos(r + 0, rows, pairOut)] = Lanes.sum(a01) + tail(seg, b0, x, x1, full, n);
+        out[o + 1 * outStride + pos(r + 1, rows, pairOut)] = Lanes.sum(a11) + tail(seg, b1, x, x1, full, n);
+        out[o + 1 * outStride + pos(r + 2, rows, pairOut)] = Lanes.sum(a21) + tail(seg, b2, x, x1, full, n);
+        out[o + 1 * outStride + pos(r + 3, rows, pairOut)] = Lanes.sum(a31) + tail(seg, b3, x, x1, full, n);
+        out[o + 2 * outStride + pos(r + 0, rows, pairOut)] = Lanes.sum(a02) + tail(seg, b0, x, x2, full, n);
+        out[o + 2 * outStride + pos(r + 1, rows, pairOut)] = Lanes.sum(a12) + tail(seg, b1, x, x2, full, n);
+        out[o + 2 * outStride + pos(r + 2, rows, pairOut)] = Lanes.sum(a22) + tail(seg, b2, x, x2, full, n);
+        out[o + 2 * outStride + pos(r + 3, rows, pairOut)] = Lanes.sum(a32) + tail(seg, b3, x, x2, full, n);
+        if (nb < 4) {
+            return;
         }
+        out[o + 3 * outStride + pos(r + 0, rows, pairOut)] = Lanes.sum(a03) + tail(seg, b0, x, x3, full, n);
+        out[o + 3 * outStride + pos(r + 1, rows, pairOut)] = Lanes.sum(a13) + tail(seg, b1, x, x3, full, n);
+        out[o + 3 * outStride + pos(r + 2, rows, pairOut)] = Lanes.sum(a23) + tail(seg, b2, x, x3, full, n);
+        out[o + 3 * outStride + pos(r + 3, rows, pairOut)] = Lanes.sum(a33) + tail(seg, b3, x, x3, full, n);
     }
 
     /** The scalar remainder {@code Σ_{c in [from, n)} W[row at rowBase, c] · x[xOff + c]} (0 when none). */

@@ -21,7 +21,9 @@ import static dev.dsv2.engine.kernel.Lanes.L;
  *   <li>More: {@link GemmKernels} (activations packed once, weight rows widened once per group of 48, 8×48 / 12×32
  *       register tiles), parallel over row groups.</li>
  *   <li>SwiGLU experts: two parallel phases for all groups at once — gate/up/SiLU over (expert, row group) units,
- *       then down over hidden-dimension slices, each slice adding every expert's scaled contribution to its own
+ *       then down. When every group is a decode-sized one (matrix-vector path), down runs per group in long runs of
+ *       output rows into the group's own buffer, and the scaled rows are then added in a fixed order; otherwise
+ *       down runs over hidden-dimension slices, each slice adding every expert's scaled contribution to its own
  *       columns, so no two threads write the same output.</li>
  * </ul>
  * Per-thread scratch (packed activations, widened weights, tiles, scores) is kept in a thread-local, so the decode
@@ -30,14 +32,12 @@ import static dev.dsv2.engine.kernel.Lanes.L;
 public final class VectorBackend implements Backend {
     /** Activation rows from which matmuls switch to the register-blocked GEMM path ({@code -Ddsv2.gemm.minRows}). */
     private static final int GEMM_MIN_ROWS = Integer.getInteger("dsv2.gemm.minRows", 16);
-    /** Weight rows per unit of work of a SwiGLU call whose groups all take the matrix-vector path. */
-    private static final int DOT_SPAN = 4 * GROUP_ROWS;
+    /**
+     * Work units a SwiGLU call's matrix-vector gate/up rows (and, for an all-decode call, its down rows) are split
+     * into: enough for two threads to balance, few enough that each unit streams a long run of weight rows.
+     */
+    private static final int DOT_UNITS = 32;
 
-    static {
-        if (DOT_SPAN % MatVecKernels.P != 0) {
-            throw new AssertionError("DOT_SPAN must be whole pair blocks");
-        }
-    }
     /** Weight bytes per parallel chunk of a matrix-vector product: enough to amortise a chunk hand-off. */
     private static final int CHUNK_BYTES = 64 * 1024;
 
@@ -253,9 +253,20 @@ public final class VectorBackend implements Backend {
             return;
         }
         int d = eg.hiddenSize();
-        // Gate/up work unit in weight rows (spanOf): GEMM groups widen 48 rows at a time; a decode step's
-        // matrix-vector work streams longer runs per hand-off. The down projection is split in 48-row slices of the
-        // hidden dimension.
+        boolean allDot = true;
+        long dotRows = 0;
+        for (int g = 0; g < groups; g++) {
+            boolean dot = eg.rowCount(g) < GEMM_MIN_ROWS;
+            allDot &= dot;
+            dotRows += dot ? eg.gate(g).rows() : 0;
+        }
+        // Whole pair blocks: a matrix-vector group's h is pair-ordered, and a unit's rows map onto themselves.
+        int dotSpan = Lanes.roundUp((int) Math.max(4L * MatVecKernels.P, (dotRows + DOT_UNITS - 1) / DOT_UNITS),
+                MatVecKernels.P);
+        // Gate/up work unit in weight rows (spanOf): GEMM groups widen 48 rows at a time; matrix-vector groups take
+        // dotSpan rows (about DOT_UNITS units per call), so a unit streams a long run. The down projection: per
+        // group in long runs when every group is matrix-vector (downPerGroup), else in 48-row slices of the hidden
+        // dimension across all groups.
         int inSize = 0;
         int hSize = 0;
         int units = 0;
@@ -268,7 +279,8 @@ public final class VectorBackend implements Backend {
             boolean gemm = m >= GEMM_MIN_ROWS;
             inSize += gemm ? GemmKernels.packedSize(m, d) : m * d;
             hSize += gemm ? GemmKernels.packedSize(m, inter) : m * inter;
-            units += (inter + spanOf(eg, g) - 1) / spanOf(eg, g);
+            int span = spanOf(eg, g, dotSpan);
+            units += (inter + span - 1) / span;
         }
         eg.unitStart[groups] = units;
         float[] in = eg.input(inSize);
@@ -283,10 +295,14 @@ public final class VectorBackend implements Backend {
         pool.parallelFor(units, 1, (u0, u1) -> {
             for (int u = u0; u < u1; u++) {
                 int g = groupOfUnit(eg, u);
-                int span = spanOf(eg, g);
+                int span = spanOf(eg, g, dotSpan);
                 gateUp(eg, g, (u - eg.unitStart[g]) * span, span, in, h);
             }
         });
+        if (allDot) {
+            downPerGroup(eg, d, h, out, outOff);
+            return;
+        }
         int slices = (d + GROUP_ROWS - 1) / GROUP_ROWS;
         pool.parallelFor(slices, 1, (s0, s1) -> {
             for (int sl = s0; sl < s1; sl++) {
@@ -295,6 +311,33 @@ public final class VectorBackend implements Backend {
                 }
             }
         });
+    }
+
+    /**
+     * The down projections of a call whose groups all take the matrix-vector path (decode): a unit is one group's
+     * run of output rows, long enough to stream well (about 32 units per call, at least 48 rows), written to the
+     * group's own rows of a buffer; then each entry's row is added, scaled, into {@code out} in entry order (a fixed
+     * order, so the result does not depend on which thread ran which unit).
+     */
+    private void downPerGroup(ExpertGroups eg, int d, float[] h, float[] out, int outOff) {
+        int groups = eg.groupCount();
+        int unitsPerGroup = Math.max(1, Math.min((d + GROUP_ROWS - 1) / GROUP_ROWS, DOT_UNITS / groups));
+        int span = Lanes.roundUp((d + unitsPerGroup - 1) / unitsPerGroup, 4);
+        int perGroup = (d + span - 1) / span;
+        float[] y = eg.downOut(eg.entryCount() * d);
+        pool.parallelFor(groups * perGroup, 1, (u0, u1) -> {
+            for (int u = u0; u < u1; u++) {
+                int g = u / perGroup;
+                int r0 = (u % perGroup) * span;
+                Weight down = eg.down(g);
+                int inter = down.cols();
+                MatVecKernels.rows(down, r0, Math.min(d, r0 + span), h, eg.hiddenOffset[g], inter, eg.rowCount(g),
+                        y, eg.start(g) * d, d, false, scratch().row(2 * inter));
+            }
+        });
+        for (int e = 0, n = eg.entryCount(); e < n; e++) {
+            MatVecKernels.axpy(eg.scale(e), y, e * d, out, outOff + eg.row(e) * d, d);
+        }
     }
 
     /** Each group's rows of {@code x}: packed for the GEMM kernels, or gathered row-major for the dot kernels. */
@@ -317,8 +360,8 @@ public final class VectorBackend implements Backend {
     }
 
     /** Gate/up rows per unit of group g: whole pair blocks for the matrix-vector path (its h is pair-ordered). */
-    private static int spanOf(ExpertGroups eg, int g) {
-        return eg.rowCount(g) < GEMM_MIN_ROWS ? DOT_SPAN : GROUP_ROWS;
+    private static int spanOf(ExpertGroups eg, int g, int dotSpan) {
+        return eg.rowCount(g) < GEMM_MIN_ROWS ? dotSpan : GROUP_ROWS;
     }
 
     private static int groupOfUnit(ExpertGroups eg, int u) {

@@ -1,6 +1,8 @@
 package dev.dsv2.engine.kernel;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
 
 import java.lang.foreign.MemorySegment;
 
@@ -57,7 +59,8 @@ final class GemmKernels {
 
     /**
      * Packs {@code m} activation rows of {@code k} values into {@code xP[xPOff..]}: row b is
-     * {@code x[xOff + idx(b)·xStride, + k)} where {@code idx(b) = rows == null ? b : rows[rowsOff + b]}.
+     * {@code x[xOff + idx(b)·xStride, + k)} where {@code idx(b) = rows == null ? b : rows[rowsOff + b]}. The k index
+     * of the packed layout is in pair order ({@link MatVecKernels#pairPos}), as the widened weight rows are.
      */
     static void pack(float[] x, int xOff, int xStride, int[] rows, int rowsOff, int m, int k, float[] xP, int xPOff) {
         packBlocks(x, xOff, xStride, rows, rowsOff, m, k, xP, xPOff, 0, (m + BLOCK - 1) / BLOCK);
@@ -73,7 +76,16 @@ final class GemmKernels {
             for (int j = 0; j < nb; j++) {
                 int b = b0 + j;
                 int src = xOff + (rows == null ? b : rows[rowsOff + b]) * xStride;
-                for (int c = 0; c < k; c++) {
+                int full = k / MatVecKernels.P * MatVecKernels.P;
+                for (int c = 0; c < full; c += MatVecKernels.P) {
+                    int even = base + c * width + j;
+                    int odd = even + L * width;
+                    for (int i = 0; i < L; i++) {
+                        xP[even + i * width] = x[src + c + 2 * i];
+                        xP[odd + i * width] = x[src + c + 2 * i + 1];
+                    }
+                }
+                for (int c = full; c < k; c++) {
                     xP[base + c * width + j] = x[src + c];
                 }
             }
@@ -91,15 +103,43 @@ final class GemmKernels {
     }
 
     /**
-     * Widens weight rows {@code [r0, r0 + count)} into {@code pw[i·K + c]} and zeroes rows {@code [count, padTo)}
-     * (so a partial panel computes zeros).
+     * Widens weight rows {@code [r0, r0 + count)} into {@code pw[i·K + c]}, c in pair order, and zeroes rows
+     * {@code [count, padTo)} (so a partial panel computes zeros).
      */
     static void widenRows(Weight w, int r0, int count, int padTo, float[] pw) {
         int k = w.cols();
         for (int i = 0; i < count; i++) {
-            widenRow(w, r0 + i, pw, i * k);
+            widenRowPaired(w, r0 + i, pw, i * k);
         }
         java.util.Arrays.fill(pw, count * k, padTo * k, 0f);
+    }
+
+    /**
+     * Widens row {@code r} of {@code w} into {@code dst[dstOff, dstOff + cols)} in pair order: for bf16 one 512-bit
+     * load per pair block, its even and odd values widened in-lane (shift, mask) and stored as they come.
+     */
+    static void widenRowPaired(Weight w, int r, float[] dst, int dstOff) {
+        int cols = w.cols();
+        int full = cols / MatVecKernels.P * MatVecKernels.P;
+        if (w.dtype() != dev.dsv2.engine.tensor.DType.BF16) {
+            widenRow(w, r, dst, dstOff);
+            float[] block = new float[MatVecKernels.P];
+            for (int c = 0; c < full; c += MatVecKernels.P) {
+                System.arraycopy(dst, dstOff + c, block, 0, MatVecKernels.P);
+                MatVecKernels.toPairOrder(block, 0, MatVecKernels.P, dst, dstOff + c);
+            }
+            return;
+        }
+        MemorySegment seg = w.data();
+        long base = (long) r * cols * 2;
+        for (int c = 0; c < full; c += MatVecKernels.P) {
+            IntVector v = IntVector.fromMemorySegment(Lanes.I, seg, base + c * 2L, Lanes.LE);
+            v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, dstOff + c);
+            v.lanewise(VectorOperators.AND, 0xFFFF0000).reinterpretAsFloats().intoArray(dst, dstOff + c + L);
+        }
+        for (int c = full; c < cols; c++) {
+            dst[dstOff + c] = Widen.bf16(seg.get(Widen.SHORT_LE, base + c * 2L));
+        }
     }
 
     /** Widens row {@code r} of {@code w} into {@code dst[dstOff, dstOff + cols)}. */

@@ -414,8 +414,10 @@ public final class VectorBackend implements Backend {
         for (int b0 = 0; b0 < m; b0 += BLOCK) {
             int width = GemmKernels.blockWidth(m, b0);
             for (int i = 0; i < count; i++) {
+                // h is down's packed input: its k index (the intermediate row) in pair order
                 int t = GemmKernels.accIndex(b0, i);
-                Lanes.siluMul(accGate, t, accUp, t, h, hOff + b0 * inter + (r0 + i) * width, width);
+                Lanes.siluMul(accGate, t, accUp, t, h,
+                        hOff + b0 * inter + MatVecKernels.pairPos(r0 + i, inter) * width, width);
             }
         }
     }

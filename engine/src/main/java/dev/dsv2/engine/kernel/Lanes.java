@@ -5,7 +5,6 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
-import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
@@ -26,45 +25,32 @@ final class Lanes {
     private Lanes() {
     }
 
-    /** Lane permutations {@code i -> i ^ h} for h = L/2, L/4, ..., 1 (the steps of {@link #sum}'s tree). */
-    private static final VectorShuffle<Float> SWAP_8 = xorShuffle(8);
-    private static final VectorShuffle<Float> SWAP_4 = xorShuffle(4);
-    private static final VectorShuffle<Float> SWAP_2 = xorShuffle(2);
-    private static final VectorShuffle<Float> SWAP_1 = xorShuffle(1);
-
-    private static VectorShuffle<Float> xorShuffle(int h) {
-        return h < L ? VectorShuffle.fromOp(F, i -> i ^ h) : null;
+    /**
+     * The sum of a vector's lanes in lane order. {@code reduceLanes(ADD)} leaves the order unspecified and it differs
+     * between the interpreter and C2, which changed results in the last bits once the JIT kicked in; a fixed order
+     * keeps every run bit-reproducible. Kept this small so that C2 inlines it: a vector passed to a method that is not
+     * inlined is boxed (slow, and it allocates). Hot kernels with many sums use {@link #sumStored} instead.
+     */
+    static float sum(FloatVector v) {
+        float s = 0f;
+        for (int i = 0; i < L; i++) {
+            s += v.lane(i);
+        }
+        return s;
     }
 
     /**
-     * The sum of a vector's lanes in a fixed order: a tree of lane-wise adds of the vector and its halves swapped
-     * (16 lanes: 4 shuffles and 4 adds). {@code reduceLanes(ADD)} leaves the order unspecified and it differs between
-     * the interpreter and C2, which changed results in the last bits once the JIT kicked in; spelled out as
-     * lane-wise operations, the order is the same in every tier, so runs stay bit-reproducible.
+     * The sum of {@code lanes[0, L)} — a vector's lanes stored with {@code intoArray} — in a fixed pairwise order
+     * (lane i plus lane i + L/2, then halves again), overwriting them. Scalar code taking an array, so it is
+     * reproducible in every tier and needs no inlining to avoid boxing.
      */
-    static float sum(FloatVector v) {
-        switch (L) {
-            case 16 -> {
-                v = v.add(v.rearrange(SWAP_8));
-                v = v.add(v.rearrange(SWAP_4));
-                v = v.add(v.rearrange(SWAP_2));
-                v = v.add(v.rearrange(SWAP_1));
-                return v.lane(0);
-            }
-            case 8 -> {
-                v = v.add(v.rearrange(SWAP_4));
-                v = v.add(v.rearrange(SWAP_2));
-                v = v.add(v.rearrange(SWAP_1));
-                return v.lane(0);
-            }
-            default -> {
-                float s = 0f;
-                for (int i = 0; i < L; i++) {
-                    s += v.lane(i);
-                }
-                return s;
+    static float sumStored(float[] lanes) {
+        for (int h = L / 2; h > 0; h >>= 1) {
+            for (int i = 0; i < h; i++) {
+                lanes[i] += lanes[i + h];
             }
         }
+        return lanes[0];
     }
 
     /** {@link #L} bf16 values at {@code byteOffset} of {@code seg}, widened to float32 (a shift by 16 in registers). */

@@ -37,6 +37,16 @@ final class MatVecKernels {
     private MatVecKernels() {
     }
 
+    /**
+     * Floats of the {@code rowScratch} that {@link #rows} needs for rows of {@code cols} values: a widened row and its
+     * pair-ordered copy (dtypes other than bf16), and room for one vector's lanes (the bf16 kernels store each
+     * accumulator there and add its lanes with {@link Lanes#sumStored}, so no vector is passed to a method that C2
+     * might not inline — such a call boxes the vector and allocates).
+     */
+    static int scratchFloats(int cols) {
+        return Math.max(2 * cols, L);
+    }
+
     /** Where value {@code c} of a row of {@code n} values sits in pair order. */
     static int pairPos(int c, int n) {
         int full = n / P * P;
@@ -63,7 +73,7 @@ final class MatVecKernels {
 
     /**
      * Rows {@code [r0, r1)} of {@code w} times {@code m} activation rows {@code x[xOff + b·xStride, + cols)} (pair
-     * order). {@code rowScratch} ({@code >= 2·w.cols()} floats) is used for dtypes other than bf16. With
+     * order). {@code rowScratch} holds at least {@link #scratchFloats}{@code (w.cols())} floats. With
      * {@code pairOut} the results are stored pair-ordered over the {@code w.rows()} outputs.
      */
     static void rows(Weight w, int r0, int r1, float[] x, int xOff, int xStride, int m,
@@ -91,20 +101,21 @@ final class MatVecKernels {
                 int nb = Math.min(4, m - b);
                 int xo = xOff + b * xStride;
                 int o = outOff + b * outStride;
-                rows4x4(seg, base, rowBytes, n, x, xo, xStride, nb, out, o, outStride, r, rows, pairOut);
+                rows4x4(seg, base, rowBytes, n, x, xo, xStride, nb, out, o, outStride, r, rows, pairOut,
+                        rowScratch);
             }
             if (m - b == 2) {
                 rows4x2(seg, base, rowBytes, n, x, xOff + b * xStride, xOff + (b + 1) * xStride, out,
-                        outOff + b * outStride, outOff + (b + 1) * outStride, r, rows, pairOut);
+                        outOff + b * outStride, outOff + (b + 1) * outStride, r, rows, pairOut, rowScratch);
             } else if (m - b == 1) {
                 rows4x1(seg, base, rowBytes, n, x, xOff + b * xStride, out, outOff + b * outStride, r, rows,
-                        pairOut);
+                        pairOut, rowScratch);
             }
         }
         for (; r < r1; r++) {
             int pos = pos(r, rows, pairOut);
             for (int b = 0; b < m; b++) {
-                out[outOff + b * outStride + pos] = dotBf16(seg, r * rowBytes, x, xOff + b * xStride, n);
+                out[outOff + b * outStride + pos] = dotBf16(seg, r * rowBytes, x, xOff + b * xStride, n, rowScratch);
             }
         }
     }
@@ -115,7 +126,7 @@ final class MatVecKernels {
 
     /** Four bf16 rows (at {@code base}, {@code rowBytes} apart) times one activation row: 8 independent chains. */
     private static void rows4x1(MemorySegment seg, long base, long rowBytes, int n, float[] x, int xo, float[] out,
-                                int o, int r, int rows, boolean pairOut) {
+                                int o, int r, int rows, boolean pairOut, float[] lanes) {
         FloatVector e0 = FloatVector.zero(F), e1 = e0, e2 = e0, e3 = e0;
         FloatVector d0 = e0, d1 = e0, d2 = e0, d3 = e0;
         long b1 = base + rowBytes, b2 = base + 2 * rowBytes, b3 = base + 3 * rowBytes;
@@ -137,15 +148,19 @@ final class MatVecKernels {
             e3 = w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, e3);
             d3 = w.lanewise(VectorOperators.AND, HIGH_HALF).reinterpretAsFloats().fma(xd, d3);
         }
-        out[o + pos(r, rows, pairOut)] = Lanes.sum(e0.add(d0)) + tail(seg, base, x, xo, full, n);
-        out[o + pos(r + 1, rows, pairOut)] = Lanes.sum(e1.add(d1)) + tail(seg, b1, x, xo, full, n);
-        out[o + pos(r + 2, rows, pairOut)] = Lanes.sum(e2.add(d2)) + tail(seg, b2, x, xo, full, n);
-        out[o + pos(r + 3, rows, pairOut)] = Lanes.sum(e3.add(d3)) + tail(seg, b3, x, xo, full, n);
+        e0.add(d0).intoArray(lanes, 0);
+        out[o + pos(r, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, base, x, xo, full, n);
+        e1.add(d1).intoArray(lanes, 0);
+        out[o + pos(r + 1, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b1, x, xo, full, n);
+        e2.add(d2).intoArray(lanes, 0);
+        out[o + pos(r + 2, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b2, x, xo, full, n);
+        e3.add(d3).intoArray(lanes, 0);
+        out[o + pos(r + 3, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b3, x, xo, full, n);
     }
 
     /** Four bf16 rows times two activation rows ({@code xa}, {@code xb}): each widened weight vector feeds two FMAs. */
     private static void rows4x2(MemorySegment seg, long base, long rowBytes, int n, float[] x, int xa, int xb,
-                                float[] out, int oa, int ob, int r, int rows, boolean pairOut) {
+                                float[] out, int oa, int ob, int r, int rows, boolean pairOut, float[] lanes) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         FloatVector c0 = a0, c1 = a0, c2 = a0, c3 = a0;
         long b1 = base + rowBytes, b2 = base + 2 * rowBytes, b3 = base + 3 * rowBytes;
@@ -177,14 +192,22 @@ final class MatVecKernels {
             a3 = wd.fma(ad, we.fma(ae, a3));
             c3 = wd.fma(bd, we.fma(be, c3));
         }
-        out[oa + pos(r, rows, pairOut)] = Lanes.sum(a0) + tail(seg, base, x, xa, full, n);
-        out[oa + pos(r + 1, rows, pairOut)] = Lanes.sum(a1) + tail(seg, b1, x, xa, full, n);
-        out[oa + pos(r + 2, rows, pairOut)] = Lanes.sum(a2) + tail(seg, b2, x, xa, full, n);
-        out[oa + pos(r + 3, rows, pairOut)] = Lanes.sum(a3) + tail(seg, b3, x, xa, full, n);
-        out[ob + pos(r, rows, pairOut)] = Lanes.sum(c0) + tail(seg, base, x, xb, full, n);
-        out[ob + pos(r + 1, rows, pairOut)] = Lanes.sum(c1) + tail(seg, b1, x, xb, full, n);
-        out[ob + pos(r + 2, rows, pairOut)] = Lanes.sum(c2) + tail(seg, b2, x, xb, full, n);
-        out[ob + pos(r + 3, rows, pairOut)] = Lanes.sum(c3) + tail(seg, b3, x, xb, full, n);
+        a0.intoArray(lanes, 0);
+        out[oa + pos(r, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, base, x, xa, full, n);
+        a1.intoArray(lanes, 0);
+        out[oa + pos(r + 1, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b1, x, xa, full, n);
+        a2.intoArray(lanes, 0);
+        out[oa + pos(r + 2, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b2, x, xa, full, n);
+        a3.intoArray(lanes, 0);
+        out[oa + pos(r + 3, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b3, x, xa, full, n);
+        c0.intoArray(lanes, 0);
+        out[ob + pos(r, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, base, x, xb, full, n);
+        c1.intoArray(lanes, 0);
+        out[ob + pos(r + 1, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b1, x, xb, full, n);
+        c2.intoArray(lanes, 0);
+        out[ob + pos(r + 2, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b2, x, xb, full, n);
+        c3.intoArray(lanes, 0);
+        out[ob + pos(r + 3, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b3, x, xb, full, n);
     }
 
     /**
@@ -193,9 +216,11 @@ final class MatVecKernels {
      * fourth row repeats the third and is not stored). Results go to {@code out[o + j·outStride + pos(r + i)]}.
      */
     private static void rows4x4(MemorySegment seg, long b0, long rowBytes, int n, float[] x, int x0, int xStride,
-                                int nb, float[] out, int o, int outStride, int r, int rows, boolean pairOut) {
+                                int nb, float[] out, int o, int outStride, int r, int rows, boolean pairOut,
+                                float[] lanes) {
         FloatVector a00 = FloatVector.zero(F);
-        FloatVector a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+        FloatVector a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00, a20 = a00;
+        FloatVector a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
         int x1 = x0 + xStride;
         int x2 = x0 + 2 * xStride;
         int x3 = x0 + Math.min(3, nb - 1) * xStride;
@@ -240,25 +265,41 @@ final class MatVecKernels {
             a32 = wd3.fma(xd2, we3.fma(xe2, a32));
             a33 = wd3.fma(xd3, we3.fma(xe3, a33));
         }
-        out[o + pos(r + 0, rows, pairOut)] = Lanes.sum(a00) + tail(seg, b0, x, x0, full, n);
-        out[o + pos(r + 1, rows, pairOut)] = Lanes.sum(a10) + tail(seg, b1, x, x0, full, n);
-        out[o + pos(r + 2, rows, pairOut)] = Lanes.sum(a20) + tail(seg, b2, x, x0, full, n);
-        out[o + pos(r + 3, rows, pairOut)] = Lanes.sum(a30) + tail(seg, b3, x, x0, full, n);
-        out[o + 1 * outStride + pos(r + 0, rows, pairOut)] = Lanes.sum(a01) + tail(seg, b0, x, x1, full, n);
-        out[o + 1 * outStride + pos(r + 1, rows, pairOut)] = Lanes.sum(a11) + tail(seg, b1, x, x1, full, n);
-        out[o + 1 * outStride + pos(r + 2, rows, pairOut)] = Lanes.sum(a21) + tail(seg, b2, x, x1, full, n);
-        out[o + 1 * outStride + pos(r + 3, rows, pairOut)] = Lanes.sum(a31) + tail(seg, b3, x, x1, full, n);
-        out[o + 2 * outStride + pos(r + 0, rows, pairOut)] = Lanes.sum(a02) + tail(seg, b0, x, x2, full, n);
-        out[o + 2 * outStride + pos(r + 1, rows, pairOut)] = Lanes.sum(a12) + tail(seg, b1, x, x2, full, n);
-        out[o + 2 * outStride + pos(r + 2, rows, pairOut)] = Lanes.sum(a22) + tail(seg, b2, x, x2, full, n);
-        out[o + 2 * outStride + pos(r + 3, rows, pairOut)] = Lanes.sum(a32) + tail(seg, b3, x, x2, full, n);
+        a00.intoArray(lanes, 0);
+        out[o + pos(r + 0, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b0, x, x0, full, n);
+        a10.intoArray(lanes, 0);
+        out[o + pos(r + 1, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b1, x, x0, full, n);
+        a20.intoArray(lanes, 0);
+        out[o + pos(r + 2, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b2, x, x0, full, n);
+        a30.intoArray(lanes, 0);
+        out[o + pos(r + 3, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b3, x, x0, full, n);
+        a01.intoArray(lanes, 0);
+        out[o + 1 * outStride + pos(r + 0, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b0, x, x1, full, n);
+        a11.intoArray(lanes, 0);
+        out[o + 1 * outStride + pos(r + 1, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b1, x, x1, full, n);
+        a21.intoArray(lanes, 0);
+        out[o + 1 * outStride + pos(r + 2, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b2, x, x1, full, n);
+        a31.intoArray(lanes, 0);
+        out[o + 1 * outStride + pos(r + 3, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b3, x, x1, full, n);
+        a02.intoArray(lanes, 0);
+        out[o + 2 * outStride + pos(r + 0, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b0, x, x2, full, n);
+        a12.intoArray(lanes, 0);
+        out[o + 2 * outStride + pos(r + 1, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b1, x, x2, full, n);
+        a22.intoArray(lanes, 0);
+        out[o + 2 * outStride + pos(r + 2, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b2, x, x2, full, n);
+        a32.intoArray(lanes, 0);
+        out[o + 2 * outStride + pos(r + 3, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b3, x, x2, full, n);
         if (nb < 4) {
             return;
         }
-        out[o + 3 * outStride + pos(r + 0, rows, pairOut)] = Lanes.sum(a03) + tail(seg, b0, x, x3, full, n);
-        out[o + 3 * outStride + pos(r + 1, rows, pairOut)] = Lanes.sum(a13) + tail(seg, b1, x, x3, full, n);
-        out[o + 3 * outStride + pos(r + 2, rows, pairOut)] = Lanes.sum(a23) + tail(seg, b2, x, x3, full, n);
-        out[o + 3 * outStride + pos(r + 3, rows, pairOut)] = Lanes.sum(a33) + tail(seg, b3, x, x3, full, n);
+        a03.intoArray(lanes, 0);
+        out[o + 3 * outStride + pos(r + 0, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b0, x, x3, full, n);
+        a13.intoArray(lanes, 0);
+        out[o + 3 * outStride + pos(r + 1, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b1, x, x3, full, n);
+        a23.intoArray(lanes, 0);
+        out[o + 3 * outStride + pos(r + 2, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b2, x, x3, full, n);
+        a33.intoArray(lanes, 0);
+        out[o + 3 * outStride + pos(r + 3, rows, pairOut)] = Lanes.sumStored(lanes) + tail(seg, b3, x, x3, full, n);
     }
 
     /** The scalar remainder {@code Σ_{c in [from, n)} W[row at rowBase, c] · x[xOff + c]} (0 when none). */
@@ -271,17 +312,19 @@ final class MatVecKernels {
     }
 
     /** One bf16 row (at {@code base} bytes) · one pair-ordered float32 vector. */
-    static float dotBf16(MemorySegment seg, long base, float[] x, int xOff, int n) {
+    static float dotBf16(MemorySegment seg, long base, float[] x, int xOff, int n, float[] lanes) {
         FloatVector e = FloatVector.zero(F);
         FloatVector d = e;
         int full = n / P * P;
         for (int c = 0; c < full; c += P) {
             IntVector w = IntVector.fromMemorySegment(I, seg, base + 2L * c, LE);
-            e = w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + c), e);
+            e = w.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()
+                    .fma(FloatVector.fromArray(F, x, xOff + c), e);
             d = w.lanewise(VectorOperators.AND, HIGH_HALF).reinterpretAsFloats()
                     .fma(FloatVector.fromArray(F, x, xOff + c + L), d);
         }
-        return Lanes.sum(e.add(d)) + tail(seg, base, x, xOff, full, n);
+        e.add(d).intoArray(lanes, 0);
+        return Lanes.sumStored(lanes) + tail(seg, base, x, xOff, full, n);
     }
 
     static float dot(float[] a, int aOff, float[] b, int bOff, int n) {

@@ -138,7 +138,8 @@ public final class VectorBackend implements Backend {
                 MatVecKernels.toPairOrder(x, xOff + b * xStride, cols, xp, b * cols);
             }
             pool.parallelFor(quads, quadGrain(w), (q0, q1) -> MatVecKernels.rows(w, 4 * q0, Math.min(rows, 4 * q1),
-                    xp, 0, cols, batch, out, outOff, outStride, false, scratch().row(2 * cols)));
+                    xp, 0, cols, batch, out, outOff, outStride, false,
+                    scratch().row(MatVecKernels.scratchFloats(cols))));
             return;
         }
         int k = w.cols();
@@ -332,7 +333,7 @@ public final class VectorBackend implements Backend {
                 Weight down = eg.down(g);
                 int inter = down.cols();
                 MatVecKernels.rows(down, r0, Math.min(d, r0 + span), h, eg.hiddenOffset[g], inter, eg.rowCount(g),
-                        y, eg.start(g) * d, d, false, scratch().row(2 * inter));
+                        y, eg.start(g) * d, d, false, scratch().row(MatVecKernels.scratchFloats(inter)));
             }
         });
         for (int e = 0, n = eg.entryCount(); e < n; e++) {
@@ -392,7 +393,7 @@ public final class VectorBackend implements Backend {
         if (m < GEMM_MIN_ROWS) {
             // h is kept in pair order (the down projection's input); a span is whole pair blocks, so the pair
             // positions of rows [r0, r0 + count) are [r0, r0 + count) again.
-            float[] row = s.row(2 * d);
+            float[] row = s.row(MatVecKernels.scratchFloats(d));
             float[] u = s.temp(m * span);
             MatVecKernels.rows(gate, r0, r0 + count, in, inOff, d, m, h, hOff, inter, true, row);
             MatVecKernels.rows(up, r0, r0 + count, in, inOff, d, m, u, -r0, span, true, row);
@@ -434,7 +435,8 @@ public final class VectorBackend implements Backend {
         int first = eg.start(g);
         if (m < GEMM_MIN_ROWS) {
             float[] y = s.temp(m * span);
-            MatVecKernels.rows(down, r0, r0 + count, h, hOff, inter, m, y, -r0, span, false, s.row(2 * inter));
+            MatVecKernels.rows(down, r0, r0 + count, h, hOff, inter, m, y, -r0, span, false,
+                    s.row(MatVecKernels.scratchFloats(inter)));
             for (int b = 0; b < m; b++) {
                 MatVecKernels.axpy(eg.scale(first + b), y, b * span, out,
                         outOff + eg.row(first + b) * d + r0, count);

@@ -84,6 +84,9 @@ public final class BenchCommand implements Callable<Integer> {
     int rooflineMib;
 
     private static final int WARMUP_STEPS = 3;
+    /** Heap bytes allocated by all threads (the kernel workers too) during the timed decode steps. */
+    private static final com.sun.management.ThreadMXBean ALLOCATION =
+            (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
     private static final int MIN_TIMED_STEPS = 5;
     private static final int MAX_CONTEXT = 128;
 
@@ -248,6 +251,7 @@ public final class BenchCommand implements Callable<Integer> {
         long roundNanos = (long) (Math.max(0.3, seconds / 6) * 1e9);
         try {
             long timed = 0;
+            long allocated = 0;
             long roundStart = 0;
             int skipUntil = WARMUP_STEPS;
             int steps = 0;
@@ -269,6 +273,7 @@ public final class BenchCommand implements Callable<Integer> {
                 }
                 ws.profile(timing ? prof : null);
                 long touchedBefore = prof.expertsTouched();
+                long allocBefore = timing ? ALLOCATION.getTotalThreadAllocatedBytes() : 0;
                 long t0 = System.nanoTime();
                 float[] logits = m.forward(ForwardBatch.of(tokens, positions, seqs, logitRows), cache,
                         AttentionMode.AUTO, ws);
@@ -283,6 +288,7 @@ public final class BenchCommand implements Callable<Integer> {
                     stepNanos[steps] = t;
                     stepBytes[steps] = m.stepWeightBytes()
                             + (prof.expertsTouched() - touchedBefore) * m.routedExpertBytes();
+                    allocated += ALLOCATION.getTotalThreadAllocatedBytes() - allocBefore;
                     steps++;
                 }
             }
@@ -297,8 +303,10 @@ public final class BenchCommand implements Callable<Integer> {
                 rates[i] = stepBytes[i] / (stepNanos[i] / 1e9);
             }
             double medianStep = median(stepNanos, steps) / 1e9;
+            double allocPerStep = ALLOCATION.isThreadAllocatedMemorySupported() && steps > 0
+                    ? (double) allocated / steps : Double.NaN;
             return new BenchReport.Decode(batch, steps, medianStep, timed / 1e9, median(rates),
-                    expertsPerLayer, BenchReport.phasesMs(prof, Math.max(steps, 1)));
+                    expertsPerLayer, allocPerStep, BenchReport.phasesMs(prof, Math.max(steps, 1)));
         } finally {
             ws.profile(null);
             for (CacheSequence s : seqs) {

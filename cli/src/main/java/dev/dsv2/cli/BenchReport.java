@@ -30,7 +30,7 @@ final class BenchReport {
 
     /** One decode batch size: the median step time, the total timed, the median weight bandwidth of the steps. */
     record Decode(int batch, int steps, double medianStepSeconds, double totalSeconds, double weightBytesPerSecond,
-                  double expertsPerLayer, Map<String, Double> phasesMs) {
+                  double expertsPerLayer, double allocatedBytesPerStep, Map<String, Double> phasesMs) {
         double tokensPerSecond() {
             return batch / medianStepSeconds;
         }
@@ -156,6 +156,8 @@ final class BenchReport {
             x.put("median_ms_per_step", round(d.msPerStep()));
             x.put("mean_tokens_per_s", round(d.meanTokensPerSecond()));
             x.put("routed_experts_per_moe_layer", round(d.expertsPerLayer()));
+            x.put("allocated_bytes_per_step", Double.isNaN(d.allocatedBytesPerStep()) ? null
+                    : Math.round(d.allocatedBytesPerStep()));
             details.add(x);
         }
         o.put("decode", dec);
@@ -208,11 +210,12 @@ final class BenchReport {
         s.append(String.format(Locale.ROOT, "prefill, %d tokens       %8.1f tok/s   %.1f GFLOP/s   compute ratio %.3f%n%n",
                 prefill.tokens(), prefill.tokensPerSecond(), prefillFlopsPerSecond / 1e9,
                 prefillFlopsPerSecond / peakFlops));
-        s.append("decode   batch   tokens/s   weight GB/s   ms/step (median)   tokens/s (mean)   routed experts/MoE layer\n");
+        s.append("decode   batch   tokens/s   weight GB/s   ms/step (median)   tokens/s (mean)   routed experts/MoE layer"
+                + "   heap KB allocated/step\n");
         for (Decode d : decode) {
-            s.append(String.format(Locale.ROOT, "         %5d   %8.1f   %11.1f   %16.2f   %15.1f   %6.1f%n", d.batch(),
-                    d.tokensPerSecond(), d.weightBytesPerSecond() / 1e9, d.msPerStep(), d.meanTokensPerSecond(),
-                    d.expertsPerLayer()));
+            s.append(String.format(Locale.ROOT, "         %5d   %8.1f   %11.1f   %16.2f   %15.1f   %24.1f   %22.1f%n",
+                    d.batch(), d.tokensPerSecond(), d.weightBytesPerSecond() / 1e9, d.msPerStep(),
+                    d.meanTokensPerSecond(), d.expertsPerLayer(), d.allocatedBytesPerStep() / 1e3));
         }
         Double ratio = decodeBandwidthRatio();
         s.append(String.format(Locale.ROOT, "decode bandwidth ratio (batch 1)   %s%n%n",

@@ -18,8 +18,8 @@ class BenchReportTest {
         BenchReport r = new BenchReport("lite-layers:4", "vector(512-bit, 2 threads)", 2);
         Map<String, Double> phases = Map.of("attention", 1.0);
         r.prefill(new BenchReport.Prefill(512, 2.0, phases), 100e9);
-        r.decode(new BenchReport.Decode(1, 40, 0.025, 1.1, 40e9, 6.0, phases));
-        r.decode(new BenchReport.Decode(16, 10, 0.200, 2.1, 15e9, 50.5, phases));
+        r.decode(new BenchReport.Decode(1, 40, 0.025, 1.1, 40e9, 6.0, 2048, phases));
+        r.decode(new BenchReport.Decode(16, 10, 0.200, 2.1, 15e9, 50.5, 4096, phases));
         r.memory(5000L << 20, 400L << 20, 4600L << 20);
         r.roofline(50e9, 400e9);
         return r;

@@ -263,52 +263,16 @@ final class AttentionKernels {
     }
 
 
-    /** Scratch floats {@link #paged} needs. */
+    /** Scratch floats {@link #paged} needs: the scores, and one vector's lanes. */
     static int pagedScratch(int nq, int n) {
-        return nq * n;
+        return nq * n + L;
     }
 
     static void paged(float[] q, int qOff, int qStride, int nq, int dk, float[] cache, int[] offs, int offsOff, int n,
                       int dv, float scale, float[] out, int outOff, int outStride, float[] s) {
         for (int i0 = 0; i0 < nq; i0 += 4) {
-            int qn = Math.min(4, nq - i0);
-            int q0 = qOff + i0 * qStride;
-            int q1 = qOff + (i0 + Math.min(1, qn - 1)) * qStride;
-            int q2 = qOff + (i0 + Math.min(2, qn - 1)) * qStride;
-            int q3 = qOff + (i0 + Math.min(3, qn - 1)) * qStride;
-            for (int t = 0; t < n; t++) {
-                int ko = offs[offsOff + t];
-                FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-                int d = 0;
-                for (; d + L <= dk; d += L) {
-                    FloatVector k = FloatVector.fromArray(F, cache, ko + d);
-                    a0 = k.fma(FloatVector.fromArray(F, q, q0 + d), a0);
-                    a1 = k.fma(FloatVector.fromArray(F, q, q1 + d), a1);
-                    a2 = k.fma(FloatVector.fromArray(F, q, q2 + d), a2);
-                    a3 = k.fma(FloatVector.fromArray(F, q, q3 + d), a3);
-                }
-                float s0 = Lanes.sum(a0);
-                float s1 = Lanes.sum(a1);
-                float s2 = Lanes.sum(a2);
-                float s3 = Lanes.sum(a3);
-                for (; d < dk; d++) {
-                    float k = cache[ko + d];
-                    s0 += k * q[q0 + d];
-                    s1 += k * q[q1 + d];
-                    s2 += k * q[q2 + d];
-                    s3 += k * q[q3 + d];
-                }
-                s[i0 * n + t] = s0 * scale;
-                if (qn > 1) {
-                    s[(i0 + 1) * n + t] = s1 * scale;
-                }
-                if (qn > 2) {
-                    s[(i0 + 2) * n + t] = s2 * scale;
-                }
-                if (qn > 3) {
-                    s[(i0 + 3) * n + t] = s3 * scale;
-                }
-            }
+            pagedScores(q, qOff + i0 * qStride, qStride, Math.min(4, nq - i0), dk, cache, offs, offsOff, n, scale, s,
+                    i0 * n);
         }
         for (int i = 0; i < nq; i++) {
             softmax(s, i * n, n);
@@ -316,11 +280,73 @@ final class AttentionKernels {
         weightedSum(s, 0, n, nq, n, cache, 0, 0, offs, offsOff, dv, out, outOff, outStride);
     }
 
-    /** In-place softmax of {@code v[off, off + n)}: max-subtracted, vector exp, float32 sum. */
+    /**
+     * Scaled scores of up to four queries ({@code qn}, {@code qStride} apart from {@code q0}) against the {@code n}
+     * cached keys at {@code offs}: {@code s[sOff + j·n + t]}. Its own method, so that {@link #paged} stays small
+     * enough for C2 to inline the vector operations of everything it calls (past its node budget C2 stops inlining
+     * and passes vectors boxed, which allocates on every call). Lane sums go through the last L floats of {@code s}.
+     */
+    private static void pagedScores(float[] q, int q0, int qStride, int qn, int dk, float[] cache, int[] offs,
+                                    int offsOff, int n, float scale, float[] s, int sOff) {
+        int q1 = q0 + Math.min(1, qn - 1) * qStride;
+        int q2 = q0 + Math.min(2, qn - 1) * qStride;
+        int q3 = q0 + Math.min(3, qn - 1) * qStride;
+        int lanes = s.length - L;
+        for (int t = 0; t < n; t++) {
+            int ko = offs[offsOff + t];
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+            int d = 0;
+            for (; d + L <= dk; d += L) {
+                FloatVector k = FloatVector.fromArray(F, cache, ko + d);
+                a0 = k.fma(FloatVector.fromArray(F, q, q0 + d), a0);
+                a1 = k.fma(FloatVector.fromArray(F, q, q1 + d), a1);
+                a2 = k.fma(FloatVector.fromArray(F, q, q2 + d), a2);
+                a3 = k.fma(FloatVector.fromArray(F, q, q3 + d), a3);
+            }
+            a0.intoArray(s, lanes);
+            float s0 = Lanes.sumStored(s, lanes);
+            a1.intoArray(s, lanes);
+            float s1 = Lanes.sumStored(s, lanes);
+            a2.intoArray(s, lanes);
+            float s2 = Lanes.sumStored(s, lanes);
+            a3.intoArray(s, lanes);
+            float s3 = Lanes.sumStored(s, lanes);
+            for (; d < dk; d++) {
+                float k = cache[ko + d];
+                s0 += k * q[q0 + d];
+                s1 += k * q[q1 + d];
+                s2 += k * q[q2 + d];
+                s3 += k * q[q3 + d];
+            }
+            s[sOff + t] = s0 * scale;
+            if (qn > 1) {
+                s[sOff + n + t] = s1 * scale;
+            }
+            if (qn > 2) {
+                s[sOff + 2 * n + t] = s2 * scale;
+            }
+            if (qn > 3) {
+                s[sOff + 3 * n + t] = s3 * scale;
+            }
+        }
+    }
+
+    /**
+     * In-place softmax of {@code v[off, off + n)}: max-subtracted, vector exp, float32 sum. The vector loops live in
+     * methods that take only arrays and scalars, so whether or not C2 inlines them into a large caller, no vector is
+     * ever passed boxed.
+     */
     static void softmax(float[] v, int off, int n) {
         if (n <= 0) {
             return;
         }
+        float max = max(v, off, n);
+        float sum = Lanes.expShifted(v, off, n, max);
+        scale(v, off, n, 1f / sum);
+    }
+
+    /** The largest of {@code v[off, off + n)}, n > 0. */
+    private static float max(float[] v, int off, int n) {
         FloatVector mv = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
         int i = 0;
         for (; i + L <= n; i += L) {
@@ -330,14 +356,17 @@ final class AttentionKernels {
         for (; i < n; i++) {
             max = Math.max(max, v[off + i]);
         }
-        float sum = Lanes.expShifted(v, off, n, max);
-        float inv = 1f / sum;
-        i = 0;
+        return max;
+    }
+
+    /** {@code v[off, off + n) *= f}. */
+    private static void scale(float[] v, int off, int n, float f) {
+        int i = 0;
         for (; i + L <= n; i += L) {
-            FloatVector.fromArray(F, v, off + i).mul(inv).intoArray(v, off + i);
+            FloatVector.fromArray(F, v, off + i).mul(f).intoArray(v, off + i);
         }
         for (; i < n; i++) {
-            v[off + i] *= inv;
+            v[off + i] *= f;
         }
     }
 

@@ -148,12 +148,10 @@ final class GemmKernels {
         MemorySegment seg = w.data();
         switch (w.dtype()) {
             case BF16 -> {
+                // Scalar: one row per call (an embedding lookup); a vector loop here would run in C1 for long and
+                // allocate a boxed vector per 16 values there.
                 long base = (long) r * cols * 2;
-                int c = 0;
-                for (; c + L <= cols; c += L) {
-                    Lanes.bf16(seg, base + c * 2L).intoArray(dst, dstOff + c);
-                }
-                for (; c < cols; c++) {
+                for (int c = 0; c < cols; c++) {
                     dst[dstOff + c] = Widen.bf16(seg.get(Widen.SHORT_LE, base + c * 2L));
                 }
             }

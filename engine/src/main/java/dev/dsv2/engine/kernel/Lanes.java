@@ -1,18 +1,16 @@
 package dev.dsv2.engine.kernel;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
-import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 
 /**
  * The vector shapes of the CPU kernels (the machine's widest float species, e.g. 16 lanes with AVX-512) and the
- * helpers they share: bf16 widening straight from the mapped checkpoint (in registers), vector exp and SiLU.
+ * helpers they share: lane sums, vector exp and SiLU. Only the small {@link #sum} takes a vector: a call that C2
+ * does not inline passes vectors boxed, which is slow and allocates, so the others take arrays.
  */
 final class Lanes {
     static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
@@ -45,20 +43,17 @@ final class Lanes {
      * reproducible in every tier and needs no inlining to avoid boxing.
      */
     static float sumStored(float[] lanes) {
-        for (int h = L / 2; h > 0; h >>= 1) {
-            for (int i = 0; i < h; i++) {
-                lanes[i] += lanes[i + h];
-            }
-        }
-        return lanes[0];
+        return sumStored(lanes, 0);
     }
 
-    /** {@link #L} bf16 values at {@code byteOffset} of {@code seg}, widened to float32 (a shift by 16 in registers). */
-    static FloatVector bf16(MemorySegment seg, long byteOffset) {
-        return ((IntVector) ShortVector.fromMemorySegment(S, seg, byteOffset, LE)
-                .convertShape(VectorOperators.S2I, I, 0))
-                .lanewise(VectorOperators.LSHL, 16)
-                .reinterpretAsFloats();
+    /** {@link #sumStored(float[])} of {@code a[off, off + L)}. */
+    static float sumStored(float[] a, int off) {
+        for (int h = L / 2; h > 0; h >>= 1) {
+            for (int i = 0; i < h; i++) {
+                a[off + i] += a[off + i + h];
+            }
+        }
+        return a[off];
     }
 
     private static final float LOG2E = 1.44269504088896341f;

@@ -2,6 +2,9 @@ package dev.dsv2.engine.kernel;
 
 import dev.dsv2.engine.tensor.DType;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
 
 import java.lang.foreign.MemorySegment;
 
@@ -137,6 +140,12 @@ public final class VectorBackend implements Backend {
             for (int b = 0; b < batch; b++) {
                 MatVecKernels.toPairOrder(x, xOff + b * xStride, cols, xp, b * cols);
             }
+            if (pool.busy()) {
+                // Inside a parallel region (e.g. one head's product of the attention): run here, no task object.
+                MatVecKernels.rows(w, 0, rows, xp, 0, cols, batch, out, outOff, outStride, false,
+                        scratch().row(MatVecKernels.scratchFloats(cols)));
+                return;
+            }
             pool.parallelFor(quads, quadGrain(w), (q0, q1) -> MatVecKernels.rows(w, 4 * q0, Math.min(rows, 4 * q1),
                     xp, 0, cols, batch, out, outOff, outStride, false,
                     scratch().row(MatVecKernels.scratchFloats(cols))));
@@ -180,6 +189,10 @@ public final class VectorBackend implements Backend {
     public void matmulTransposed(Weight w, float[] x, int xOff, int xStride, float[] out, int outOff, int outStride,
                                  int batch) {
         int cols = w.cols();
+        if (pool.busy()) {
+            transposedColumns(w, 0, cols, x, xOff, xStride, out, outOff, outStride, batch);
+            return;
+        }
         int units = (cols + 2 * L - 1) / (2 * L);
         pool.parallelFor(units, Math.max(1, 16384 / Math.max(1, w.rows() * 2 * L)), (u0, u1) ->
                 transposedColumns(w, u0 * 2 * L, Math.min(cols, u1 * 2 * L), x, xOff, xStride, out, outOff,
@@ -216,7 +229,9 @@ public final class VectorBackend implements Backend {
                 FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
                 long off = 2L * c;
                 for (int r = 0; r < rows; r++, off += rowBytes) {
-                    FloatVector wv = Lanes.bf16(seg, off);
+                    FloatVector wv = ((IntVector) ShortVector.fromMemorySegment(Lanes.S, seg, off, Lanes.LE)
+                            .convertShape(VectorOperators.S2I, Lanes.I, 0))
+                            .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
                     a0 = wv.fma(FloatVector.broadcast(F, x[x0 + r]), a0);
                     a1 = wv.fma(FloatVector.broadcast(F, x[x1 + r]), a1);
                     a2 = wv.fma(FloatVector.broadcast(F, x[x2 + r]), a2);

@@ -73,6 +73,14 @@ public final class WorkerPool implements AutoCloseable {
     }
 
     /**
+     * Whether a {@link #parallelFor} is running (called from inside one of its tasks: true). A call made now would run
+     * inline on the calling thread, so a caller can do so directly and skip creating the task.
+     */
+    public boolean busy() {
+        return busy.get() != 0;
+    }
+
+    /**
      * Runs {@code task} over {@code [0, n)} in chunks of at least {@code grain} indices, on all threads, and returns
      * when every chunk is done. A failure in any chunk is rethrown here.
      */

@@ -45,7 +45,7 @@ public final class VectorBackend implements Backend {
     private static final int CHUNK_BYTES = 64 * 1024;
 
     private final WorkerPool pool;
-    private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
+    private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(() -> new Scratch());
 
     public VectorBackend(int threads) {
         this.pool = new WorkerPool(threads);
@@ -70,8 +70,46 @@ public final class VectorBackend implements Backend {
         return GEMM_MIN_ROWS;
     }
 
+    /**
+     * A matrix-vector product over weight-row quads, as a reusable task object: one per calling thread, so a decode
+     * step's products create no task objects ({@link WorkerPool#parallelFor} returns only once no worker holds it).
+     */
+    private final class MatVecTask implements WorkerPool.RangeTask {
+        private Weight w;
+        private float[] xp;
+        private int batch;
+        private float[] out;
+        private int outOff;
+        private int outStride;
+
+        MatVecTask set(Weight w, float[] xp, int batch, float[] out, int outOff, int outStride) {
+            this.w = w;
+            this.xp = xp;
+            this.batch = batch;
+            this.out = out;
+            this.outOff = outOff;
+            this.outStride = outStride;
+            return this;
+        }
+
+        void clear() {
+            w = null;
+            xp = null;
+            out = null;
+        }
+
+        @Override
+        public void run(int q0, int q1) {
+            int cols = w.cols();
+            MatVecKernels.rows(w, 4 * q0, Math.min(w.rows(), 4 * q1), xp, 0, cols, batch, out, outOff, outStride,
+                    false, scratch().row(MatVecKernels.scratchFloats(cols)));
+        }
+    }
+
     /** Growable per-thread buffers; each field is used at one nesting level only. */
-    private static final class Scratch {
+    private final class Scratch {
+        final MatVecTask matVecTask = new MatVecTask();
+        final SwiGluTask swiGluTask = new SwiGluTask();
         float[] pack = new float[0];
         float[] widen = new float[0];
         float[] widen2 = new float[0];
@@ -146,9 +184,12 @@ public final class VectorBackend implements Backend {
                         scratch().row(MatVecKernels.scratchFloats(cols)));
                 return;
             }
-            pool.parallelFor(quads, quadGrain(w), (q0, q1) -> MatVecKernels.rows(w, 4 * q0, Math.min(rows, 4 * q1),
-                    xp, 0, cols, batch, out, outOff, outStride, false,
-                    scratch().row(MatVecKernels.scratchFloats(cols))));
+            MatVecTask t = scratch().matVecTask.set(w, xp, batch, out, outOff, outStride);
+            try {
+                pool.parallelFor(quads, quadGrain(w), t);
+            } finally {
+                t.clear();
+            }
             return;
         }
         int k = w.cols();
@@ -299,80 +340,139 @@ public final class VectorBackend implements Backend {
             units += (inter + span - 1) / span;
         }
         eg.unitStart[groups] = units;
-        float[] in = eg.input(inSize);
-        float[] h = eg.hidden(hSize);
-        if (groups == 1 && eg.rowCount(0) >= GEMM_MIN_ROWS) {
-            int m = eg.rowCount(0);
-            pool.parallelFor((m + BLOCK - 1) / BLOCK, 1, (b0, b1) -> GemmKernels.packBlocks(x, xOff, d,
-                    eg.rowArray(), eg.start(0), m, d, in, eg.inputOffset[0], b0, b1));
-        } else {
-            gatherInputs(eg, x, xOff, d, in);
-        }
-        pool.parallelFor(units, 1, (u0, u1) -> {
-            for (int u = u0; u < u1; u++) {
-                int g = groupOfUnit(eg, u);
-                int span = spanOf(eg, g, dotSpan);
-                gateUp(eg, g, (u - eg.unitStart[g]) * span, span, in, h);
+        SwiGluTask t = scratch().swiGluTask.set(eg, x, xOff, d, eg.input(inSize), eg.hidden(hSize), out, outOff,
+                dotSpan);
+        try {
+            if (groups == 1 && eg.rowCount(0) >= GEMM_MIN_ROWS) {
+                pool.parallelFor((eg.rowCount(0) + BLOCK - 1) / BLOCK, 1, t.phase(SwiGluTask.PACK));
+            } else {
+                // A decode step's few rows are copied in less time than a hand-off to the workers takes.
+                int grain = (long) eg.entryCount() * d < (1 << 16) ? groups : 1;
+                pool.parallelFor(groups, grain, t.phase(SwiGluTask.GATHER));
             }
-        });
-        if (allDot) {
-            downPerGroup(eg, d, h, out, outOff);
-            return;
-        }
-        int slices = (d + GROUP_ROWS - 1) / GROUP_ROWS;
-        pool.parallelFor(slices, 1, (s0, s1) -> {
-            for (int sl = s0; sl < s1; sl++) {
-                for (int g = 0; g < groups; g++) {
-                    down(eg, g, sl * GROUP_ROWS, GROUP_ROWS, h, out, outOff);
+            pool.parallelFor(units, 1, t.phase(SwiGluTask.GATE_UP));
+            if (allDot) {
+                // Down per group in long runs of output rows (about DOT_UNITS units, at least 48 rows each) into
+                // the group's own rows of a buffer; then each entry's row is added, scaled, into out in entry order
+                // (a fixed order, so the result does not depend on which thread ran which unit).
+                int unitsPerGroup = Math.max(1, Math.min((d + GROUP_ROWS - 1) / GROUP_ROWS, DOT_UNITS / groups));
+                t.downSpan = Lanes.roundUp((d + unitsPerGroup - 1) / unitsPerGroup, 4);
+                t.downUnits = (d + t.downSpan - 1) / t.downSpan;
+                t.y = eg.downOut(eg.entryCount() * d);
+                pool.parallelFor(groups * t.downUnits, 1, t.phase(SwiGluTask.DOWN_PER_GROUP));
+                for (int e = 0, n = eg.entryCount(); e < n; e++) {
+                    MatVecKernels.axpy(eg.scale(e), t.y, e * d, out, outOff + eg.row(e) * d, d);
                 }
+            } else {
+                pool.parallelFor((d + GROUP_ROWS - 1) / GROUP_ROWS, 1, t.phase(SwiGluTask.DOWN_SLICES));
             }
-        });
+        } finally {
+            t.clear();
+        }
     }
 
     /**
-     * The down projections of a call whose groups all take the matrix-vector path (decode): a unit is one group's
-     * run of output rows, long enough to stream well (about 32 units per call, at least 48 rows), written to the
-     * group's own rows of a buffer; then each entry's row is added, scaled, into {@code out} in entry order (a fixed
-     * order, so the result does not depend on which thread ran which unit).
+     * The parallel phases of one {@link #swiGlu} call, as a reusable task object (one per calling thread, so a
+     * decode step's SwiGLU calls create no task objects).
      */
-    private void downPerGroup(ExpertGroups eg, int d, float[] h, float[] out, int outOff) {
-        int groups = eg.groupCount();
-        int unitsPerGroup = Math.max(1, Math.min((d + GROUP_ROWS - 1) / GROUP_ROWS, DOT_UNITS / groups));
-        int span = Lanes.roundUp((d + unitsPerGroup - 1) / unitsPerGroup, 4);
-        int perGroup = (d + span - 1) / span;
-        float[] y = eg.downOut(eg.entryCount() * d);
-        pool.parallelFor(groups * perGroup, 1, (u0, u1) -> {
-            for (int u = u0; u < u1; u++) {
-                int g = u / perGroup;
-                int r0 = (u % perGroup) * span;
-                Weight down = eg.down(g);
-                int inter = down.cols();
-                MatVecKernels.rows(down, r0, Math.min(d, r0 + span), h, eg.hiddenOffset[g], inter, eg.rowCount(g),
-                        y, eg.start(g) * d, d, false, scratch().row(MatVecKernels.scratchFloats(inter)));
+    private final class SwiGluTask implements WorkerPool.RangeTask {
+        static final int PACK = 0;
+        static final int GATHER = 1;
+        static final int GATE_UP = 2;
+        static final int DOWN_PER_GROUP = 3;
+        static final int DOWN_SLICES = 4;
+
+        private int phase;
+        private ExpertGroups eg;
+        private float[] x;
+        private int xOff;
+        private int d;
+        private float[] in;
+        private float[] h;
+        private float[] out;
+        private int outOff;
+        private int dotSpan;
+        float[] y;
+        int downSpan;
+        int downUnits;
+
+        SwiGluTask set(ExpertGroups eg, float[] x, int xOff, int d, float[] in, float[] h, float[] out, int outOff,
+                       int dotSpan) {
+            this.eg = eg;
+            this.x = x;
+            this.xOff = xOff;
+            this.d = d;
+            this.in = in;
+            this.h = h;
+            this.out = out;
+            this.outOff = outOff;
+            this.dotSpan = dotSpan;
+            return this;
+        }
+
+        SwiGluTask phase(int phase) {
+            this.phase = phase;
+            return this;
+        }
+
+        void clear() {
+            eg = null;
+            x = null;
+            in = null;
+            h = null;
+            out = null;
+            y = null;
+        }
+
+        @Override
+        public void run(int from, int to) {
+            switch (phase) {
+                case PACK -> GemmKernels.packBlocks(x, xOff, d, eg.rowArray(), eg.start(0), eg.rowCount(0), d, in,
+                        eg.inputOffset[0], from, to);
+                case GATHER -> gatherInputs(eg, x, xOff, d, in, from, to);
+                case GATE_UP -> {
+                    for (int u = from; u < to; u++) {
+                        int g = groupOfUnit(eg, u);
+                        int span = spanOf(eg, g, dotSpan);
+                        gateUp(eg, g, (u - eg.unitStart[g]) * span, span, in, h);
+                    }
+                }
+                case DOWN_PER_GROUP -> {
+                    for (int u = from; u < to; u++) {
+                        int g = u / downUnits;
+                        int r0 = (u % downUnits) * downSpan;
+                        Weight down = eg.down(g);
+                        int inter = down.cols();
+                        MatVecKernels.rows(down, r0, Math.min(d, r0 + downSpan), h, eg.hiddenOffset[g], inter,
+                                eg.rowCount(g), y, eg.start(g) * d, d, false,
+                                scratch().row(MatVecKernels.scratchFloats(inter)));
+                    }
+                }
+                case DOWN_SLICES -> {
+                    for (int sl = from; sl < to; sl++) {
+                        for (int g = 0; g < eg.groupCount(); g++) {
+                            down(eg, g, sl * GROUP_ROWS, GROUP_ROWS, h, out, outOff);
+                        }
+                    }
+                }
+                default -> throw new IllegalStateException("unknown SwiGLU phase " + phase);
             }
-        });
-        for (int e = 0, n = eg.entryCount(); e < n; e++) {
-            MatVecKernels.axpy(eg.scale(e), y, e * d, out, outOff + eg.row(e) * d, d);
         }
     }
 
     /** Each group's rows of {@code x}: packed for the GEMM kernels, or gathered row-major for the dot kernels. */
-    private void gatherInputs(ExpertGroups eg, float[] x, int xOff, int d, float[] in) {
-        // A decode step's few rows are copied in less time than a hand-off to the workers takes.
-        int grain = (long) eg.entryCount() * d < (1 << 16) ? eg.groupCount() : 1;
-        pool.parallelFor(eg.groupCount(), grain, (g0, g1) -> {
-            for (int g = g0; g < g1; g++) {
-                int m = eg.rowCount(g);
-                if (m >= GEMM_MIN_ROWS) {
-                    GemmKernels.pack(x, xOff, d, eg.rowArray(), eg.start(g), m, d, in, eg.inputOffset[g]);
-                } else {
-                    for (int j = 0; j < m; j++) {
-                        MatVecKernels.toPairOrder(x, xOff + eg.row(eg.start(g) + j) * d, d, in,
-                                eg.inputOffset[g] + j * d);
-                    }
+    private static void gatherInputs(ExpertGroups eg, float[] x, int xOff, int d, float[] in, int g0, int g1) {
+        for (int g = g0; g < g1; g++) {
+            int m = eg.rowCount(g);
+            if (m >= GEMM_MIN_ROWS) {
+                GemmKernels.pack(x, xOff, d, eg.rowArray(), eg.start(g), m, d, in, eg.inputOffset[g]);
+            } else {
+                for (int j = 0; j < m; j++) {
+                    MatVecKernels.toPairOrder(x, xOff + eg.row(eg.start(g) + j) * d, d, in,
+                            eg.inputOffset[g] + j * d);
                 }
             }
-        });
+        }
     }
 
     /** Gate/up rows per unit of group g: whole pair blocks for the matrix-vector path (its h is pair-ordered). */

@@ -8,6 +8,11 @@ import java.util.concurrent.locks.LockSupport;
  * the calling thread take from a shared counter. Workers spin briefly for the next job, then park, so a decode
  * step's many small kernels don't pay a thread hand-off each, yet idle workers don't starve the JIT on a
  * two-core machine. Re-entrant and concurrent calls run inline rather than wait.
+ *
+ * <p>The job description is one reused object, so a call allocates nothing itself. Reuse is safe because a call
+ * returns only after every worker has left the job: the caller closes the job ({@code open = false}) and waits for
+ * {@code inside} to drop to zero; a worker enters by incrementing {@code inside} and then checking {@code open}, so
+ * one that arrives late sees the job closed and leaves without touching it.
  */
 public final class WorkerPool implements AutoCloseable {
 
@@ -23,23 +28,32 @@ public final class WorkerPool implements AutoCloseable {
 
     private final Thread[] workers;
     private final AtomicInteger busy = new AtomicInteger();
-    private volatile Job job;
+    private final Job job = new Job();
+    /** Incremented by each call that hands out work; workers watch it. */
+    private volatile int generation;
+    /** Whether {@link #job} may be worked on; written by the calling thread only. */
+    private volatile boolean open;
+    /** Workers between entering and leaving {@link #job}. */
+    private final AtomicInteger inside = new AtomicInteger();
     private volatile boolean closed;
 
     private static final class Job {
-        final RangeTask task;
-        final int n;
-        final int chunk;
-        final int chunks;
+        RangeTask task;
+        int n;
+        int chunk;
+        int chunks;
         final AtomicInteger next = new AtomicInteger();
         final AtomicInteger done = new AtomicInteger();
         volatile Throwable failure;
 
-        Job(RangeTask task, int n, int chunk) {
+        void reset(RangeTask task, int n, int chunk) {
             this.task = task;
             this.n = n;
             this.chunk = chunk;
             this.chunks = (n + chunk - 1) / chunk;
+            next.set(0);
+            done.set(0);
+            failure = null;
         }
 
         /** Takes and runs chunks until none are left. */
@@ -82,7 +96,7 @@ public final class WorkerPool implements AutoCloseable {
 
     /**
      * Runs {@code task} over {@code [0, n)} in chunks of at least {@code grain} indices, on all threads, and returns
-     * when every chunk is done. A failure in any chunk is rethrown here.
+     * when every chunk is done and no worker holds the task any more. A failure in any chunk is rethrown here.
      */
     public void parallelFor(int n, int grain, RangeTask task) {
         if (n <= 0) {
@@ -93,10 +107,12 @@ public final class WorkerPool implements AutoCloseable {
             task.run(0, n);
             return;
         }
+        Job j = job;
         try {
             int chunks = Math.min((n + grain - 1) / grain, threads * CHUNKS_PER_THREAD);
-            Job j = new Job(task, n, (n + chunks - 1) / chunks);
-            job = j;
+            j.reset(task, n, (n + chunks - 1) / chunks);
+            open = true;
+            generation++;
             for (Thread w : workers) {
                 LockSupport.unpark(w);
             }
@@ -110,15 +126,20 @@ public final class WorkerPool implements AutoCloseable {
                 }
                 Thread.onSpinWait();
             }
-            job = null;
-            if (j.failure != null) {
-                if (j.failure instanceof RuntimeException re) {
+            open = false;
+            while (inside.get() != 0) {
+                Thread.onSpinWait(); // a worker is leaving the job (or arrived late and is backing off)
+            }
+            Throwable failure = j.failure;
+            j.task = null;
+            if (failure != null) {
+                if (failure instanceof RuntimeException re) {
                     throw re;
                 }
-                if (j.failure instanceof Error err) {
+                if (failure instanceof Error err) {
                     throw err;
                 }
-                throw new IllegalStateException(j.failure);
+                throw new IllegalStateException(failure);
             }
         } finally {
             busy.set(0);
@@ -126,16 +147,23 @@ public final class WorkerPool implements AutoCloseable {
     }
 
     private void workerLoop() {
-        Job last = null;
+        int seen = generation;
         while (!closed) {
-            Job j = job;
-            if (j != null && j != last) {
-                last = j;
-                j.work();
+            int g = generation;
+            if (g != seen) {
+                seen = g;
+                inside.incrementAndGet();
+                try {
+                    if (open) {
+                        job.work();
+                    }
+                } finally {
+                    inside.decrementAndGet();
+                }
                 continue;
             }
             long spinUntil = System.nanoTime() + SPIN_NANOS;
-            while ((j = job) == null || j == last) {
+            while (generation == seen) {
                 if (closed) {
                     return;
                 }

@@ -40,13 +40,51 @@ public record DecoderLayer(int index, RmsNorm inputNorm, MlaAttention attention,
         boolean dense = !(mlp instanceof MoeBlock);
         long t1 = prof == null || !dense ? 0 : System.nanoTime();
         FeedForward.Finish mlpDone = mlp.begin(be, normed, rows, out, ws);
-        return () -> {
-            mlpDone.finish();
-            if (prof != null && dense) {
-                prof.add(ForwardProfile.Phase.DENSE_MLP, t1);
+        return ws.layerFinish().set(mlpDone, dense ? prof : null, t1, be, out, hidden, rows * d);
+    }
+
+    /**
+     * The end of a layer begun with {@link #begin}: wait for the MLP, add the second residual. One reusable object per
+     * {@link Workspace} (a workspace has at most one layer pending), so a decode step creates none.
+     */
+    static final class LayerFinish implements FeedForward.Finish {
+        private FeedForward.Finish mlpDone;
+        private ForwardProfile denseProfile;
+        private long start;
+        private Backend be;
+        private float[] out;
+        private float[] hidden;
+        private int n;
+
+        LayerFinish set(FeedForward.Finish mlpDone, ForwardProfile denseProfile, long start, Backend be, float[] out,
+                        float[] hidden, int n) {
+            this.mlpDone = mlpDone;
+            this.denseProfile = denseProfile;
+            this.start = start;
+            this.be = be;
+            this.out = out;
+            this.hidden = hidden;
+            this.n = n;
+            return this;
+        }
+
+        @Override
+        public void finish() {
+            FeedForward.Finish m = mlpDone;
+            mlpDone = null;
+            if (m == null) {
+                throw new IllegalStateException("layer finished twice or never begun");
             }
-            be.axpy(1f, out, 0, hidden, 0, rows * d);
-        };
+            m.finish();
+            if (denseProfile != null) {
+                denseProfile.add(ForwardProfile.Phase.DENSE_MLP, start);
+            }
+            be.axpy(1f, out, 0, hidden, 0, n);
+            be = null;
+            out = null;
+            hidden = null;
+            denseProfile = null;
+        }
     }
 
     /** Bytes of the weights a step reads in this layer, routed experts excluded. */

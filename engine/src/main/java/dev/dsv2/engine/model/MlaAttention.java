@@ -171,34 +171,108 @@ public final class MlaAttention {
                 offs[starts[j] + t] = cache.offset(seq, t);
             }
         }
-        float[] qa = ws.get(Q_LATENT, n * heads * qaDim);
-        be.parallelFor(heads, 1, (h0, h1) -> {
-            for (int h = h0; h < h1; h++) {
-                be.matmulTransposed(wUk[h], qn, h * dq, qRow, qa, h * qaDim, heads * qaDim, n);
-                for (int j = 0; j < n; j++) {
-                    System.arraycopy(qn, j * qRow + h * dq + dn, qa, (j * heads + h) * qaDim + ckv, dr);
-                }
-            }
-        });
-        float[] ctx = ws.get(CTX_LATENT, n * heads * ckv);
-        int groupsPerRow = (heads + DECODE_HEAD_GROUP - 1) / DECODE_HEAD_GROUP;
-        be.parallelFor(n * groupsPerRow, 1, (u0, u1) -> {
-            for (int u = u0; u < u1; u++) {
-                int j = u / groupsPerRow;
-                int h0 = (u % groupsPerRow) * DECODE_HEAD_GROUP;
-                int nh = Math.min(DECODE_HEAD_GROUP, heads - h0);
-                be.pagedAttention(qa, (j * heads + h0) * qaDim, qaDim, nh, qaDim, store, offs, starts[j],
-                        starts[j + 1] - starts[j], ckv, scale, ctx, (j * heads + h0) * ckv, ckv);
-            }
-        });
-        float[] ag = ws.get(ATTN_GATHERED, n * heads * dv);
-        be.parallelFor(heads, 1, (h0, h1) -> {
-            for (int h = h0; h < h1; h++) {
-                be.matmul(wUv[h], ctx, h * ckv, heads * ckv, ag, h * dv, heads * dv, n);
-            }
-        });
+        AbsorbedTask task = ws.absorbedTask().set(this, be, qn, ws.get(Q_LATENT, n * heads * qaDim),
+                ws.get(CTX_LATENT, n * heads * ckv), ws.get(ATTN_GATHERED, n * heads * dv), n, store, offs, starts);
+        try {
+            be.parallelFor(heads, 1, task.phase(AbsorbedTask.QUERY_LATENT));
+            be.parallelFor(n * ((heads + DECODE_HEAD_GROUP - 1) / DECODE_HEAD_GROUP), 1,
+                    task.phase(AbsorbedTask.ATTEND));
+            be.parallelFor(heads, 1, task.phase(AbsorbedTask.VALUE_OUT));
+        } finally {
+            task.clear();
+        }
+        float[] ag = task.ag;
         for (int j = 0; j < n; j++) {
             System.arraycopy(ag, j * heads * dv, attn, idx[j] * heads * dv, heads * dv);
+        }
+    }
+
+    /**
+     * The three parallel phases of {@link #absorbed} as one reusable task object (kept in the {@link Workspace}, so a
+     * decode step's attention creates no task objects): per head q_lat = W_UKᵀ q_nope plus the rope part; per row and
+     * head group, attention over the latent cache; per head W_UV ctx.
+     */
+    static final class AbsorbedTask implements dev.dsv2.engine.kernel.WorkerPool.RangeTask {
+        static final int QUERY_LATENT = 0;
+        static final int ATTEND = 1;
+        static final int VALUE_OUT = 2;
+
+        private int phase;
+        private MlaAttention a;
+        private Backend be;
+        private float[] qn;
+        private float[] qa;
+        private float[] ctx;
+        private float[] ag;
+        private int n;
+        private float[] store;
+        private int[] offs;
+        private int[] starts;
+
+        AbsorbedTask set(MlaAttention a, Backend be, float[] qn, float[] qa, float[] ctx, float[] ag, int n,
+                         float[] store, int[] offs, int[] starts) {
+            this.a = a;
+            this.be = be;
+            this.qn = qn;
+            this.qa = qa;
+            this.ctx = ctx;
+            this.ag = ag;
+            this.n = n;
+            this.store = store;
+            this.offs = offs;
+            this.starts = starts;
+            return this;
+        }
+
+        AbsorbedTask phase(int phase) {
+            this.phase = phase;
+            return this;
+        }
+
+        /** Drops the references to the pass's buffers and weights, except {@code ag} (read after the phases). */
+        void clear() {
+            a = null;
+            be = null;
+            qn = null;
+            qa = null;
+            ctx = null;
+            store = null;
+            offs = null;
+            starts = null;
+        }
+
+        @Override
+        public void run(int from, int to) {
+            int heads = a.heads;
+            int qaDim = a.ckv + a.dr;
+            switch (phase) {
+                case QUERY_LATENT -> {
+                    int qRow = heads * a.dq;
+                    for (int h = from; h < to; h++) {
+                        be.matmulTransposed(a.wUk[h], qn, h * a.dq, qRow, qa, h * qaDim, heads * qaDim, n);
+                        for (int j = 0; j < n; j++) {
+                            System.arraycopy(qn, j * qRow + h * a.dq + a.dn, qa, (j * heads + h) * qaDim + a.ckv,
+                                    a.dr);
+                        }
+                    }
+                }
+                case ATTEND -> {
+                    int groupsPerRow = (heads + DECODE_HEAD_GROUP - 1) / DECODE_HEAD_GROUP;
+                    for (int u = from; u < to; u++) {
+                        int j = u / groupsPerRow;
+                        int h0 = (u % groupsPerRow) * DECODE_HEAD_GROUP;
+                        int nh = Math.min(DECODE_HEAD_GROUP, heads - h0);
+                        be.pagedAttention(qa, (j * heads + h0) * qaDim, qaDim, nh, qaDim, store, offs, starts[j],
+                                starts[j + 1] - starts[j], a.ckv, a.scale, ctx, (j * heads + h0) * a.ckv, a.ckv);
+                    }
+                }
+                case VALUE_OUT -> {
+                    for (int h = from; h < to; h++) {
+                        be.matmul(a.wUv[h], ctx, h * a.ckv, heads * a.ckv, ag, h * a.dv, heads * a.dv, n);
+                    }
+                }
+                default -> throw new IllegalStateException("unknown attention phase " + phase);
+            }
         }
     }
 

@@ -24,6 +24,8 @@ public final class Workspace {
     private final int[][] intBuffers = new int[IntSlot.values().length][];
     private final ExpertGroups expertGroups = new ExpertGroups();
     private ForwardProfile profile;
+    private MlaAttention.AbsorbedTask absorbedTask;
+    private final DecoderLayer.LayerFinish layerFinish = new DecoderLayer.LayerFinish();
 
     /** A buffer of at least {@code size} floats; contents are unspecified. */
     public float[] get(Slot slot, int size) {
@@ -53,6 +55,19 @@ public final class Workspace {
     /** The grouping of rows for one SwiGLU kernel call (cleared by the caller before use). */
     public ExpertGroups expertGroups() {
         return expertGroups;
+    }
+
+    /** The reusable end of the layer pending with this workspace ({@link DecoderLayer#begin}). */
+    DecoderLayer.LayerFinish layerFinish() {
+        return layerFinish;
+    }
+
+    /** The reusable task object of the decode attention's parallel phases. */
+    MlaAttention.AbsorbedTask absorbedTask() {
+        if (absorbedTask == null) {
+            absorbedTask = new MlaAttention.AbsorbedTask();
+        }
+        return absorbedTask;
     }
 
     /** The profile forward passes with this workspace record into, or null (profiling off). */

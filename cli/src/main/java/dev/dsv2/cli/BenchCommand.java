@@ -152,7 +152,7 @@ public final class BenchCommand implements Callable<Integer> {
             int mid = order[1];
             peakFlops = peaks[mid];
             report.prefill(runs[mid], flops / runs[mid].seconds());
-            report.peakSamples(peakFlops0, peaks);
+            report.peakSamples(peakFlops0, java.util.Arrays.stream(peaks).boxed().toList());
 
             long peakRss = ProcessMemory.peakRssBytes();
             for (int b : batches) {
@@ -181,10 +181,8 @@ public final class BenchCommand implements Callable<Integer> {
         if (samples.isEmpty()) {
             report.roofline(Math.max(before, after), peakFlops);
         } else {
-            double[] sorted = samples.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-            progress(String.format("memory read bandwidth between batch-1 decode rounds: %s GB/s",
-                    samples.stream().map(v -> String.format("%.1f", v / 1e9)).toList()));
-            report.roofline(median(sorted), peakFlops);
+            progress("memory read bandwidth between batch-1 decode rounds: " + BenchReport.gigaText(samples) + " GB/s");
+            report.roofline(median(samples.stream().mapToDouble(Double::doubleValue).toArray()), peakFlops);
         }
         report.bandwidthSamples(samples, before, after);
         System.out.print(json ? report.toJson() : report.toTable());

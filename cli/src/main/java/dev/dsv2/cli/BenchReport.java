@@ -52,7 +52,7 @@ final class BenchReport {
     private double bandwidthBefore;
     private double bandwidthAfter;
     private double peakAtStart;
-    private double[] peakSamples = new double[0];
+    private List<Double> peakSamples = List.of();
     private double peakFlops;
     private Prefill prefill;
     private double prefillFlopsPerSecond;
@@ -78,9 +78,9 @@ final class BenchReport {
     }
 
     /** The peak-FMA measurements: at the start, and right before each prefill run (the reported one is among these). */
-    void peakSamples(double atStart, double[] beforePrefills) {
+    void peakSamples(double atStart, List<Double> beforePrefills) {
         this.peakAtStart = atStart;
-        this.peakSamples = beforePrefills.clone();
+        this.peakSamples = List.copyOf(beforePrefills);
     }
 
     void roofline(double bandwidthBytesPerSecond, double peakFlopsPerSecond) {
@@ -136,11 +136,11 @@ final class BenchReport {
         o.put("threads", threads);
         o.put("memory_bandwidth_gbs", round(bandwidth / 1e9));
         o.put("memory_bandwidth_method", bandwidthMethod());
-        o.put("memory_bandwidth_samples_gbs", bandwidthSamples.stream().map(v -> round(v / 1e9)).toList());
+        o.put("memory_bandwidth_samples_gbs", giga(bandwidthSamples));
         o.put("memory_bandwidth_before_after_gbs", List.of(round(bandwidthBefore / 1e9), round(bandwidthAfter / 1e9)));
         o.put("peak_fma_gflops", round(peakFlops / 1e9));
         o.put("peak_fma_method", "measured right before the reported prefill run (the median-ratio one of 3)");
-        o.put("peak_fma_samples_gflops", java.util.Arrays.stream(peakSamples).map(v -> round(v / 1e9)).boxed().toList());
+        o.put("peak_fma_samples_gflops", giga(peakSamples));
         o.put("peak_fma_at_start_gflops", round(peakAtStart / 1e9));
         List<Map<String, Object>> dec = new ArrayList<>();
         List<Map<String, Object>> details = new ArrayList<>();
@@ -185,6 +185,16 @@ final class BenchReport {
         }
     }
 
+    /** Samples in units of 10^9, rounded as the other JSON figures. */
+    private static List<Double> giga(List<Double> samples) {
+        return samples.stream().map(v -> round(v / 1e9)).toList();
+    }
+
+    /** Samples in units of 10^9 with one decimal, as the table and progress lines print them. */
+    static List<String> gigaText(List<Double> samples) {
+        return samples.stream().map(v -> String.format(Locale.ROOT, "%.1f", v / 1e9)).toList();
+    }
+
     private String bandwidthMethod() {
         return bandwidthSamples.isEmpty()
                 ? "best of 5 passes, before and after the model"
@@ -199,13 +209,13 @@ final class BenchReport {
                 bandwidthMethod()));
         if (!bandwidthSamples.isEmpty()) {
             s.append(String.format(Locale.ROOT, "    between decode rounds %s GB/s; best of 5 before %.1f, after %.1f%n",
-                    bandwidthSamples.stream().map(v -> String.format(Locale.ROOT, "%.1f", v / 1e9)).toList(),
+                    gigaText(bandwidthSamples),
                     bandwidthBefore / 1e9, bandwidthAfter / 1e9));
         }
         s.append(String.format(Locale.ROOT, "  peak FMA                %8.1f GFLOP/s   (right before the reported prefill run)%n",
                 peakFlops / 1e9));
         s.append(String.format(Locale.ROOT, "    before each prefill run %s GFLOP/s; at the start %.1f%n%n",
-                java.util.Arrays.stream(peakSamples).mapToObj(v -> String.format(Locale.ROOT, "%.1f", v / 1e9)).toList(),
+                gigaText(peakSamples),
                 peakAtStart / 1e9));
         s.append(String.format(Locale.ROOT, "prefill, %d tokens       %8.1f tok/s   %.1f GFLOP/s   compute ratio %.3f%n%n",
                 prefill.tokens(), prefill.tokensPerSecond(), prefillFlopsPerSecond / 1e9,

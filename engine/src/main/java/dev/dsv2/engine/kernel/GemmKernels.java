@@ -1,5 +1,6 @@
 package dev.dsv2.engine.kernel;
 
+import dev.dsv2.engine.tensor.DType;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
@@ -108,25 +109,27 @@ final class GemmKernels {
      */
     static void widenRows(Weight w, int r0, int count, int padTo, float[] pw) {
         int k = w.cols();
+        float[] block = w.dtype() == DType.BF16 ? null : new float[MatVecKernels.P];
         for (int i = 0; i < count; i++) {
-            widenRowPaired(w, r0 + i, pw, i * k);
+            widenRowPaired(w, r0 + i, pw, i * k, block, 0);
         }
         java.util.Arrays.fill(pw, count * k, padTo * k, 0f);
     }
 
     /**
      * Widens row {@code r} of {@code w} into {@code dst[dstOff, dstOff + cols)} in pair order: for bf16 one 512-bit
-     * load per pair block, its even and odd values widened in-lane (shift, mask) and stored as they come.
+     * load per pair block, its even and odd values widened in-lane (shift, mask) and stored as they come; other
+     * dtypes are widened in natural order and each pair block reordered through {@code block[blockOff, + P)} (not
+     * read for bf16, and not at all when the row has no full block).
      */
-    static void widenRowPaired(Weight w, int r, float[] dst, int dstOff) {
+    static void widenRowPaired(Weight w, int r, float[] dst, int dstOff, float[] block, int blockOff) {
         int cols = w.cols();
         int full = cols / MatVecKernels.P * MatVecKernels.P;
-        if (w.dtype() != dev.dsv2.engine.tensor.DType.BF16) {
+        if (w.dtype() != DType.BF16) {
             widenRow(w, r, dst, dstOff);
-            float[] block = new float[MatVecKernels.P];
             for (int c = 0; c < full; c += MatVecKernels.P) {
-                System.arraycopy(dst, dstOff + c, block, 0, MatVecKernels.P);
-                MatVecKernels.toPairOrder(block, 0, MatVecKernels.P, dst, dstOff + c);
+                System.arraycopy(dst, dstOff + c, block, blockOff, MatVecKernels.P);
+                MatVecKernels.toPairOrder(block, blockOff, MatVecKernels.P, dst, dstOff + c);
             }
             return;
         }

@@ -38,8 +38,8 @@ final class MatVecKernels {
     }
 
     /**
-     * Floats of the {@code rowScratch} that {@link #rows} needs for rows of {@code cols} values: a widened row and its
-     * pair-ordered copy (dtypes other than bf16), and room for one vector's lanes (the bf16 kernels store each
+     * Floats of the {@code rowScratch} that {@link #rows} needs for rows of {@code cols} values: a row widened in pair
+     * order and the pair block it is reordered through (dtypes other than bf16), and room for one vector's lanes (the bf16 kernels store each
      * accumulator there and add its lanes with {@link Lanes#sumStored}, so no vector is passed to a method that C2
      * might not inline — such a call boxes the vector and allocates).
      */
@@ -82,8 +82,7 @@ final class MatVecKernels {
         int n = w.cols();
         if (w.dtype() != DType.BF16) {
             for (int r = r0; r < r1; r++) {
-                GemmKernels.widenRow(w, r, rowScratch, n);
-                toPairOrder(rowScratch, n, n, rowScratch, 0);
+                GemmKernels.widenRowPaired(w, r, rowScratch, 0, rowScratch, n);
                 int pos = pos(r, rows, pairOut);
                 for (int b = 0; b < m; b++) {
                     out[outOff + b * outStride + pos] = dot(rowScratch, 0, x, xOff + b * xStride, n);

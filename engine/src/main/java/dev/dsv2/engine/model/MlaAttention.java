@@ -171,8 +171,9 @@ public final class MlaAttention {
                 offs[starts[j] + t] = cache.offset(seq, t);
             }
         }
+        float[] ag = ws.get(ATTN_GATHERED, n * heads * dv);
         AbsorbedTask task = ws.absorbedTask().set(this, be, qn, ws.get(Q_LATENT, n * heads * qaDim),
-                ws.get(CTX_LATENT, n * heads * ckv), ws.get(ATTN_GATHERED, n * heads * dv), n, store, offs, starts);
+                ws.get(CTX_LATENT, n * heads * ckv), ag, n, store, offs, starts);
         try {
             be.parallelFor(heads, 1, task.phase(AbsorbedTask.QUERY_LATENT));
             be.parallelFor(n * ((heads + DECODE_HEAD_GROUP - 1) / DECODE_HEAD_GROUP), 1,
@@ -181,7 +182,6 @@ public final class MlaAttention {
         } finally {
             task.clear();
         }
-        float[] ag = task.ag;
         for (int j = 0; j < n; j++) {
             System.arraycopy(ag, j * heads * dv, attn, idx[j] * heads * dv, heads * dv);
         }
@@ -229,13 +229,14 @@ public final class MlaAttention {
             return this;
         }
 
-        /** Drops the references to the pass's buffers and weights, except {@code ag} (read after the phases). */
+        /** Drops the references to the pass's buffers and weights. */
         void clear() {
             a = null;
             be = null;
             qn = null;
             qa = null;
             ctx = null;
+            ag = null;
             store = null;
             offs = null;
             starts = null;

@@ -24,7 +24,7 @@ public final class Workspace {
     private final int[][] intBuffers = new int[IntSlot.values().length][];
     private final ExpertGroups expertGroups = new ExpertGroups();
     private ForwardProfile profile;
-    private MlaAttention.AbsorbedTask absorbedTask;
+    private final MlaAttention.AbsorbedTask absorbedTask = new MlaAttention.AbsorbedTask();
     private final DecoderLayer.LayerFinish layerFinish = new DecoderLayer.LayerFinish();
 
     /** A buffer of at least {@code size} floats; contents are unspecified. */
@@ -64,9 +64,6 @@ public final class Workspace {
 
     /** The reusable task object of the decode attention's parallel phases. */
     MlaAttention.AbsorbedTask absorbedTask() {
-        if (absorbedTask == null) {
-            absorbedTask = new MlaAttention.AbsorbedTask();
-        }
         return absorbedTask;
     }
 

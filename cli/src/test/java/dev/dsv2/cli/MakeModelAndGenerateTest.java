@@ -117,10 +117,7 @@ class MakeModelAndGenerateTest {
 
     @Test
     void aTokenizerMakesTheModelSpeakText() throws Exception {
-        Path tok = Path.of(System.getProperty("dsv2.shared.dir", "../../shared"), "testdata", "deepseek-v3-tokenizer");
-        if (!Files.exists(tok.resolve("tokenizer.json"))) {
-            tok = Path.of("..", "..", "shared", "testdata", "deepseek-v3-tokenizer").toAbsolutePath().normalize();
-        }
+        Path tok = TokenizeCommandTest.tokenizerDir();
         Path dir = tmp.resolve("tiny-tok");
         assertEquals(0, run("make-model", dir.toString(), "--preset", "tiny", "--tokenizer",
                 tok.resolve("tokenizer.json").toString()).exit());

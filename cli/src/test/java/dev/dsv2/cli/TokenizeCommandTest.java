@@ -150,8 +150,11 @@ class TokenizeCommandTest {
         return String.join(",", parts);
     }
 
-    /** shared/testdata/deepseek-v3-tokenizer, found as the tokenizer module's tests find it. */
-    private static Path tokenizerDir() {
+    /**
+     * shared/testdata/deepseek-v3-tokenizer, found as the tokenizer module's tests find it (also used by
+     * {@link MakeModelAndGenerateTest}).
+     */
+    static Path tokenizerDir() {
         List<Path> candidates = new ArrayList<>();
         String property = System.getProperty("dsv2.shared.dir");
         if (property != null) {
@@ -159,6 +162,7 @@ class TokenizeCommandTest {
         }
         for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
             candidates.add(p.resolve("shared/testdata"));
+            candidates.add(p.resolveSibling("shared/testdata"));
         }
         candidates.add(Path.of("/work/shared/testdata"));
         return candidates.stream().map(p -> p.resolve("deepseek-v3-tokenizer")).filter(Files::isDirectory)

@@ -225,18 +225,25 @@ class RandomCheckpointWriterTest {
 
     // --- tokenizer ---------------------------------------------------------------------------------------------
 
-    /** The shared test data directory: {@code -Ddsv2.shared.dir}, else the nearest ancestor's {@code shared/}. */
+    /**
+     * The shared test data directory, looked for as the tokenizer module's tests do: {@code -Ddsv2.shared.dir} (set
+     * by the build), else an ancestor of the working directory or its sibling with {@code shared/testdata}, else
+     * {@code /work/shared/testdata}.
+     */
     static Path sharedTestdata() {
+        List<Path> candidates = new ArrayList<>();
         String prop = System.getProperty("dsv2.shared.dir");
-        if (prop != null && Files.isDirectory(Path.of(prop, "testdata"))) {
-            return Path.of(prop, "testdata");
+        if (prop != null) {
+            candidates.add(Path.of(prop, "testdata"));
         }
         for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
-            if (Files.isDirectory(p.resolve("shared/testdata"))) {
-                return p.resolve("shared/testdata");
-            }
+            candidates.add(p.resolve("shared/testdata"));
+            candidates.add(p.resolveSibling("shared/testdata"));
         }
-        throw new IllegalStateException("shared/testdata not found (set -Ddsv2.shared.dir)");
+        candidates.add(Path.of("/work/shared/testdata"));
+        return candidates.stream().filter(p -> Files.isDirectory(p.resolve("deepseek-v3-tokenizer"))).findFirst()
+                .orElseThrow(() -> new IllegalStateException("shared/testdata not found; tried " + candidates
+                        + " (set -Ddsv2.shared.dir)"));
     }
 
     @Test

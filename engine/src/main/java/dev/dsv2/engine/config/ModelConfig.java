@@ -9,12 +9,17 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * The HF {@code config.json} of a DeepSeek-V2 family checkpoint ({@code model_type: deepseek_v2}), as an
  * immutable record. Field names follow the HF keys; defaults are those of the reference
  * {@code DeepseekV2Config} where a key is absent. Values the engine cannot run are rejected in
  * {@link #validate()} with the field and value named, never replaced by a silent default.
+ *
+ * <p>A config is only ever made by the parser: from a checkpoint ({@link #load}), from JSON text ({@link #parse}, as
+ * the {@code config.json} presets of {@code ModelPresets} are), or as a copy with some keys changed ({@link #with}).
  *
  * @param qLoraRank 0 when {@code q_lora_rank} is null (V2-Lite: a plain {@code q_proj})
  * @param nRoutedExperts 0 when {@code n_routed_experts} is null (a dense model)
@@ -135,6 +140,30 @@ public record ModelConfig(
         } catch (IOException e) {
             throw new ConfigException(source + ": not valid JSON: " + e.getMessage());
         }
+        return fromJson(n, source);
+    }
+
+    /**
+     * This config with some {@code config.json} keys set to other values, e.g.
+     * {@code lite.with(Map.of("num_hidden_layers", 2))}: the copy is written as config.json keys and read back by the
+     * checkpoint parser, so it is checked like any checkpoint's config.
+     *
+     * @throws IllegalArgumentException for a key that config.json does not have
+     * @throws ConfigException for a value the engine cannot run
+     */
+    public ModelConfig with(Map<String, ?> overrides) {
+        ObjectNode n = toJson();
+        Map<String, ?> sorted = new TreeMap<>(overrides);
+        sorted.forEach((key, value) -> {
+            if (!n.has(key)) {
+                throw new IllegalArgumentException("config.json has no key \"" + key + "\"");
+            }
+            n.set(key, JSON.valueToTree(value));
+        });
+        return fromJson(n, FILE_NAME + " with " + sorted);
+    }
+
+    private static ModelConfig fromJson(JsonNode n, String source) {
         if (n == null || !n.isObject()) {
             throw new ConfigException(source + ": expected a JSON object");
         }

@@ -6,6 +6,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -128,6 +129,24 @@ class ModelConfigTest {
             ModelConfig c = ModelConfig.parse(json, "published");
             assertEquals(c, ModelConfig.parse(c.toJsonString(), "rewritten"));
         }
+    }
+
+    @Test
+    void withChangesOnlyTheNamedKeys() {
+        ModelConfig lite = ModelConfig.parse(PublishedConfigs.V2_LITE, "V2-Lite");
+        ModelConfig changed = lite.with(Map.of("num_hidden_layers", 2, "q_lora_rank", 1536));
+        assertEquals(ModelConfig.parse(liteWith("\"num_hidden_layers\": 27", "\"num_hidden_layers\": 2")
+                .replace("\"q_lora_rank\": null", "\"q_lora_rank\": 1536"), "expected"), changed);
+        assertEquals(lite, changed.with(Map.of("num_hidden_layers", 27, "q_lora_rank", 0)));
+    }
+
+    @Test
+    void withRejectsUnknownKeysAndUnrunnableValues() {
+        ModelConfig lite = ModelConfig.parse(PublishedConfigs.V2_LITE, "V2-Lite");
+        assertEquals("config.json has no key \"num_layers\"", assertThrows(IllegalArgumentException.class,
+                () -> lite.with(Map.of("num_layers", 2))).getMessage());
+        assertEquals("config.json with {hidden_act=gelu}: unsupported hidden_act=gelu (expected silu)",
+                assertThrows(ConfigException.class, () -> lite.with(Map.of("hidden_act", "gelu"))).getMessage());
     }
 
     @Test

@@ -31,7 +31,7 @@ import java.util.Set;
  *   <li><b>Streaming detokenisation needs each token's bytes</b>, not DJL's per-call string decode (which
  *       turns half an emoji into U+FFFD). Here every id maps to its bytes once, at load time.</li>
  *   <li><b>Speed</b> (measured here, 2 vCPU, JDK 25, one thread, same 4 MB of ~2 KB mixed documents from
- *       {@code TokenizerBenchmark}): DJL 0.38 (Rust {@code tokenizers} 0.21 behind JNI) 0.55-0.64 M tokens/s,
+ *       {@code benchmarks/}'s {@code TokenizerBenchmark}): DJL 0.38 (Rust {@code tokenizers} 0.21 behind JNI) 0.55-0.64 M tokens/s,
  *       this class 2.8-5.3 M tokens/s, with identical ids on all 1497 documents; words not yet in the cache
  *       encode at roughly 0.4-0.9 M tokens/s. Every DJL call also copies ids, type ids, masks and offsets
  *       across JNI. State is immutable apart from a concurrent word cache, so the gateway's threads scale.</li>

@@ -15,14 +15,14 @@ public record DecoderLayer(int index, RmsNorm inputNorm, MlaAttention attention,
     /** Runs the layer in place on {@code hidden [R, D]}. */
     public void forward(Backend be, ForwardBatch batch, float[] hidden, LatentKvCache cache, RotaryEmbedding rope,
                         float[] ropeCs, AttentionMode mode, Workspace ws) {
-        begin(be, batch, hidden, cache, rope, ropeCs, mode, ws).finish();
+        begin(be, batch, hidden, cache, rope, ropeCs, mode, ws).await();
     }
 
     /**
      * Attention (with its residual) and the start of the MLP; finishing waits for the MLP's remote part and adds the
      * second residual. Between the two, another micro-batch can run its attention.
      */
-    public FeedForward.Finish begin(Backend be, ForwardBatch batch, float[] hidden, LatentKvCache cache,
+    public Pending begin(Backend be, ForwardBatch batch, float[] hidden, LatentKvCache cache,
                                     RotaryEmbedding rope, float[] ropeCs, AttentionMode mode, Workspace ws) {
         int rows = batch.rows();
         int d = inputNorm.dim();
@@ -39,7 +39,7 @@ public record DecoderLayer(int index, RmsNorm inputNorm, MlaAttention attention,
         postAttentionNorm.apply(be, hidden, 0, d, normed, 0, d, rows);
         boolean dense = !(mlp instanceof MoeBlock);
         long t1 = prof == null || !dense ? 0 : System.nanoTime();
-        FeedForward.Finish mlpDone = mlp.begin(be, normed, rows, out, ws);
+        Pending mlpDone = mlp.begin(be, normed, rows, out, ws);
         return ws.layerFinish().set(mlpDone, dense ? prof : null, t1, be, out, hidden, rows * d);
     }
 
@@ -47,8 +47,8 @@ public record DecoderLayer(int index, RmsNorm inputNorm, MlaAttention attention,
      * The end of a layer begun with {@link #begin}: wait for the MLP, add the second residual. One reusable object per
      * {@link Workspace} (a workspace has at most one layer pending), so a decode step creates none.
      */
-    static final class LayerFinish implements FeedForward.Finish {
-        private FeedForward.Finish mlpDone;
+    static final class LayerFinish implements Pending {
+        private Pending mlpDone;
         private ForwardProfile denseProfile;
         private long start;
         private Backend be;
@@ -56,7 +56,7 @@ public record DecoderLayer(int index, RmsNorm inputNorm, MlaAttention attention,
         private float[] hidden;
         private int n;
 
-        LayerFinish set(FeedForward.Finish mlpDone, ForwardProfile denseProfile, long start, Backend be, float[] out,
+        LayerFinish set(Pending mlpDone, ForwardProfile denseProfile, long start, Backend be, float[] out,
                         float[] hidden, int n) {
             this.mlpDone = mlpDone;
             this.denseProfile = denseProfile;
@@ -69,13 +69,13 @@ public record DecoderLayer(int index, RmsNorm inputNorm, MlaAttention attention,
         }
 
         @Override
-        public void finish() {
-            FeedForward.Finish m = mlpDone;
+        public void await() {
+            Pending m = mlpDone;
             mlpDone = null;
             if (m == null) {
                 throw new IllegalStateException("layer finished twice or never begun");
             }
-            m.finish();
+            m.await();
             if (denseProfile != null) {
                 denseProfile.add(ForwardProfile.Phase.DENSE_MLP, start);
             }

@@ -96,14 +96,14 @@ public final class DeepseekV2Model implements AutoCloseable {
         float[] hb = embed(b, cache, wb);
         float[] ca = wa.get(Workspace.Slot.ROPE, 0);
         float[] cb = wb.get(Workspace.Slot.ROPE, 0);
-        FeedForward.Finish pa = layers[0].begin(backend, a, ha, cache, rope, ca, mode, wa);
+        Pending pa = layers[0].begin(backend, a, ha, cache, rope, ca, mode, wa);
         for (int l = 0; l < layers.length; l++) {
-            FeedForward.Finish pb = layers[l].begin(backend, b, hb, cache, rope, cb, mode, wb);
-            pa.finish();
+            Pending pb = layers[l].begin(backend, b, hb, cache, rope, cb, mode, wb);
+            pa.await();
             if (l + 1 < layers.length) {
                 pa = layers[l + 1].begin(backend, a, ha, cache, rope, ca, mode, wa);
             }
-            pb.finish();
+            pb.await();
         }
         return new float[][]{logits(a, ha, wa, startA), logits(b, hb, wb, startB)};
     }

@@ -10,19 +10,11 @@ public interface FeedForward {
     /**
      * Starts {@link #forward} and returns what completes it, so that a caller can run other work (the attention of
      * another micro-batch) while remote experts compute. {@code x} and {@code out} belong to the call until
-     * {@link Finish#finish()}. The default computes everything now.
+     * {@link Pending#await()}, which waits for remote work and combines. The default computes everything now.
      */
-    default Finish begin(Backend be, float[] x, int rows, float[] out, Workspace ws) {
+    default Pending begin(Backend be, float[] x, int rows, float[] out, Workspace ws) {
         forward(be, x, rows, out, ws);
-        return Finish.DONE;
-    }
-
-    /** The rest of a started MLP: waits for remote work and combines. */
-    @FunctionalInterface
-    interface Finish {
-        void finish();
-
-        Finish DONE = () -> { };
+        return Pending.DONE;
     }
 
     /** Bytes of the weights every step reads here (for a MoE block: gate and shared experts, not routed experts). */

@@ -37,12 +37,19 @@ public final class LocalExperts implements RoutedExperts {
         computeWithShared(layer, x, rows, ids, weights, topK, null, out);
     }
 
+    /** Always: the shared experts join the routed experts' kernel call (one hand-off to the worker threads). */
+    @Override
+    public boolean takesSharedExperts() {
+        return true;
+    }
+
     /**
      * {@link #compute}, plus {@code shared(x[r])} added to every row when {@code shared} is not null — in the same
      * kernel call as the routed experts, so a decode step pays one hand-off to the worker threads, not two.
      */
-    void computeWithShared(int layer, float[] x, int rows, int[] ids, float[] weights, int topK, SwiGluMlp shared,
-                           float[] out) {
+    @Override
+    public void computeWithShared(int layer, float[] x, int rows, int[] ids, float[] weights, int topK,
+                                  SwiGluMlp shared, float[] out) {
         Arrays.fill(out, 0, rows * hidden, 0f);
         SwiGluMlp[] layerExperts = experts[layer];
         int n = layerExperts.length;

@@ -30,7 +30,7 @@ public final class MoeBlock implements FeedForward {
 
     @Override
     public void forward(Backend be, float[] x, int rows, float[] out, Workspace ws) {
-        begin(be, x, rows, out, ws).finish();
+        begin(be, x, rows, out, ws).await();
     }
 
     /**
@@ -38,7 +38,7 @@ public final class MoeBlock implements FeedForward {
      * are sent off, the shared experts computed meanwhile, and finishing awaits and combines.
      */
     @Override
-    public Finish begin(Backend be, float[] x, int rows, float[] out, Workspace ws) {
+    public Pending begin(Backend be, float[] x, int rows, float[] out, Workspace ws) {
         ForwardProfile prof = ws.profile();
         long t0 = prof == null ? 0 : System.nanoTime();
         int topK = gate.topK();
@@ -51,14 +51,14 @@ public final class MoeBlock implements FeedForward {
             prof.countExperts(ids, rows * topK);
             t1 = System.nanoTime();
         }
-        if (experts instanceof LocalExperts local) {
-            local.computeWithShared(layer, x, rows, ids, weights, topK, shared, out);
+        if (experts.takesSharedExperts()) {
+            experts.computeWithShared(layer, x, rows, ids, weights, topK, shared, out);
             if (prof != null) {
                 prof.add(ForwardProfile.Phase.EXPERTS, t1);
             }
-            return Finish.DONE;
+            return Pending.DONE;
         }
-        RoutedExperts.Pending routed = experts.start(layer, x, rows, ids, weights, topK, out);
+        Pending routed = experts.start(layer, x, rows, ids, weights, topK, out);
         float[] s = shared == null ? null : ws.get(SHARED_OUT, rows * hidden);
         if (s != null) {
             shared.forward(be, x, rows, s, ws);

@@ -3,8 +3,8 @@ package dev.dsv2.engine.model;
 import dev.dsv2.engine.kernel.Backend;
 
 /**
- * RMSNorm as the reference {@code DeepseekV2RMSNorm}: {@code y = w · x / sqrt(mean(x²) + eps)}, in float32. The
- * backend form is what the model runs; the scalar form (sum of squares in double) is kept for oracles.
+ * RMSNorm as the reference {@code DeepseekV2RMSNorm}: {@code y = w · x / sqrt(mean(x²) + eps)}, in float32, computed
+ * by the backend's kernel (whose scalar form is the oracle of the kernel tests).
  */
 public final class RmsNorm {
     private final float[] weight; // [dim]
@@ -23,24 +23,6 @@ public final class RmsNorm {
     public void apply(Backend be, float[] x, int xOff, int xStride, float[] out, int outOff, int outStride, int rows) {
         for (int r = 0; r < rows; r++) {
             be.rmsNorm(x, xOff + r * xStride, weight, eps, out, outOff + r * outStride);
-        }
-    }
-
-    /** The scalar form of {@link #apply(Backend, float[], int, int, float[], int, int, int)}. */
-    public void apply(float[] x, int xOff, int xStride, float[] out, int outOff, int outStride, int rows) {
-        int n = weight.length;
-        for (int r = 0; r < rows; r++) {
-            int xi = xOff + r * xStride;
-            int oi = outOff + r * outStride;
-            double ss = 0;
-            for (int i = 0; i < n; i++) {
-                float v = x[xi + i];
-                ss += (double) v * v;
-            }
-            float inv = (float) (1.0 / Math.sqrt((float) (ss / n) + eps));
-            for (int i = 0; i < n; i++) {
-                out[oi + i] = weight[i] * (x[xi + i] * inv);
-            }
         }
     }
 

@@ -22,12 +22,21 @@ public interface RoutedExperts {
         return Pending.DONE;
     }
 
-    /** An expert computation in flight. */
-    @FunctionalInterface
-    interface Pending {
-        /** Waits for the result; rethrows its failure (e.g. a {@code ServingException} naming an unreachable shard). */
-        void await();
+    /**
+     * Whether the shared experts can join this computation ({@link #computeWithShared}): true where the routed experts
+     * run in this process at once, so one grouped kernel call serves both; false where they run elsewhere (remote
+     * shards), so that the caller computes the shared experts itself while {@link #start}'s calls are in flight.
+     */
+    default boolean takesSharedExperts() {
+        return false;
+    }
 
-        Pending DONE = () -> { };
+    /**
+     * {@link #compute}, plus {@code shared(x[r])} added to every row when {@code shared} is not null, in the same
+     * call. Only where {@link #takesSharedExperts()}.
+     */
+    default void computeWithShared(int layer, float[] x, int rows, int[] ids, float[] weights, int topK,
+                                   SwiGluMlp shared, float[] out) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not take the shared experts");
     }
 }

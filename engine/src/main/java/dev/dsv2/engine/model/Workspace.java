@@ -10,9 +10,9 @@ import dev.dsv2.engine.kernel.ExpertGroups;
 public final class Workspace {
     /** Named float slots; each is an independent buffer. */
     public enum Slot {
-        HIDDEN, ROPE, NORMED, ATTN_OUT, Q, KV_A, Q_A, KV_EXPANDED, LATENT_CTX, SCORES, Q_LATENT, CTX_LATENT, HEAD_OUT,
-        MLP_OUT, GATE_LOGITS, EXPERT_IN, EXPERT_GATE, EXPERT_UP, EXPERT_OUT, SHARED_OUT, LOGITS_IN, LOGITS,
-        Q_GATHERED, ATTN_GATHERED, KEYS_T, ROUTE_WEIGHTS, GROUP_SCORES
+        HIDDEN, ROPE, NORMED, ATTN_OUT, Q, KV_A, Q_A, KV_EXPANDED, LATENT_CTX, SCORES, Q_LATENT, CTX_LATENT,
+        MLP_OUT, GATE_LOGITS, EXPERT_IN, EXPERT_OUT, SHARED_OUT, LOGITS_IN, LOGITS, Q_GATHERED, ATTN_GATHERED, KEYS_T,
+        ROUTE_WEIGHTS, GROUP_SCORES
     }
 
     /** Named int slots. */
@@ -45,11 +45,6 @@ public final class Workspace {
             intBuffers[slot.ordinal()] = b;
         }
         return b;
-    }
-
-    /** The context-offsets int buffer ({@link IntSlot#CONTEXT_OFFSETS}). */
-    public int[] ints(int size) {
-        return ints(IntSlot.CONTEXT_OFFSETS, size);
     }
 
     /** The grouping of rows for one SwiGLU kernel call (cleared by the caller before use). */

@@ -1,4 +1,7 @@
-package dev.dsv2.tokenizer;
+package dev.dsv2.benchmarks;
+
+import dev.dsv2.tokenizer.HfTokenizer;
+import dev.dsv2.tokenizer.StreamingDetokenizer;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -11,13 +14,15 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 /**
- * Encode/decode throughput of {@link HfTokenizer} on a few MB of mixed text (English prose, code with tabs
- * and spaces, Chinese, Japanese, Korean, emoji, JSON, numbers), cut into ~2 KB documents as a gateway sees
- * them. Prints MB/s (UTF-8 input bytes) and tokens/s on one thread and on several threads sharing one
- * tokenizer, after a warm-up pass. Not run by the tests.
+ * Encode/decode throughput of the gateway's {@link HfTokenizer} on a few MB of mixed text (English prose, code with
+ * tabs and spaces, Chinese, Japanese, Korean, emoji, JSON, numbers), cut into ~2 KB documents as a gateway sees them.
+ * Prints MB/s (UTF-8 input bytes) and tokens/s on one thread and on several threads sharing one tokenizer, after a
+ * warm-up pass. A plain program (whole-corpus throughput), not a JMH benchmark; not run by the tests.
  *
  * <pre>
- *   java -cp ... dev.dsv2.tokenizer.TokenizerBenchmark TOKENIZER_DIR_OR_FILE [MEGABYTES=4] [THREADS=cores]
+ *   ./mvnw -pl benchmarks -am package -DskipTests
+ *   java -cp benchmarks/target/benchmarks.jar dev.dsv2.benchmarks.TokenizerBenchmark \
+ *       TOKENIZER_DIR_OR_FILE [MEGABYTES=4] [THREADS=cores]
  * </pre>
  */
 public final class TokenizerBenchmark {
@@ -111,7 +116,7 @@ public final class TokenizerBenchmark {
     }
 
     /** ~2 KB documents of shuffled samples with random numbers and made-up words, about {@code total} bytes. */
-    static List<String> corpus(long total, Random random) {
+    private static List<String> corpus(long total, Random random) {
         List<String> documents = new ArrayList<>();
         long size = 0;
         while (size < total) {

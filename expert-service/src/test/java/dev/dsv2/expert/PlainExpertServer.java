@@ -12,9 +12,9 @@ import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 
 /**
- * An expert shard served by a plain grpc-java (Netty) server, without Quarkus: for in-process deployments (one JVM
- * hosting router and shards) and tests. Same {@link ExpertsEndpoint}, same bounded compute executor and limits as
- * the Quarkus service.
+ * An expert shard served by a plain grpc-java (Netty) server, without Quarkus, for tests (this module's and, through
+ * its test-jar, the router's): real shards on loopback ports that can be killed and restarted in a test. Same
+ * {@link ExpertsEndpoint}, same bounded compute executor and limits as the Quarkus service.
  */
 public final class PlainExpertServer implements AutoCloseable {
     /** The largest Compute request or response accepted, as in the service's application.properties. */

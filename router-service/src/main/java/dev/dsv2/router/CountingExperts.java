@@ -1,6 +1,8 @@
 package dev.dsv2.router;
 
+import dev.dsv2.engine.model.Pending;
 import dev.dsv2.engine.model.RoutedExperts;
+import dev.dsv2.engine.model.SwiGluMlp;
 
 import java.util.concurrent.atomic.AtomicLongArray;
 
@@ -43,5 +45,17 @@ final class CountingExperts implements RoutedExperts {
     public Pending start(int layer, float[] x, int rows, int[] ids, float[] weights, int topK, float[] out) {
         record(layer, rows, ids, topK);
         return delegate.start(layer, x, rows, ids, weights, topK, out);
+    }
+
+    @Override
+    public boolean takesSharedExperts() {
+        return delegate.takesSharedExperts();
+    }
+
+    @Override
+    public void computeWithShared(int layer, float[] x, int rows, int[] ids, float[] weights, int topK,
+                                  SwiGluMlp shared, float[] out) {
+        record(layer, rows, ids, topK);
+        delegate.computeWithShared(layer, x, rows, ids, weights, topK, shared, out);
     }
 }

@@ -2,14 +2,13 @@ package dev.dsv2.router;
 
 import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.model.ExpertShard;
+import dev.dsv2.engine.model.Pending;
 import dev.dsv2.engine.model.RoutedExperts;
 import dev.dsv2.engine.serve.ErrorKind;
 import dev.dsv2.engine.serve.ServingException;
 import dev.dsv2.proto.internal.v1.ExpertRequest;
 import dev.dsv2.proto.internal.v1.ExpertResponse;
-import dev.dsv2.proto.internal.v1.ShardInfo;
 import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -17,8 +16,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -27,18 +24,18 @@ import java.util.stream.Collectors;
 /**
  * Routed experts on remote expert-service shards ({@code dsv2.router.experts}).
  *
- * <p><b>Discovery.</b> At start a background thread asks every endpoint for its {@code ShardInfo} (retrying with
- * backoff) until each of the {@code N} shard indices has at least one ready, compatible pod; until then
- * {@link #ready()} is false (router readiness stays DOWN) and calls fail with UNAVAILABLE naming what is missing,
- * which is also logged. Replicas that answer later join the rotation.
+ * <p><b>Discovery</b> ({@link ShardDiscovery}). At start a background thread asks every pod which shard it serves
+ * until each of the {@code N} shard indices has at least one ready, compatible pod; until then {@link #ready()} is
+ * false (router readiness stays DOWN) and calls fail with UNAVAILABLE naming what is missing. Replicas that answer
+ * later join the rotation.
  *
  * <p><b>Dispatch</b> ({@link #start}). Per MoE layer, every shard gets one call carrying each row that has at least
  * one (expert, weight) pair the shard owns, each row once, with all its {@code top_k} pairs; pairs owned elsewhere
- * carry expert {@code -1}. The hidden rows travel as {@link WireDtype} (float32 by default, so that a distributed run gives the embedded run's tokens; bf16 halves the bytes). All shard calls of a layer
- * go out at once (async stubs, deadline {@code dsv2.router.expert-timeout}); {@link Pending#await()} sums the F32
- * partial results in shard order (deterministic). With shared experts placed on the shards
- * ({@code dsv2.router.shared-experts=shards}) exactly one shard per layer (rotating) also gets every row with
- * {@code include_shared}.
+ * carry expert {@code -1}. The hidden rows travel as {@link WireDtype} (float32 by default, so that a distributed
+ * run gives the embedded run's tokens; bf16 halves the bytes). All shard calls of a layer go out at once (async
+ * stubs, deadline {@code dsv2.router.expert-timeout}); {@link Pending#await()} sums the F32 partial results in shard
+ * order (deterministic). With shared experts placed on the shards ({@code dsv2.router.shared-experts=shards}) exactly
+ * one shard per layer (rotating) also gets every row with {@code include_shared}.
  *
  * <p><b>Failures.</b> A call that fails UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED or CANCELLED (by the
  * pod, e.g. shutting down) is retried on the shard's next replica (round-robin, healthy first); when all fail, the
@@ -48,8 +45,6 @@ import java.util.stream.Collectors;
  */
 public final class RemoteExperts implements RoutedExperts, AutoCloseable {
     private static final Logger LOG = Logger.getLogger(RemoteExperts.class.getName());
-    private static final Duration INFO_TIMEOUT = Duration.ofSeconds(5);
-    private static final long LOG_EVERY_NANOS = TimeUnit.SECONDS.toNanos(10);
 
     /**
      * @param wireDtype      hidden states on the wire
@@ -94,27 +89,17 @@ public final class RemoteExperts implements RoutedExperts, AutoCloseable {
 
     private final ModelConfig config;
     private final Options options;
-    private final List<ShardEndpoint> endpoints;
+    private final ShardDiscovery discovery;
     private final CallObserver observer;
-    private final AtomicInteger[] roundRobin;
     private final AtomicLong steps = new AtomicLong();
     // A layer below the last one starts a new forward pass; the two micro-batches of one step share a number.
     private volatile int lastLayer = Integer.MAX_VALUE;
-    private final Thread discovery;
-    private volatile ShardTopology topology;
-    private volatile String missing = "no expert shard has answered yet";
-    private volatile boolean closed;
 
-    private RemoteExperts(ModelConfig config, List<ShardEndpoint> endpoints, Options options, CallObserver observer) {
+    private RemoteExperts(ModelConfig config, ShardDiscovery discovery, Options options, CallObserver observer) {
         this.config = config;
-        this.endpoints = endpoints;
+        this.discovery = discovery;
         this.options = options;
         this.observer = observer;
-        this.roundRobin = new AtomicInteger[config.nRoutedExperts()]; // one per shard index; N <= E
-        for (int i = 0; i < roundRobin.length; i++) {
-            roundRobin[i] = new AtomicInteger();
-        }
-        this.discovery = Thread.ofPlatform().name("dsv2-expert-discovery").daemon().unstarted(this::discover);
     }
 
     /**
@@ -127,120 +112,28 @@ public final class RemoteExperts implements RoutedExperts, AutoCloseable {
         if (config.nRoutedExperts() < 1) {
             throw new IllegalArgumentException("dsv2.router.experts is set but the model has no routed experts");
         }
-        List<String> cleaned = addresses.stream().map(String::trim).filter(a -> !a.isEmpty()).toList();
-        if (cleaned.isEmpty()) {
-            throw new IllegalArgumentException("dsv2.router.experts (DSV2_ROUTER_EXPERTS) is empty: list host:port of"
-                    + " every expert pod, comma-separated");
-        }
-        if (cleaned.stream().distinct().count() != cleaned.size()) {
-            throw new IllegalArgumentException("dsv2.router.experts (DSV2_ROUTER_EXPERTS) lists an address twice: "
-                    + cleaned);
-        }
-        List<ShardEndpoint> eps = cleaned.stream().map(ShardEndpoint::parse).toList();
-        RemoteExperts r = new RemoteExperts(config, eps, options, observer == null ? CallObserver.NONE : observer);
-        r.discovery.start();
-        return r;
+        ShardDiscovery discovery = ShardDiscovery.start(config, addresses, options.sharedOnShards(),
+                options.maxBackoff());
+        return new RemoteExperts(config, discovery, options, observer == null ? CallObserver.NONE : observer);
     }
 
     /** Whether every shard index has a ready pod (calls can be served). */
     public boolean ready() {
-        return topology != null;
+        return discovery.ready();
     }
 
     /** Waits up to {@code timeout} for {@link #ready()}. */
     public boolean awaitReady(Duration timeout) throws InterruptedException {
-        long deadline = System.nanoTime() + timeout.toNanos();
-        while (!ready() && System.nanoTime() < deadline) {
-            Thread.sleep(10);
-        }
-        return ready();
+        return discovery.awaitReady(timeout);
     }
 
     /** What the router knows of its shards, e.g. for readiness: known pods, missing shards, pods not answering. */
     public String status() {
-        ShardTopology t = topology;
-        String pods = endpoints.stream().map(e -> e.address() + " (" + e.state() + ")")
-                .collect(Collectors.joining(", "));
-        if (t != null) {
-            return "all " + t.shardCount + " expert shards known; pods: " + pods;
-        }
-        return missing + "; pods: " + pods;
+        return discovery.status();
     }
 
     public Options options() {
         return options;
-    }
-
-    private void discover() {
-        long backoffMs = 50;
-        long lastLog = System.nanoTime() - LOG_EVERY_NANOS;
-        while (!closed) {
-            boolean progress = false;
-            for (ShardEndpoint e : endpoints) {
-                if (e.info() != null || closed) {
-                    continue;
-                }
-                progress |= ask(e);
-            }
-            ShardTopology.Attempt attempt = ShardTopology.build(config, endpoints, options.sharedOnShards(),
-                    roundRobin);
-            if (attempt.topology() != null) {
-                boolean first = topology == null;
-                topology = attempt.topology();
-                if (first || progress) {
-                    LOG.info("expert shards ready: " + status());
-                }
-            } else {
-                missing = attempt.missing();
-                if (System.nanoTime() - lastLog >= LOG_EVERY_NANOS) {
-                    lastLog = System.nanoTime();
-                    LOG.info("waiting for expert shards: " + status());
-                }
-            }
-            if (endpoints.stream().allMatch(e -> e.info() != null)) {
-                return;
-            }
-            try {
-                Thread.sleep(backoffMs);
-            } catch (InterruptedException ex) {
-                return;
-            }
-            backoffMs = progress ? 50 : Math.min(backoffMs * 2, options.maxBackoff().toMillis());
-        }
-    }
-
-    /** Asks one pod for its ShardInfo; returns true when it joined. */
-    private boolean ask(ShardEndpoint e) {
-        ShardInfo info;
-        try {
-            info = e.fetchInfo(INFO_TIMEOUT);
-        } catch (StatusRuntimeException ex) {
-            e.setState(describe(ex.getStatus()));
-            return false;
-        }
-        if (!info.getReady()) {
-            e.setState("shard " + info.getShardIndex() + "/" + info.getShardCount() + " loading");
-            return false;
-        }
-        String bad = ShardTopology.incompatibility(config, info, endpoints);
-        if (bad != null) {
-            String was = e.state();
-            e.setState("rejected: " + bad);
-            if (!was.equals(e.state())) {
-                LOG.severe("expert pod " + e.address() + " is not usable: " + bad);
-            }
-            return false;
-        }
-        e.accept(info);
-        return true;
-    }
-
-    static String describe(Status s) {
-        String d = s.getDescription();
-        Throwable c = s.getCause();
-        String cause = c == null || c.getMessage() == null || (d != null && d.contains(c.getMessage())) ? ""
-                : " (" + c.getMessage() + ")";
-        return s.getCode() + (d == null ? "" : ": " + d) + cause;
     }
 
     @Override
@@ -251,9 +144,10 @@ public final class RemoteExperts implements RoutedExperts, AutoCloseable {
     @Override
     public Pending start(int layer, float[] x, int rows, int[] ids, float[] weights, int topK, float[] out) {
         long started = System.nanoTime();
-        ShardTopology t = topology;
+        ShardTopology t = discovery.topology();
         if (t == null) {
-            throw new ServingException(ErrorKind.UNAVAILABLE, "expert shards are not all known yet: " + missing);
+            throw new ServingException(ErrorKind.UNAVAILABLE, "expert shards are not all known yet: "
+                    + discovery.missing());
         }
         int d = config.hiddenSize();
         long step = layer < lastLayer ? steps.incrementAndGet() : steps.get();
@@ -360,7 +254,7 @@ public final class RemoteExperts implements RoutedExperts, AutoCloseable {
         if (i == order.size()) {
             String tried = order.stream().map(ShardEndpoint::address).collect(Collectors.joining(", "));
             result.completeExceptionally(new ServingException(ErrorKind.UNAVAILABLE, group.label() + " (" + tried
-                    + ") is unreachable: " + describe(last)));
+                    + ") is unreachable: " + ShardEndpoint.describe(last)));
             return;
         }
         ShardEndpoint ep = order.get(i);
@@ -372,15 +266,16 @@ public final class RemoteExperts implements RoutedExperts, AutoCloseable {
                 ep.markUp();
                 result.complete(response);
             } else if (retryable(status.getCode())) {
-                ep.markDown(describe(status));
+                String why = ShardEndpoint.describe(status);
+                ep.markDown(why);
                 if (i + 1 < order.size()) {
                     LOG.log(Level.WARNING, "{0} replica {1} failed layer {2}: {3}; trying {4}", new Object[]{
-                            group.label(), ep.address(), layer, describe(status), order.get(i + 1).address()});
+                            group.label(), ep.address(), layer, why, order.get(i + 1).address()});
                 }
                 attempt(group, order, i + 1, request, layer, status, result);
             } else {
                 result.completeExceptionally(new ServingException(ErrorKind.INTERNAL, group.label() + " ("
-                        + ep.address() + ") failed layer " + layer + ": " + describe(status)));
+                        + ep.address() + ") failed layer " + layer + ": " + ShardEndpoint.describe(status)));
             }
         });
     }
@@ -397,8 +292,6 @@ public final class RemoteExperts implements RoutedExperts, AutoCloseable {
 
     @Override
     public void close() {
-        closed = true;
-        discovery.interrupt();
-        endpoints.forEach(ShardEndpoint::close);
+        discovery.close();
     }
 }

@@ -196,6 +196,15 @@ final class ShardEndpoint implements AutoCloseable {
         channel.get().shutdownNow();
     }
 
+    /** A gRPC status for logs and errors: the code, its description, and the cause's message when it adds one. */
+    static String describe(Status s) {
+        String d = s.getDescription();
+        Throwable c = s.getCause();
+        String cause = c == null || c.getMessage() == null || (d != null && d.contains(c.getMessage())) ? ""
+                : " (" + c.getMessage() + ")";
+        return s.getCode() + (d == null ? "" : ": " + d) + cause;
+    }
+
     @Override
     public String toString() {
         return address;

@@ -167,14 +167,14 @@ public record ModelConfig(
         if (n == null || !n.isObject()) {
             throw new ConfigException(source + ": expected a JSON object");
         }
-        Fields f = new Fields(n, source);
+        JsonFields f = new JsonFields(n, source);
         RopeScaling rope = null;
         JsonNode rs = n.get("rope_scaling");
         if (rs != null && !rs.isNull()) {
             if (!rs.isObject()) {
                 throw new ConfigException(source + ": field rope_scaling=" + rs + " is not an object or null");
             }
-            Fields r = new Fields(rs, source + " rope_scaling");
+            JsonFields r = new JsonFields(rs, source + " rope_scaling");
             rope = new RopeScaling(
                     r.str("type", r.str("rope_type", null)),
                     r.dbl("factor", Double.NaN),
@@ -345,71 +345,6 @@ public record ModelConfig(
             n.putNull(key);
         } else {
             n.put(key, value);
-        }
-    }
-
-    /** Typed reads of JSON fields with the reference defaults; a value of the wrong JSON type is an error. */
-    private record Fields(JsonNode node, String source) {
-        String str(String key, String dflt) {
-            JsonNode v = node.get(key);
-            if (v == null || v.isNull()) {
-                return dflt;
-            }
-            if (!v.isTextual()) {
-                throw typeError(key, v, "a string");
-            }
-            return v.asText();
-        }
-
-        int integer(String key, int dflt) {
-            JsonNode v = node.get(key);
-            if (v == null) {
-                return dflt;
-            }
-            boolean whole = v.isIntegralNumber() || (v.isNumber() && v.asDouble() == Math.rint(v.asDouble()));
-            if (!whole || !v.canConvertToInt()) {
-                // canConvertToInt: a value beyond int range must not wrap around silently
-                throw typeError(key, v, "an integer");
-            }
-            return v.asInt();
-        }
-
-        /** An integer that may be JSON null; null maps to 0 ("absent"), a missing key to {@code dflt}. */
-        int nullableInt(String key, int dflt) {
-            JsonNode v = node.get(key);
-            if (v == null) {
-                return dflt;
-            }
-            if (v.isNull()) {
-                return 0;
-            }
-            return integer(key, dflt);
-        }
-
-        double dbl(String key, double dflt) {
-            JsonNode v = node.get(key);
-            if (v == null || v.isNull()) {
-                return dflt;
-            }
-            if (!v.isNumber()) {
-                throw typeError(key, v, "a number");
-            }
-            return v.asDouble();
-        }
-
-        boolean bool(String key, boolean dflt) {
-            JsonNode v = node.get(key);
-            if (v == null || v.isNull()) {
-                return dflt;
-            }
-            if (!v.isBoolean()) {
-                throw typeError(key, v, "true or false");
-            }
-            return v.asBoolean();
-        }
-
-        private ConfigException typeError(String key, JsonNode v, String expected) {
-            return new ConfigException(source + ": field " + key + "=" + v + " is not " + expected);
         }
     }
 }

@@ -18,8 +18,9 @@ import java.util.TreeMap;
  * {@code DeepseekV2Config} where a key is absent. Values the engine cannot run are rejected in
  * {@link #validate()} with the field and value named, never replaced by a silent default.
  *
- * <p>A config is only ever made by the parser: from a checkpoint ({@link #load}), from JSON text ({@link #parse}, as
- * the {@code config.json} presets of {@code ModelPresets} are), or as a copy with some keys changed ({@link #with}).
+ * <p>Configs are made by the parser, the one place that lists every component: from a checkpoint ({@link #load}),
+ * from JSON text ({@link #parse}; the {@code config.json} presets of {@code ModelPresets} too), or as a copy with
+ * some keys changed ({@link #with}). Nothing builds one from 35 positional arguments.
  *
  * @param qLoraRank 0 when {@code q_lora_rank} is null (V2-Lite: a plain {@code q_proj})
  * @param nRoutedExperts 0 when {@code n_routed_experts} is null (a dense model)

@@ -105,7 +105,7 @@ final class CudaContext implements AutoCloseable {
         }
         modules.clear();
         functions.clear();
-        cuCtxSetCurrent(null);
+        cuCtxSetCurrent(new CUcontext()); // no current context (JCuda rejects a Java null)
         cuDevicePrimaryCtxRelease(dev);
     }
 }

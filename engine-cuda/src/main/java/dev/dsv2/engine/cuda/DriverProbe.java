@@ -94,7 +94,7 @@ final class DriverProbe {
             cuCtxSetCurrent(ctx);
             cuMemGetInfo(free, total2);
         } finally {
-            cuCtxSetCurrent(null);
+            cuCtxSetCurrent(new CUcontext()); // no current context (JCuda rejects a Java null)
             cuDevicePrimaryCtxRelease(dev);
         }
         return new CudaDevice(ordinal, new String(name, 0, len, StandardCharsets.UTF_8), major[0], minor[0], total[0],

@@ -135,3 +135,70 @@ extern "C" __global__ void topk_logprobs(const float* __restrict__ logits, int r
         __syncthreads();
     }
 }
+
+// The sampler's exp (SoftmaxKernel.exp): Cody-Waite reduction with two FMAs, a degree-12 Taylor polynomial (Horner,
+// FMAs) and an exact scale by 2^k. Only correctly rounded IEEE double operations, so the bits equal the CPU's.
+__device__ __forceinline__ double sampler_exp(double s) {
+    const double LOG2_E = 1.4426950408889634;
+    const double LN2_HI = 0x1.62e42fefa39efp-1;
+    const double LN2_LO = 0x1.abc9e3b39803fp-56;
+    const double ROUND_SHIFT = 0x1.8p52;
+    double taylor[13];
+    double factorial = 1.0;
+    for (int j = 0; j <= 12; j++) {
+        factorial = __dmul_rn(factorial, (double) max(j, 1));
+        taylor[j] = __ddiv_rn(1.0, factorial);
+    }
+    double shifted = fma(s, LOG2_E, ROUND_SHIFT);
+    long long kBits = __double_as_longlong(shifted);
+    double k = __dsub_rn(shifted, ROUND_SHIFT);
+    double r = fma(-k, LN2_HI, s);
+    r = fma(-k, LN2_LO, r);
+    double p = taylor[12];
+    for (int j = 11; j >= 0; j--) p = fma(p, r, taylor[j]);
+    return __dmul_rn(p, __longlong_as_double((kBits + 1023) << 52));
+}
+
+// Top-k (+ top-p) sampling of each row from its ranked top-k ids (topk_logprobs' ids, best first), as Sampler's heap
+// path: w_r = exp((x_r - max) * invT) (0 below s = -708), top-p keeps the shortest prefix whose running weight
+// reaches topP * sum (all k when topP >= 1), then the first kept token whose running weight exceeds u[row] * kept
+// weight is chosen; u[row] is the request's uniform draw in [0, 1) (SplittableRandom.nextDouble on the host).
+// Same operations in the same order as the CPU, so the same token. One thread per row; k <= 64.
+// grid = ceil(rows / 128), block = 128.
+extern "C" __global__ void sample_topk(const float* __restrict__ logits, int rowStride, const int* __restrict__ ids,
+                                       int k, double invT, double topP, const double* __restrict__ u, int rows,
+                                       int* __restrict__ out) {
+    int row = blockIdx.x * blockDim.x + threadIdx.x;
+    if (row >= rows) return;
+    const float* x = logits + (size_t) row * rowStride;
+    const int* id = ids + (size_t) row * k;
+    float mx = x[id[0]];
+    double w[64];
+    double z = 0.0;
+    for (int r = 0; r < k; r++) {
+        double s = __dmul_rn(__dsub_rn((double) x[id[r]], (double) mx), invT);
+        w[r] = s < -708.0 ? 0.0 : sampler_exp(s);
+        z = __dadd_rn(z, w[r]);
+    }
+    int kept = k;
+    double keptMass = z;
+    if (topP < 1.0) {
+        double target = __dmul_rn(topP, z);
+        double cum = 0.0;
+        for (int r = 0; r < k; r++) {
+            cum = __dadd_rn(cum, w[r]);
+            if (cum >= target) { kept = r + 1; keptMass = cum; break; }
+        }
+    }
+    double target = __dmul_rn(u[row], keptMass);
+    double cum = 0.0;
+    int last = id[0];
+    for (int r = 0; r < kept; r++) {
+        if (w[r] > 0.0) {
+            cum = __dadd_rn(cum, w[r]);
+            last = id[r];
+            if (cum > target) break;
+        }
+    }
+    out[row] = last;
+}

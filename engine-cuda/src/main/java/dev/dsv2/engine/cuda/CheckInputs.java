@@ -66,6 +66,10 @@ final class CheckInputs implements AutoCloseable {
         return track(DeviceBuffer.of(host));
     }
 
+    DeviceBuffer up(double[] host) {
+        return track(DeviceBuffer.of(host));
+    }
+
     DeviceBuffer up(int[] host) {
         return track(DeviceBuffer.of(host));
     }

@@ -24,8 +24,8 @@ import static jcuda.driver.JCudaDriver.cuModuleUnload;
 /**
  * The kernel runner: the device's primary context, made current on the calling thread, with every kernel module
  * loaded from the artefact matching the device ({@link KernelBinary}), and {@link #launch} to run a kernel by name.
- * Kernel arguments are {@link DeviceBuffer}s (passed as device pointers), {@link Integer}s and {@link Float}s, in the
- * order of the kernel's C signature. Not thread-safe; close on the thread that opened it.
+ * Kernel arguments are {@link DeviceBuffer}s (passed as device pointers), {@link Integer}s, {@link Float}s and
+ * {@link Double}s, in the order of the kernel's C signature. Not thread-safe; close on the thread that opened it.
  */
 final class CudaContext implements AutoCloseable {
     private final CudaDevice device;
@@ -84,6 +84,7 @@ final class CudaContext implements AutoCloseable {
                 case DeviceBuffer b -> Pointer.to(b.ptr());
                 case Integer v -> Pointer.to(new int[]{v});
                 case Float v -> Pointer.to(new float[]{v});
+                case Double v -> Pointer.to(new double[]{v});
                 case null -> throw new IllegalArgumentException(kernel + ": argument " + i + " is null");
                 default -> throw new IllegalArgumentException(kernel + ": argument " + i + " has unsupported type "
                         + args[i].getClass().getSimpleName());

@@ -143,4 +143,12 @@ final class CudaKernels {
         cx.launch("gate_sample", "topk_logprobs", dim(rows, 1, 1), dim(1024, 1, 1), logits, rowStride, vocab, k,
                 ids, logprobs);
     }
+
+    /** Top-k (+ top-p) draw from ranked ids (topk_logprobs' output) with one uniform {@code u[row]} per row. */
+    void sampleTopK(DeviceBuffer logits, int rowStride, DeviceBuffer rankedIds, int k, double invTemperature,
+                    double topP, DeviceBuffer uniforms, int rows, DeviceBuffer out) {
+        require(k >= 1 && k <= TOPK_MAX, "sample_topk: k " + k + " outside 1.." + TOPK_MAX);
+        cx.launch("gate_sample", "sample_topk", dim(ceil(rows, 128), 1, 1), dim(128, 1, 1), logits, rowStride,
+                rankedIds, k, invTemperature, topP, uniforms, rows, out);
+    }
 }

@@ -57,6 +57,12 @@ final class DeviceBuffer implements AutoCloseable {
         return b;
     }
 
+    static DeviceBuffer of(double[] host) {
+        DeviceBuffer b = new DeviceBuffer((long) host.length * Sizeof.DOUBLE);
+        cuMemcpyHtoD(b.ptr, Pointer.to(host), b.bytes);
+        return b;
+    }
+
     static DeviceBuffer of(int[] host) {
         DeviceBuffer b = new DeviceBuffer((long) host.length * Sizeof.INT);
         cuMemcpyHtoD(b.ptr, Pointer.to(host), b.bytes);

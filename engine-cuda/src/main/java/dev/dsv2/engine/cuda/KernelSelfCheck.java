@@ -1,18 +1,13 @@
 package dev.dsv2.engine.cuda;
 
 import dev.dsv2.engine.config.ModelConfig;
+import dev.dsv2.engine.config.Yarn;
 import dev.dsv2.engine.device.SelfCheckReport.KernelResult;
 import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.kernel.ExpertGroups;
 import dev.dsv2.engine.kernel.Weight;
-import dev.dsv2.engine.model.MoeGate;
 import dev.dsv2.engine.model.RotaryEmbedding;
-import dev.dsv2.engine.model.Workspace;
-import dev.dsv2.engine.sample.Logprobs;
 import dev.dsv2.engine.sample.Sampler;
-import dev.dsv2.engine.sample.SamplingParams;
-import dev.dsv2.engine.sample.TopLogprobs;
-import dev.dsv2.engine.config.Yarn;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -34,7 +29,8 @@ import java.util.function.Supplier;
  *   <li>gate top-k: the same experts in the same order (a swap is tolerated only between experts whose CPU scores
  *       differ by less than {@value #TOL_GATE}) and weights within {@value #TOL_GATE} absolute;</li>
  *   <li>argmax: identical ids (ties to the lower id); top-k logprobs: identical ids, logprobs within
- *       {@value #TOL_LOGPROB} absolute.</li>
+ *       {@value #TOL_LOGPROB} absolute; top-k / top-p draws: the token {@link Sampler} draws with the same seed
+ *       (the device repeats its double arithmetic operation for operation).</li>
  * </ul>
  */
 final class KernelSelfCheck {
@@ -56,6 +52,7 @@ final class KernelSelfCheck {
 
     List<KernelResult> run(CudaContext cx) {
         CudaKernels k = new CudaKernels(cx);
+        AttentionAndSamplingChecks more = new AttentionAndSamplingChecks(c, cpu, seed);
         List<KernelResult> out = new ArrayList<>();
         out.add(check("gemv_bf16", "batch 1 and 8 x q_proj/q_b [" + c.numAttentionHeads() * c.qHeadDim() + ", "
                 + c.hiddenSize() + "]", () -> gemv(cx, k)));
@@ -69,13 +66,13 @@ final class KernelSelfCheck {
         out.add(check("rope_yarn", "6 rows x " + c.numAttentionHeads() + " heads x " + c.qkRopeHeadDim()
                 + " at positions up to 32767", () -> rope(cx, k)));
         out.add(check("mla_decode_partial + mla_decode_combine", "4 rows of 1..1111 tokens, " + c.numAttentionHeads()
-                + " heads, " + c.latentCacheDim() + "-dim paged latent (64-token blocks)", () -> mlaDecode(cx, k)));
+                + " heads, " + c.latentCacheDim() + "-dim paged latent (64-token blocks)", () -> more.mlaDecode(cx, k)));
         out.add(check("prefill_attention_f32", "96 queries over 160 keys, " + c.numAttentionHeads() + " heads, dk "
-                + c.qHeadDim() + ", dv " + c.vHeadDim(), () -> prefill(cx, k)));
+                + c.qHeadDim() + ", dv " + c.vHeadDim(), () -> more.prefill(cx, k)));
         out.add(check("moe_gate_topk", "16 rows x " + c.nRoutedExperts() + " experts, " + c.topkMethod() + " top-"
-                + c.numExpertsPerTok(), () -> gate(cx, k)));
-        out.add(check("argmax_rows + topk_logprobs", "4 rows x vocab " + c.vocabSize() + ", top-20",
-                () -> sampling(cx, k)));
+                + c.numExpertsPerTok(), () -> more.gate(cx, k)));
+        out.add(check("argmax_rows + topk_logprobs + sample_topk", "4 rows x vocab " + c.vocabSize()
+                + ", top-20", () -> more.sampling(cx, k)));
         return out;
     }
 
@@ -87,7 +84,7 @@ final class KernelSelfCheck {
         }
     }
 
-    private static KernelResult result(String kernel, String shape, double error, double tol, String measure) {
+    static KernelResult result(String kernel, String shape, double error, double tol, String measure) {
         return new KernelResult(kernel, shape, error, tol, measure, error <= tol);
     }
 
@@ -180,8 +177,8 @@ final class KernelSelfCheck {
                 u[e] = in.weight("up" + e, inter, d);
                 dn[e] = in.weight("down" + e, d, inter);
             }
-            // Each row picks topK distinct experts with random scales; groups in expert order (as MoeBlock builds them).
-            List<List<int[]>> byExpert = new ArrayList<>();
+            // Each row picks topK distinct experts with random scales; groups in expert order (as MoeBlock does).
+            List<List<Integer>> byExpert = new ArrayList<>();
             List<List<Float>> scalesByExpert = new ArrayList<>();
             for (int e = 0; e < experts; e++) {
                 byExpert.add(new ArrayList<>());
@@ -195,7 +192,7 @@ final class KernelSelfCheck {
                         e = in.random().nextInt(experts);
                     } while (taken[e]);
                     taken[e] = true;
-                    byExpert.get(e).add(new int[]{r});
+                    byExpert.get(e).add(r);
                     scalesByExpert.get(e).add((float) in.random().nextDouble(0.05, 1.0));
                 }
             }
@@ -212,7 +209,7 @@ final class KernelSelfCheck {
                 used.add(e);
                 starts.add(entryRows.size());
                 for (int j = 0; j < byExpert.get(e).size(); j++) {
-                    int r = byExpert.get(e).get(j)[0];
+                    int r = byExpert.get(e).get(j);
                     float s = scalesByExpert.get(e).get(j);
                     groups.addRow(r, s);
                     entryRows.add(r);
@@ -302,171 +299,4 @@ final class KernelSelfCheck {
         }
     }
 
-    private KernelResult mlaDecode(CudaContext cx, CudaKernels k) {
-        int h = c.numAttentionHeads(), dk = c.latentCacheDim(), dv = c.kvLoraRank(), block = 64;
-        int[] lens = {1, 64, 200, 1111};
-        int n = lens.length;
-        int maxBlocks = 0;
-        int totalBlocks = 0;
-        for (int len : lens) {
-            maxBlocks = Math.max(maxBlocks, (len + block - 1) / block);
-            totalBlocks += (len + block - 1) / block;
-        }
-        try (CheckInputs in = new CheckInputs(seed + 6)) {
-            int[] perm = new int[totalBlocks];
-            for (int i = 0; i < totalBlocks; i++) {
-                perm[i] = i;
-            }
-            for (int i = totalBlocks - 1; i > 0; i--) {
-                int j = in.random().nextInt(i + 1);
-                int t = perm[i];
-                perm[i] = perm[j];
-                perm[j] = t;
-            }
-            int[] tables = new int[n * maxBlocks];
-            int next = 0;
-            for (int b = 0; b < n; b++) {
-                for (int i = 0; i < (lens[b] + block - 1) / block; i++) {
-                    tables[b * maxBlocks + i] = perm[next++];
-                }
-            }
-            float[] cache = in.gaussian(totalBlocks * block * dk, 1.0);
-            float[] q = in.gaussian(n * h * dk, 1.0);
-            float scale = (float) c.softmaxScale();
-            float[] want = new float[n * h * dv];
-            for (int b = 0; b < n; b++) {
-                int[] offs = new int[lens[b]];
-                for (int t = 0; t < lens[b]; t++) {
-                    offs[t] = (tables[b * maxBlocks + t / block] * block + t % block) * dk;
-                }
-                cpu.pagedAttention(q, b * h * dk, dk, h, dk, cache, offs, 0, lens[b], dv, scale, want, b * h * dv, dv);
-            }
-            int chunk = 256;
-            int splits = (1111 + chunk - 1) / chunk;
-            DeviceBuffer out = in.zeros((long) n * h * dv);
-            k.mlaDecode(in.up(q), h * dk, dk, in.up(cache), in.up(tables), maxBlocks, in.up(lens), block, dk, dv, h,
-                    scale, n, splits, chunk, in.zeros((long) n * h * splits * dv), in.zeros((long) n * h * splits),
-                    in.zeros((long) n * h * splits), out, h * dv, dv);
-            cx.synchronize();
-            return result("mla_decode_partial + mla_decode_combine", "lengths 1, 64, 200, 1111; " + h + " heads; "
-                    + splits + " splits of " + chunk, CheckInputs.relativeToRms(out.floats(n * h * dv), want,
-                    n * h * dv), TOL_F32, "max |gpu - cpu| / rms(cpu) of Backend.pagedAttention over shuffled blocks");
-        }
-    }
-
-    private KernelResult prefill(CudaContext cx, CudaKernels k) {
-        int h = c.numAttentionHeads(), dk = c.qHeadDim(), dv = c.vHeadDim(), nq = 96, nk = 160, offset = nk - nq;
-        try (CheckInputs in = new CheckInputs(seed + 7)) {
-            float[] q = in.gaussian(nq * h * dk, 1.0);
-            float[] kk = in.gaussian(nk * h * dk, 1.0);
-            float[] v = in.gaussian(nk * h * dv, 1.0);
-            float scale = (float) c.softmaxScale();
-            float[] want = new float[nq * h * dv];
-            float[] kT = new float[dk * nk];
-            for (int hh = 0; hh < h; hh++) {
-                for (int t = 0; t < nk; t++) {
-                    for (int d = 0; d < dk; d++) {
-                        kT[d * nk + t] = kk[(t * h + hh) * dk + d];
-                    }
-                }
-                cpu.causalAttention(q, hh * dk, h * dk, nq, dk, kT, 0, nk, nk, v, hh * dv, h * dv, dv, offset, scale,
-                        want, hh * dv, h * dv);
-            }
-            DeviceBuffer out = in.zeros((long) nq * h * dv);
-            k.prefillAttention(in.up(q), h * dk, dk, in.up(kk), h * dk, dk, in.up(v), h * dv, dv, nq, nk, dk, dv,
-                    offset, scale, out, h * dv, dv, h);
-            cx.synchronize();
-            return result("prefill_attention_f32", nq + " queries over " + nk + " keys (causal offset " + offset
-                    + "), " + h + " heads", CheckInputs.relativeToRms(out.floats(nq * h * dv), want, nq * h * dv),
-                    TOL_F32, "max |gpu - cpu| / rms(cpu) of Backend.causalAttention");
-        }
-    }
-
-    private KernelResult gate(CudaContext cx, CudaKernels k) {
-        int d = c.hiddenSize(), e = c.nRoutedExperts(), topK = c.numExpertsPerTok(), rows = 16;
-        if (e == 0) {
-            return result("moe_gate_topk", "dense model", 0, TOL_GATE, "no routed experts: nothing to check");
-        }
-        try (CheckInputs in = new CheckInputs(seed + 8)) {
-            Weight w = in.weight("gate", e, d);
-            float[] x = in.gaussian(rows * d, 1.0);
-            int[] wantIds = new int[rows * topK];
-            float[] wantW = new float[rows * topK];
-            new MoeGate(c, w).route(cpu, x, rows, wantIds, wantW, new Workspace());
-            float[] logits = new float[rows * e];
-            cpu.matmul(w, x, 0, logits, 0, rows);
-            DeviceBuffer ids = in.zeros((long) rows * topK);
-            DeviceBuffer wts = in.zeros((long) rows * topK);
-            k.gateTopK(in.up(logits), rows, e, topK, "group_limited_greedy".equals(c.topkMethod()), c.nGroup(),
-                    c.topkGroup(), c.normTopkProb(), (float) c.routedScalingFactor(), ids, wts);
-            cx.synchronize();
-            int[] gotIds = ids.ints(rows * topK);
-            float[] gotW = wts.floats(rows * topK);
-            double worst = 0;
-            String mismatch = null;
-            for (int i = 0; i < rows * topK; i++) {
-                double diff = Math.abs(gotW[i] - wantW[i]);
-                worst = Math.max(worst, Double.isNaN(diff) ? Double.POSITIVE_INFINITY : diff);
-                if (gotIds[i] != wantIds[i] && diff > TOL_GATE && mismatch == null) {
-                    mismatch = "row " + i / topK + " slot " + i % topK + ": gpu expert " + gotIds[i] + " (" + gotW[i]
-                            + "), cpu expert " + wantIds[i] + " (" + wantW[i] + ")";
-                }
-            }
-            String shape = rows + " rows x " + e + " experts, " + c.topkMethod() + " top-" + topK;
-            if (mismatch != null) {
-                return new KernelResult("moe_gate_topk", shape, worst, TOL_GATE, "different experts: " + mismatch,
-                        false);
-            }
-            return result("moe_gate_topk", shape, worst, TOL_GATE,
-                    "same experts as MoeGate.route; max |weight gpu - cpu|");
-        }
-    }
-
-    private KernelResult sampling(CudaContext cx, CudaKernels k) {
-        int vocab = c.vocabSize(), rows = 4, topK = Math.min(20, vocab);
-        try (CheckInputs in = new CheckInputs(seed + 9)) {
-            float[] logits = in.gaussian(rows * vocab, 3.0);
-            // Row 1: a tie of the maximum at two ids (the lower id must win); row 3: a -Infinity (masked) token.
-            int hi = vocab - 1;
-            int lo = vocab / 3;
-            logits[vocab + hi] = 100f;
-            logits[vocab + lo] = 100f;
-            logits[3 * vocab + 5] = Float.NEGATIVE_INFINITY;
-            int[] wantArg = new int[rows];
-            Sampler greedy = new Sampler(SamplingParams.builder().temperature(0.0).build());
-            for (int r = 0; r < rows; r++) {
-                wantArg[r] = greedy.sample(logits, r * vocab, vocab);
-            }
-            DeviceBuffer dl = in.up(logits);
-            DeviceBuffer arg = in.zeros(rows);
-            DeviceBuffer ids = in.zeros((long) rows * topK);
-            DeviceBuffer lps = in.zeros((long) rows * topK);
-            k.argmax(dl, vocab, vocab, rows, arg);
-            k.topkLogprobs(dl, vocab, vocab, rows, topK, ids, lps);
-            cx.synchronize();
-            int[] gotArg = arg.ints(rows);
-            int[] gotIds = ids.ints(rows * topK);
-            float[] gotLp = lps.floats(rows * topK);
-            double worst = 0;
-            String shape = rows + " rows x vocab " + vocab + ", top-" + topK;
-            for (int r = 0; r < rows; r++) {
-                if (gotArg[r] != wantArg[r]) {
-                    return new KernelResult("argmax_rows + topk_logprobs", shape, Double.NaN, 0, "argmax of row " + r
-                            + ": gpu " + gotArg[r] + ", cpu (Sampler, temperature 0) " + wantArg[r], false);
-                }
-                TopLogprobs want = Logprobs.top(logits, r * vocab, vocab, topK);
-                for (int j = 0; j < topK; j++) {
-                    if (gotIds[r * topK + j] != want.ids()[j]) {
-                        return new KernelResult("argmax_rows + topk_logprobs", shape, Double.NaN, 0, "top-k rank " + j
-                                + " of row " + r + ": gpu id " + gotIds[r * topK + j] + ", cpu (Logprobs.top) "
-                                + want.ids()[j], false);
-                    }
-                    double diff = Math.abs(gotLp[r * topK + j] - want.logprobs()[j]);
-                    worst = Math.max(worst, Double.isNaN(diff) ? Double.POSITIVE_INFINITY : diff);
-                }
-            }
-            return result("argmax_rows + topk_logprobs", shape, worst, TOL_LOGPROB,
-                    "ids identical to Sampler (greedy) and Logprobs.top; max |logprob gpu - cpu|");
-        }
-    }
 }

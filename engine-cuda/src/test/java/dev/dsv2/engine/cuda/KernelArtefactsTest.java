@@ -106,6 +106,6 @@ class KernelArtefactsTest {
             }
         }
         assertEquals(entries, launched, "kernels in the modules vs kernels CudaKernels launches");
-        assertEquals(15, entries.size(), entries.toString());
+        assertEquals(16, entries.size(), entries.toString());
     }
 }

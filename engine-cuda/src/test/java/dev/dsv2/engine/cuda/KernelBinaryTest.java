@@ -9,13 +9,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** A device loads the newest cubin of its major compute capability, else the PTX; pre-Ampere devices are refused. */
 class KernelBinaryTest {
 
+    private static final KernelBinary SM90 = new KernelBinary(KernelBinary.DIR + "gemm.sm_90.cubin", false);
+    private static final KernelBinary SM80 = new KernelBinary(KernelBinary.DIR + "gemm.sm_80.cubin", false);
+    private static final KernelBinary PTX = new KernelBinary(KernelBinary.DIR + "gemm.compute_80.ptx", true);
+
     @Test
     void picksTheCubinOfTheDeviceOrThePtx() {
-        assertEquals(new KernelBinary(KernelBinary.DIR + "gemm.sm_90.cubin", false), KernelBinary.forDevice("gemm", 9, 0));
-        assertEquals(new KernelBinary(KernelBinary.DIR + "gemm.sm_80.cubin", false), KernelBinary.forDevice("gemm", 8, 0));
-        assertEquals(new KernelBinary(KernelBinary.DIR + "gemm.sm_80.cubin", false), KernelBinary.forDevice("gemm", 8, 9));
-        assertEquals(new KernelBinary(KernelBinary.DIR + "gemm.compute_80.ptx", true), KernelBinary.forDevice("gemm", 10, 0));
-        assertEquals(new KernelBinary(KernelBinary.DIR + "gemm.compute_80.ptx", true), KernelBinary.forDevice("gemm", 12, 0));
+        assertEquals(SM90, KernelBinary.forDevice("gemm", 9, 0));
+        assertEquals(SM80, KernelBinary.forDevice("gemm", 8, 0));
+        assertEquals(SM80, KernelBinary.forDevice("gemm", 8, 9));
+        assertEquals(PTX, KernelBinary.forDevice("gemm", 10, 0));
+        assertEquals(PTX, KernelBinary.forDevice("gemm", 12, 0));
     }
 
     @Test

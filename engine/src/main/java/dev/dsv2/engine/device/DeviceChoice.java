@@ -15,6 +15,7 @@ public record DeviceChoice(DeviceRequest request, CudaDevice device, String reas
 
     /** One line for the log / stderr, e.g. {@code device auto -> cpu: libcuda.so.1 not found (no NVIDIA driver)}. */
     public String describe() {
-        return "device " + request + " -> " + (cpu() ? "cpu" : device.describe()) + (reason == null ? "" : ": " + reason);
+        return "device " + request + " -> " + (cpu() ? "cpu" : device.describe())
+                + (reason == null ? "" : ": " + reason);
     }
 }

@@ -16,6 +16,7 @@ import dev.dsv2.engine.model.Workspace;
 import dev.dsv2.engine.sample.Sampler;
 import dev.dsv2.engine.sample.SamplingParams;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -83,6 +84,9 @@ public final class BenchCommand implements Callable<Integer> {
             description = "Buffer of the memory bandwidth measurement, far larger than the caches (default ${DEFAULT-VALUE}).")
     int rooflineMib;
 
+    @Mixin
+    DeviceOption device;
+
     private static final int WARMUP_STEPS = 3;
     /** Heap bytes allocated by all threads (the kernel workers too) during the timed decode steps. */
     private static final com.sun.management.ThreadMXBean ALLOCATION =
@@ -104,6 +108,7 @@ public final class BenchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--prefill-tokens must be >= 1, got " + prefillTokens);
         }
         String source = model != null ? model.toString() : (preset == null ? "lite-layers:4" : preset);
+        device.select(() -> model != null ? ModelConfig.load(model) : ModelPresets.preset(source));
         Path dir = model != null ? model : presetDir(source);
 
         Backend backend = Backends.fromEnvironment();

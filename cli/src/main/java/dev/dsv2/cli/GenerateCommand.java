@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.dsv2.engine.cache.LatentKvCache;
+import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.generate.GenerationResult;
 import dev.dsv2.engine.generate.Generator;
 import dev.dsv2.engine.generate.TextStream;
@@ -18,6 +19,7 @@ import dev.dsv2.tokenizer.HfTokenizer;
 import dev.dsv2.tokenizer.StreamingDetokenizer;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
@@ -100,8 +102,12 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object: prompt_ids, output_ids, text, finish_reason, logprobs.")
     boolean json;
 
+    @Mixin
+    DeviceOption device;
+
     @Override
     public Integer call() throws IOException {
+        device.select(() -> ModelConfig.load(model));
         HfTokenizer tokenizer = Files.exists(model.resolve("tokenizer.json")) ? HfTokenizer.load(model) : null;
         int[] prompt = promptIds(tokenizer);
         Map<String, Double> genDefaults = generationDefaults(model);

@@ -1,0 +1,40 @@
+package dev.dsv2.engine.cuda;
+
+import dev.dsv2.engine.config.ModelConfig;
+import dev.dsv2.engine.device.CudaDevice;
+import dev.dsv2.engine.device.CudaProbe;
+import dev.dsv2.engine.device.CudaSupport;
+import dev.dsv2.engine.device.SelfCheckReport;
+import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.kernel.Backends;
+
+import java.util.List;
+
+/**
+ * The engine's CUDA support through JCuda's driver API (registered for {@link java.util.ServiceLoader} in
+ * META-INF/services): the device probe and the kernel self-check. The CPU reference of the self-check is the CPU
+ * backend the model runs on ({@link Backends#fromEnvironment()}).
+ */
+public final class JCudaSupport implements CudaSupport {
+
+    @Override
+    public CudaProbe probe() {
+        return DriverProbe.probe();
+    }
+
+    @Override
+    public SelfCheckReport selfCheck(CudaDevice device, ModelConfig config, long seed) {
+        try (Backend cpu = Backends.fromEnvironment()) {
+            CudaContext cx;
+            try {
+                cx = new CudaContext(device);
+            } catch (RuntimeException | LinkageError e) {
+                return new SelfCheckReport(device, List.of(new SelfCheckReport.KernelResult("module load",
+                        device.smName(), Double.NaN, 0, "loading the kernel modules failed: " + e, false)));
+            }
+            try (cx) {
+                return new SelfCheckReport(device, new KernelSelfCheck(config, cpu, seed).run(cx));
+            }
+        }
+    }
+}

@@ -2,6 +2,7 @@ package dev.dsv2.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.dsv2.testsupport.SharedTestData;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -117,7 +118,7 @@ class MakeModelAndGenerateTest {
 
     @Test
     void aTokenizerMakesTheModelSpeakText() throws Exception {
-        Path tok = TokenizeCommandTest.tokenizerDir();
+        Path tok = SharedTestData.deepSeekV3Tokenizer();
         Path dir = tmp.resolve("tiny-tok");
         assertEquals(0, run("make-model", dir.toString(), "--preset", "tiny", "--tokenizer",
                 tok.resolve("tokenizer.json").toString()).exit());

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.dsv2.testsupport.SharedTestData;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.io.PrintWriter;
@@ -19,7 +20,7 @@ import picocli.CommandLine;
 
 /** {@code ./dsv2 tokenize} against DeepSeek-V3's real tokenizer (ids as HF tokenizers gives them). */
 class TokenizeCommandTest {
-    private static final Path TOKENIZER = tokenizerDir();
+    private static final Path TOKENIZER = SharedTestData.deepSeekV3Tokenizer();
 
     /** The outcome of one run: exit code, stdout, stderr. */
     private record Run(int exitCode, String out, String err) {
@@ -148,24 +149,5 @@ class TokenizeCommandTest {
         List<String> parts = new ArrayList<>();
         ids.forEach(id -> parts.add(id.asText()));
         return String.join(",", parts);
-    }
-
-    /**
-     * shared/testdata/deepseek-v3-tokenizer, found as the tokenizer module's tests find it (also used by
-     * {@link MakeModelAndGenerateTest}).
-     */
-    static Path tokenizerDir() {
-        List<Path> candidates = new ArrayList<>();
-        String property = System.getProperty("dsv2.shared.dir");
-        if (property != null) {
-            candidates.add(Path.of(property, "testdata"));
-        }
-        for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
-            candidates.add(p.resolve("shared/testdata"));
-            candidates.add(p.resolveSibling("shared/testdata"));
-        }
-        candidates.add(Path.of("/work/shared/testdata"));
-        return candidates.stream().map(p -> p.resolve("deepseek-v3-tokenizer")).filter(Files::isDirectory)
-                .findFirst().orElseThrow(() -> new IllegalStateException("shared/testdata not found in " + candidates));
     }
 }

@@ -5,6 +5,8 @@ import dev.dsv2.proto.internal.v1.ExpertResponse;
 import dev.dsv2.proto.internal.v1.ExpertsGrpc;
 import dev.dsv2.proto.internal.v1.ShardInfo;
 import dev.dsv2.proto.internal.v1.ShardInfoRequest;
+import dev.dsv2.testsupport.TestCheckpoints;
+import dev.dsv2.testsupport.TestVectors;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -69,9 +71,9 @@ class ExpertServiceTest {
     @Test
     void computeAnswersAndIsCountedPerExpertInPrometheusFormat() throws InterruptedException {
         awaitReady();
-        int d = TinyModel.CONFIG.hiddenSize();
+        int d = TestCheckpoints.TINY.hiddenSize();
         ExpertRequest.Builder b = ExpertRequest.newBuilder().setLayer(2).setTopK(6).setIncludeShared(true)
-                .setHidden(ExpertsEndpointTest.f32(ExpertShardTest.randomRows(1, 2), 1, d));
+                .setHidden(ExpertsEndpointTest.f32(TestVectors.gaussian(d, 2), 1, d));
         for (int e : new int[]{8, 9, -1, 15, -1, -1}) {
             b.addExpertIds(e).addExpertWeights(0.25f);
         }

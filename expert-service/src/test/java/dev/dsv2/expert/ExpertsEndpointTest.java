@@ -12,6 +12,8 @@ import dev.dsv2.proto.internal.v1.ExpertsGrpc;
 import dev.dsv2.proto.internal.v1.ShardInfo;
 import dev.dsv2.proto.internal.v1.ShardInfoRequest;
 import dev.dsv2.proto.internal.v1.Tensor;
+import dev.dsv2.testsupport.TestCheckpoints;
+import dev.dsv2.testsupport.TestVectors;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -20,11 +22,9 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.OptionalInt;
 import java.util.concurrent.RejectedExecutionException;
@@ -40,10 +40,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * wire dtypes, and one precise INVALID_ARGUMENT per kind of malformed request.
  */
 class ExpertsEndpointTest {
-    private static final int D = TinyModel.CONFIG.hiddenSize();
-    private static final int TOP_K = TinyModel.CONFIG.numExpertsPerTok();
-    @TempDir
-    static Path dir;
+    private static final int D = TestCheckpoints.TINY.hiddenSize();
+    private static final int TOP_K = TestCheckpoints.TINY.numExpertsPerTok();
     private static VectorBackend backend;
     private static ExpertShard shard;
     private static PlainExpertServer server;
@@ -53,9 +51,8 @@ class ExpertsEndpointTest {
 
     @BeforeAll
     static void start() {
-        TinyModel.write(dir, 5);
         backend = new VectorBackend(1);
-        shard = ExpertShard.load(dir, backend, new ExpertPlacement(0, 2, 16), true, null);
+        shard = ExpertShard.load(TestCheckpoints.tiny(5), backend, new ExpertPlacement(0, 2, 16), true, null);
         ShardSettings settings = ShardSettings.resolve(2, OptionalInt.of(0), OptionalInt.empty(), 1, true);
         server = PlainExpertServer.start(ServedShard.ofLoaded(settings, shard, "tiny"), "127.0.0.1", 0, 1, REGISTRY);
         channel = NettyChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext()
@@ -119,7 +116,7 @@ class ExpertsEndpointTest {
 
     @Test
     void computeReturnsTheF32PartialSumOfTheOwnedPairsSkippingMinusOne() {
-        float[] x = ExpertShardTest.randomRows(2, 8);
+        float[] x = TestVectors.gaussian(2 * D, 8);
         ExpertRequest req = valid(x).build();
         ExpertResponse r = stub.compute(req);
         assertEquals(DType.F32, r.getOutput().getDtype());
@@ -133,7 +130,7 @@ class ExpertsEndpointTest {
 
     @Test
     void bf16AndF16HiddenStatesAreDecodedExactly() {
-        float[] x = ExpertShardTest.randomRows(2, 9);
+        float[] x = TestVectors.gaussian(2 * D, 9);
         float[] rounded = new float[x.length];
         ByteBuffer bf = ByteBuffer.allocate(x.length * 2).order(ByteOrder.LITTLE_ENDIAN);
         ByteBuffer hf = ByteBuffer.allocate(x.length * 2).order(ByteOrder.LITTLE_ENDIAN);
@@ -159,7 +156,7 @@ class ExpertsEndpointTest {
     }
 
     private static void assertInvalid(UnaryOperator<ExpertRequest.Builder> breakIt, String... messageParts) {
-        ExpertRequest req = breakIt.apply(valid(ExpertShardTest.randomRows(2, 1))).build();
+        ExpertRequest req = breakIt.apply(valid(TestVectors.gaussian(2 * D, 1))).build();
         StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> stub.compute(req));
         assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), e.toString());
         for (String part : messageParts) {
@@ -224,7 +221,7 @@ class ExpertsEndpointTest {
     @Test
     void whileLoadingInfoSaysNotReadyAndComputeIsUnavailable() {
         ShardSettings settings = ShardSettings.resolve(2, OptionalInt.of(1), OptionalInt.empty(), 1, false);
-        ServedShard loading = new ServedShard(settings, TinyModel.CONFIG, "tiny");
+        ServedShard loading = new ServedShard(settings, TestCheckpoints.TINY, "tiny");
         try (PlainExpertServer s = PlainExpertServer.start(loading, "127.0.0.1", 0, 1, new SimpleMeterRegistry())) {
             ManagedChannel ch = NettyChannelBuilder.forAddress("127.0.0.1", s.port()).usePlaintext().build();
             try {
@@ -233,7 +230,7 @@ class ExpertsEndpointTest {
                 assertFalse(info.getReady());
                 assertEquals(List.of(8, 9, 10, 11, 12, 13, 14, 15), info.getOwnedExpertsList());
                 StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
-                        () -> st.compute(valid(ExpertShardTest.randomRows(2, 1)).build()));
+                        () -> st.compute(valid(TestVectors.gaussian(2 * D, 1)).build()));
                 assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode());
                 assertTrue(e.getStatus().getDescription().contains("shard 1/2 is still loading"), e.toString());
             } finally {
@@ -246,9 +243,9 @@ class ExpertsEndpointTest {
     void aFullComputeQueueAnswersResourceExhausted() {
         ExpertsEndpoint saturated = new ExpertsEndpoint(server.served(), r -> {
             throw new RejectedExecutionException("full");
-        }, new ExpertMetrics(new SimpleMeterRegistry(), TinyModel.CONFIG, server.served().placement()));
+        }, new ExpertMetrics(new SimpleMeterRegistry(), TestCheckpoints.TINY, server.served().placement()));
         StatusRuntimeException[] error = new StatusRuntimeException[1];
-        saturated.compute(valid(ExpertShardTest.randomRows(2, 1)).build(),
+        saturated.compute(valid(TestVectors.gaussian(2 * D, 1)).build(),
                 new io.grpc.stub.StreamObserver<>() {
                     public void onNext(ExpertResponse value) {
                     }

@@ -1,37 +1,31 @@
 package dev.dsv2.expert;
 
+import dev.dsv2.testsupport.TestCheckpoints;
 import io.quarkus.test.common.QuarkusTestResourceLifecycleManager;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.ServerSocket;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.Map;
-import java.util.stream.Stream;
 
 /**
  * Configures the app under test as pod ordinal 3 of a 2-shard x 2-replica StatefulSet (so shard 1/2, replica 1)
- * over a tiny random checkpoint in a temp dir, its gRPC server on a free loopback port.
+ * over the tiny test checkpoint, its gRPC server on a free loopback port.
  */
 public class ShardTestResource implements QuarkusTestResourceLifecycleManager {
     static volatile int grpcPort;
-    private Path dir;
 
     @Override
     public Map<String, String> start() {
-        try {
-            dir = Files.createTempDirectory("dsv2-expert-test");
-            TinyModel.write(dir.resolve("tiny"), 21);
-            try (ServerSocket s = new ServerSocket(0)) {
-                grpcPort = s.getLocalPort();
-            }
+        Path model = TestCheckpoints.tiny(21);
+        try (ServerSocket s = new ServerSocket(0)) {
+            grpcPort = s.getLocalPort();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
         return Map.of(
-                "dsv2.model.dir", dir.resolve("tiny").toString(),
+                "dsv2.model.dir", model.toString(),
                 "dsv2.shard.count", "2",
                 "dsv2.shard.replicas", "2",
                 "dsv2.shard.ordinal", "3",
@@ -41,13 +35,5 @@ public class ShardTestResource implements QuarkusTestResourceLifecycleManager {
 
     @Override
     public void stop() {
-        if (dir == null) {
-            return;
-        }
-        try (Stream<Path> files = Files.walk(dir)) {
-            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
     }
 }

@@ -1,14 +1,12 @@
 package dev.dsv2.router;
 
-import dev.dsv2.engine.checkpoint.ModelPresets;
-import dev.dsv2.engine.checkpoint.RandomCheckpointWriter;
-import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.model.ExpertPlacement;
 import dev.dsv2.engine.model.ExpertShard;
 import dev.dsv2.expert.PlainExpertServer;
 import dev.dsv2.expert.ServedShard;
 import dev.dsv2.expert.ShardSettings;
+import dev.dsv2.testsupport.TestCheckpoints;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 
 import java.nio.file.Path;
@@ -18,12 +16,10 @@ import java.util.OptionalInt;
 
 /**
  * Real expert shards for router tests: the expert-service's {@link PlainExpertServer} around an {@link ExpertShard}
- * of the {@code tiny} preset (16 routed experts, 2 MoE layers), on loopback ports. Pods can be killed and restarted
+ * of a {@code tiny} checkpoint ({@link TestCheckpoints}: 16 routed experts, 2 MoE layers), on loopback ports. Pods can be killed and restarted
  * on the same port.
  */
 final class ExpertShards implements AutoCloseable {
-    static final ModelConfig TINY = ModelPresets.preset("tiny");
-
     private final Path dir;
     private final Backend backend;
     private final List<ExpertShard> shards = new ArrayList<>();
@@ -36,11 +32,6 @@ final class ExpertShards implements AutoCloseable {
         this.backend = backend;
     }
 
-    static Path writeTiny(Path dir, long seed) {
-        RandomCheckpointWriter.write(TINY, dir, seed, line -> { });
-        return dir;
-    }
-
     /**
      * Starts {@code replicas[i]} pods for every shard i of {@code replicas.length}, every shard holding the shared
      * experts. Pod order: shard 0's replicas, then shard 1's, ...
@@ -49,7 +40,7 @@ final class ExpertShards implements AutoCloseable {
         ExpertShards s = new ExpertShards(dir, backend);
         int n = replicas.length;
         for (int i = 0; i < n; i++) {
-            ExpertShard shard = ExpertShard.load(dir, backend, new ExpertPlacement(i, n, TINY.nRoutedExperts()),
+            ExpertShard shard = ExpertShard.load(dir, backend, new ExpertPlacement(i, n, TestCheckpoints.TINY.nRoutedExperts()),
                     true, null);
             s.shards.add(shard);
             ShardSettings settings = ShardSettings.resolve(n, OptionalInt.of(i), OptionalInt.empty(), replicas[i], true);

@@ -15,11 +15,11 @@ import dev.dsv2.engine.serve.BatchScheduler;
 import dev.dsv2.engine.serve.ErrorKind;
 import dev.dsv2.engine.serve.ServingException;
 import dev.dsv2.engine.tensor.Bf16;
+import dev.dsv2.testsupport.TestCheckpoints;
 import io.grpc.Status;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
 import java.time.Duration;
@@ -41,17 +41,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * returns, and discovery that waits for every shard.
  */
 class RemoteExpertsTest {
-    private static final int D = ExpertShards.TINY.hiddenSize();
-    private static final int TOP_K = ExpertShards.TINY.numExpertsPerTok();
-    @TempDir
-    static Path dir;
+    private static final int D = TestCheckpoints.TINY.hiddenSize();
+    private static final int TOP_K = TestCheckpoints.TINY.numExpertsPerTok();
+    private static Path dir;
     private static VectorBackend backend;
     private static ExpertShard everything;
     private static DeepseekV2Model localModel;
 
     @BeforeAll
     static void setUp() {
-        ExpertShards.writeTiny(dir, 3);
+        dir = TestCheckpoints.tiny(3);
         backend = new VectorBackend(1);
         everything = ExpertShard.load(dir, backend, ExpertPlacement.all(16), true, null);
         localModel = DeepseekV2Model.load(dir, backend, null);
@@ -100,7 +99,7 @@ class RemoteExpertsTest {
     }
 
     private static RemoteExperts connect(ExpertShards shards, RemoteExperts.Options options) throws InterruptedException {
-        RemoteExperts r = RemoteExperts.connect(ExpertShards.TINY, shards.addresses(), options, null);
+        RemoteExperts r = RemoteExperts.connect(TestCheckpoints.TINY, shards.addresses(), options, null);
         assertTrue(r.awaitReady(Duration.ofSeconds(10)), r.status());
         return r;
     }
@@ -164,7 +163,7 @@ class RemoteExpertsTest {
         int n = 4 + (i * 5) % 17;
         int[] p = new int[n];
         for (int j = 0; j < n; j++) {
-            p[j] = (i * 97 + j * 31 + 7) % ExpertShards.TINY.vocabSize();
+            p[j] = (i * 97 + j * 31 + 7) % TestCheckpoints.TINY.vocabSize();
         }
         return p;
     }
@@ -274,7 +273,7 @@ class RemoteExpertsTest {
     void discoveryWaitsForEveryShardAndNamesTheMissingOne() throws Exception {
         try (ExpertShards shards = ExpertShards.start(dir, backend, 1, 1)) {
             shards.kill(1);
-            try (RemoteExperts remote = RemoteExperts.connect(ExpertShards.TINY, shards.addresses(),
+            try (RemoteExperts remote = RemoteExperts.connect(TestCheckpoints.TINY, shards.addresses(),
                     RemoteExperts.Options.defaults(), null)) {
                 assertFalse(remote.awaitReady(Duration.ofMillis(600)));
                 assertTrue(remote.status().contains("missing expert shard 1/2"), remote.status());
@@ -294,11 +293,11 @@ class RemoteExpertsTest {
     @Test
     void badExpertListsAreRefusedNamingTheKey() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> RemoteExperts.connect(
-                ExpertShards.TINY, List.of("expert-0:9090", "nonsense"), RemoteExperts.Options.defaults(), null));
+                TestCheckpoints.TINY, List.of("expert-0:9090", "nonsense"), RemoteExperts.Options.defaults(), null));
         assertTrue(e.getMessage().contains("dsv2.router.experts") && e.getMessage().contains("'nonsense'"),
                 e.getMessage());
         IllegalArgumentException dup = assertThrows(IllegalArgumentException.class, () -> RemoteExperts.connect(
-                ExpertShards.TINY, List.of("a:1", "a:1"), RemoteExperts.Options.defaults(), null));
+                TestCheckpoints.TINY, List.of("a:1", "a:1"), RemoteExperts.Options.defaults(), null));
         assertTrue(dup.getMessage().contains("twice"), dup.getMessage());
     }
 }

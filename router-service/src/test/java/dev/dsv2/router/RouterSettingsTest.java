@@ -1,7 +1,7 @@
 package dev.dsv2.router;
 
+import dev.dsv2.testsupport.TestCheckpoints;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
 
@@ -37,8 +37,8 @@ class RouterSettingsTest {
     }
 
     @Test
-    void aContextLimitBeyondTheModelOrANonPositiveSizeIsRefusedNamingTheKey(@TempDir Path dir) {
-        Path model = ExpertShards.writeTiny(dir.resolve("tiny"), 1);
+    void aContextLimitBeyondTheModelOrANonPositiveSizeIsRefusedNamingTheKey() {
+        Path model = TestCheckpoints.tiny(1);
         IllegalArgumentException limit = assertThrows(IllegalArgumentException.class,
                 () -> RouterEngine.create(RouterEngine.Settings.local(model, 1).withCache(1024, 200_000), null));
         assertTrue(limit.getMessage().contains("dsv2.context-limit (DSV2_CONTEXT_LIMIT) 200000 must be in [2, 163840]"),

@@ -1,19 +1,17 @@
 package dev.dsv2.router;
 
 import dev.dsv2.engine.kernel.VectorBackend;
+import dev.dsv2.testsupport.TestCheckpoints;
 import io.quarkus.test.common.QuarkusTestResourceLifecycleManager;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.ServerSocket;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.Map;
-import java.util.stream.Stream;
 
 /**
- * The router app under test: a tiny random checkpoint, two real expert shards on loopback of which only shard 0 runs
+ * The router app under test: the tiny test checkpoint, two real expert shards on loopback of which only shard 0 runs
  * at first ({@link #startShardOne()} brings shard 1 up), an f32 wire (so tokens equal the in-process model's), a
  * 256-token KV cache (4 blocks of 64) and a 512-token context limit.
  */
@@ -22,16 +20,12 @@ public class RouterTestResource implements QuarkusTestResourceLifecycleManager {
     static volatile int grpcPort;
     private static volatile ExpertShards shards;
     private static VectorBackend backend;
-    private Path dir;
 
     @Override
     public Map<String, String> start() {
-        try {
-            dir = Files.createTempDirectory("dsv2-router-test");
-            modelDir = ExpertShards.writeTiny(dir.resolve("tiny"), 13);
-            try (ServerSocket s = new ServerSocket(0)) {
-                grpcPort = s.getLocalPort();
-            }
+        modelDir = TestCheckpoints.tiny(13);
+        try (ServerSocket s = new ServerSocket(0)) {
+            grpcPort = s.getLocalPort();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -65,10 +59,5 @@ public class RouterTestResource implements QuarkusTestResourceLifecycleManager {
     public void stop() {
         shards.close();
         backend.close();
-        try (Stream<Path> files = Files.walk(dir)) {
-            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
     }
 }

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.dsv2.testsupport.SharedTestData;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -18,7 +19,7 @@ class ChatTemplateTest {
     private static final String EOS = "<｜end▁of▁sentence｜>";
 
     private static ChatTemplate deepSeekV2() throws IOException {
-        String source = Files.readString(TestData.testdata().resolve("deepseek-v2-chat-template.jinja"),
+        String source = Files.readString(SharedTestData.resolve("deepseek-v2-chat-template.jinja"),
                 StandardCharsets.UTF_8);
         return new ChatTemplate(source, Map.of("bos_token", BOS, "eos_token", EOS));
     }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.dsv2.testsupport.SharedTestData;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -100,7 +101,7 @@ class HfTokenizerGoldenTest {
 
     @Test
     void everyConfigurationVariantEncodesLikeHuggingFace() throws IOException {
-        JsonNode base = new ObjectMapper().readTree(TestData.deepSeekV3Dir().resolve("tokenizer.json").toFile());
+        JsonNode base = new ObjectMapper().readTree(SharedTestData.deepSeekV3Tokenizer().resolve("tokenizer.json").toFile());
         List<String> failures = new ArrayList<>();
         for (JsonNode variant : GOLDEN.get("variants")) {
             HfTokenizer t = HfTokenizer.fromJson(applyPatch(base, variant.get("patch")), TokenizerConfig.NONE,

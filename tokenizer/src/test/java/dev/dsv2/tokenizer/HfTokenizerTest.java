@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.dsv2.testsupport.SharedTestData;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -67,7 +68,7 @@ class HfTokenizerTest {
 
     @Test
     void loadsFromTheTokenizerJsonFileItselfAndReadsTheSiblingConfig() throws IOException {
-        HfTokenizer fromFile = HfTokenizer.load(TestData.deepSeekV3Dir().resolve("tokenizer.json"));
+        HfTokenizer fromFile = HfTokenizer.load(SharedTestData.deepSeekV3Tokenizer().resolve("tokenizer.json"));
         assertArrayEquals(tokenizer.encode("Hello, world!"), fromFile.encode("Hello, world!"));
         assertEquals(OptionalInt.of(0), fromFile.bosId());
     }
@@ -88,7 +89,7 @@ class HfTokenizerTest {
 
     @Test
     void unsupportedComponentsAreRejectedNamingFieldValueAndWhatIsSupported() throws IOException {
-        JsonNode base = new ObjectMapper().readTree(TestData.deepSeekV3Dir().resolve("tokenizer.json").toFile());
+        JsonNode base = new ObjectMapper().readTree(SharedTestData.deepSeekV3Tokenizer().resolve("tokenizer.json").toFile());
         ObjectNode nfkc = base.deepCopy();
         nfkc.set("normalizer", new ObjectMapper().readTree("{\"type\": \"NFKC\"}"));
         TokenizerFormatException e = assertThrows(TokenizerFormatException.class,
@@ -110,7 +111,7 @@ class HfTokenizerTest {
 
     @Test
     void aTokenizerWithoutChatTemplateSaysSoWhenAskedForOne(@TempDir Path dir) throws IOException {
-        Files.copy(TestData.deepSeekV3Dir().resolve("tokenizer.json"), dir.resolve("tokenizer.json"));
+        Files.copy(SharedTestData.deepSeekV3Tokenizer().resolve("tokenizer.json"), dir.resolve("tokenizer.json"));
         HfTokenizer bare = HfTokenizer.load(dir);
         assertFalse(bare.hasChatTemplate());
         assertFalse(bare.addBosToken());
@@ -121,8 +122,8 @@ class HfTokenizerTest {
 
     @Test
     void aChatTemplateJinjaFileOverridesTheConfigTemplate(@TempDir Path dir) throws IOException {
-        Files.copy(TestData.deepSeekV3Dir().resolve("tokenizer.json"), dir.resolve("tokenizer.json"));
-        Files.copy(TestData.deepSeekV3Dir().resolve("tokenizer_config.json"), dir.resolve("tokenizer_config.json"));
+        Files.copy(SharedTestData.deepSeekV3Tokenizer().resolve("tokenizer.json"), dir.resolve("tokenizer.json"));
+        Files.copy(SharedTestData.deepSeekV3Tokenizer().resolve("tokenizer_config.json"), dir.resolve("tokenizer_config.json"));
         Files.writeString(dir.resolve("chat_template.jinja"), "{% for m in messages %}[{{ m['content'] }}]{% endfor %}\n");
         HfTokenizer t = HfTokenizer.load(dir);
         assertEquals("[a][b]", t.chatTemplate().render(List.of(ChatMessage.user("a"), ChatMessage.user("b")), true,
@@ -138,7 +139,7 @@ class HfTokenizerTest {
             strings.add(c.get("string").asText());
             expected.add(c.get("ids").toString().replace(" ", ""));
         }
-        HfTokenizer fresh = HfTokenizer.load(TestData.deepSeekV3Dir()); // empty word cache: threads race to fill it
+        HfTokenizer fresh = HfTokenizer.load(SharedTestData.deepSeekV3Tokenizer()); // empty word cache: threads race to fill it
         try (ExecutorService pool = Executors.newFixedThreadPool(8)) {
             List<Callable<List<String>>> tasks = new ArrayList<>();
             for (int t = 0; t < 8; t++) {

@@ -2,48 +2,22 @@ package dev.dsv2.tokenizer;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.dsv2.testsupport.SharedTestData;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 
-/** Locates the shared test data and loads (once) the DeepSeek-V3 tokenizer and the golden files. */
+/** Loads (once) the DeepSeek-V3 tokenizer of the shared test data, and the golden files. */
 final class TestData {
     private static HfTokenizer deepSeekV3;
 
     private TestData() {
     }
 
-    /**
-     * {@code shared/testdata}: from the {@code dsv2.shared.dir} property (set by the build), else the first
-     * ancestor of the working directory with a {@code shared/testdata} folder, else {@code /work/shared}.
-     */
-    static Path testdata() {
-        List<Path> candidates = new ArrayList<>();
-        String property = System.getProperty("dsv2.shared.dir");
-        if (property != null) {
-            candidates.add(Path.of(property, "testdata"));
-        }
-        for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
-            candidates.add(p.resolve("shared/testdata"));
-            candidates.add(p.resolveSibling("shared/testdata"));
-        }
-        candidates.add(Path.of("/work/shared/testdata"));
-        return candidates.stream().filter(p -> Files.isDirectory(p.resolve("deepseek-v3-tokenizer"))).findFirst()
-                .orElseThrow(() -> new IllegalStateException("shared/testdata not found; tried " + candidates));
-    }
-
-    static Path deepSeekV3Dir() {
-        return testdata().resolve("deepseek-v3-tokenizer");
-    }
-
     static synchronized HfTokenizer deepSeekV3() {
         if (deepSeekV3 == null) {
             try {
-                deepSeekV3 = HfTokenizer.load(deepSeekV3Dir());
+                deepSeekV3 = HfTokenizer.load(SharedTestData.deepSeekV3Tokenizer());
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }

@@ -10,6 +10,7 @@ import dev.dsv2.engine.safetensors.Checkpoint;
 import dev.dsv2.engine.safetensors.CheckpointException;
 import dev.dsv2.engine.tensor.DType;
 import dev.dsv2.engine.tensor.TensorView;
+import dev.dsv2.testsupport.SharedTestData;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 import org.junit.jupiter.api.io.TempDir;
@@ -225,30 +226,9 @@ class RandomCheckpointWriterTest {
 
     // --- tokenizer ---------------------------------------------------------------------------------------------
 
-    /**
-     * The shared test data directory, looked for as the tokenizer module's tests do: {@code -Ddsv2.shared.dir} (set
-     * by the build), else an ancestor of the working directory or its sibling with {@code shared/testdata}, else
-     * {@code /work/shared/testdata}.
-     */
-    static Path sharedTestdata() {
-        List<Path> candidates = new ArrayList<>();
-        String prop = System.getProperty("dsv2.shared.dir");
-        if (prop != null) {
-            candidates.add(Path.of(prop, "testdata"));
-        }
-        for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
-            candidates.add(p.resolve("shared/testdata"));
-            candidates.add(p.resolveSibling("shared/testdata"));
-        }
-        candidates.add(Path.of("/work/shared/testdata"));
-        return candidates.stream().filter(p -> Files.isDirectory(p.resolve("deepseek-v3-tokenizer"))).findFirst()
-                .orElseThrow(() -> new IllegalStateException("shared/testdata not found; tried " + candidates
-                        + " (set -Ddsv2.shared.dir)"));
-    }
-
     @Test
     void deepSeekTokenizerInfoHas128815IdsWithBos0AndEos1() {
-        Path tok = sharedTestdata().resolve("deepseek-v3-tokenizer");
+        Path tok = SharedTestData.deepSeekV3Tokenizer();
         assertEquals(new TokenizerInfo(128815, 0, 1), RandomCheckpointWriter.readTokenizerInfo(tok));
         assertEquals(new TokenizerInfo(128815, 0, 1),
                 RandomCheckpointWriter.readTokenizerInfo(tok.resolve("tokenizer.json")));
@@ -256,7 +236,7 @@ class RandomCheckpointWriterTest {
 
     @Test
     void copyTokenizerCopiesTokenizerJsonAndItsConfig() throws IOException {
-        Path tok = sharedTestdata().resolve("deepseek-v3-tokenizer");
+        Path tok = SharedTestData.deepSeekV3Tokenizer();
         Path out = dir.resolve("model");
         RandomCheckpointWriter.copyTokenizer(tok.resolve("tokenizer.json"), out);
         assertEquals(-1, Files.mismatch(tok.resolve("tokenizer.json"), out.resolve("tokenizer.json")));

@@ -5,6 +5,7 @@ import dev.dsv2.engine.cache.LatentKvCache;
 import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.kernel.ScalarBackend;
 import dev.dsv2.engine.kernel.VectorBackend;
+import dev.dsv2.testsupport.TestCheckpoints;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -36,7 +37,7 @@ class ModelConsistencyTest {
     }
 
     private static DeepseekV2Model load(String preset, Backend be) {
-        return DeepseekV2Model.load(TestModels.preset(preset, 7), be, null);
+        return DeepseekV2Model.load(TestCheckpoints.preset(preset, 7), be, null);
     }
 
     /** Logits of every position of {@code tokens}, one forward over a fresh sequence. */

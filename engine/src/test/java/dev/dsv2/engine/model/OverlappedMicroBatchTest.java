@@ -12,6 +12,7 @@ import dev.dsv2.engine.sample.TopLogprobs;
 import dev.dsv2.engine.serve.BatchScheduler;
 import dev.dsv2.engine.serve.ErrorKind;
 import dev.dsv2.engine.serve.GenerationListener;
+import dev.dsv2.testsupport.TestCheckpoints;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -75,7 +76,7 @@ class OverlappedMicroBatchTest {
     static void load() {
         backend = new VectorBackend(2);
         expertThreads = Executors.newFixedThreadPool(2);
-        Path dir = TestModels.preset("tiny", 9);
+        Path dir = TestCheckpoints.preset("tiny", 9);
         ModelConfig c = ModelConfig.load(dir);
         model = DeepseekV2Model.load(dir, backend, null, ckpt -> new AsyncExperts(
                 new LocalExperts(backend, ModelLoader.localExperts(c, new ModelLoader.Names(ckpt)), c.hiddenSize())),

@@ -10,6 +10,7 @@ import dev.dsv2.engine.reference.NaiveDeepseekV2;
 import dev.dsv2.engine.reference.NaiveGreedy;
 import dev.dsv2.engine.sample.SamplingParams;
 import dev.dsv2.engine.sample.TopLogprobs;
+import dev.dsv2.testsupport.TestCheckpoints;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.io.TempDir;
@@ -83,7 +84,7 @@ class ReferenceAgreementTest {
 
     private static Path checkpoint(String name, Consumer<Map<String, Object>> edit, String preset) {
         if (preset != null) {
-            return TestModels.preset(preset, 3);
+            return TestCheckpoints.preset(preset, 3);
         }
         Map<String, Object> config = new HashMap<>(CheckpointWriter.smallV2Config());
         edit.accept(config);

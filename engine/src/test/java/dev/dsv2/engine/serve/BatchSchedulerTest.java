@@ -6,10 +6,10 @@ import dev.dsv2.engine.generate.Generator;
 import dev.dsv2.engine.generate.TokenListener;
 import dev.dsv2.engine.kernel.VectorBackend;
 import dev.dsv2.engine.model.DeepseekV2Model;
-import dev.dsv2.engine.model.TestModels;
 import dev.dsv2.engine.sample.FinishReason;
 import dev.dsv2.engine.sample.SamplingParams;
 import dev.dsv2.engine.sample.TopLogprobs;
+import dev.dsv2.testsupport.TestCheckpoints;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -33,7 +33,7 @@ class BatchSchedulerTest {
     @BeforeAll
     static void load() {
         backend = new VectorBackend(2);
-        model = DeepseekV2Model.load(TestModels.preset("tiny", 5), backend, null);
+        model = DeepseekV2Model.load(TestCheckpoints.preset("tiny", 5), backend, null);
     }
 
     @AfterAll

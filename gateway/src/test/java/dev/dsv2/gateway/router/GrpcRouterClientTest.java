@@ -3,6 +3,7 @@ package dev.dsv2.gateway.router;
 import dev.dsv2.engine.sample.FinishReason;
 import dev.dsv2.engine.sample.SamplingParams;
 import dev.dsv2.engine.serve.ErrorKind;
+import dev.dsv2.testsupport.TestCheckpoints;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
 import org.junit.jupiter.api.AfterAll;
@@ -10,6 +11,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
+import java.util.OptionalInt;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -19,9 +21,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * {@link GrpcRouterClient} against the internal Router API served from a real embedded router over loopback gRPC:
- * the same tokens and logprobs as calling the embedded router directly, abort reaching the far side, errors and
- * status mapped.
+ * {@link GrpcRouterClient} against the internal Router API served from a real embedded router (the tiny test
+ * checkpoint) over loopback gRPC: the same tokens and logprobs as calling the embedded router directly, abort
+ * reaching the far side, errors and status mapped.
  */
 class GrpcRouterClientTest {
     static EmbeddedRouter backend;
@@ -30,7 +32,8 @@ class GrpcRouterClientTest {
 
     @BeforeAll
     static void start() throws Exception {
-        backend = TinyCheckpoint.router();
+        backend = EmbeddedRouter.load(TestCheckpoints.tiny(7),
+                new EmbeddedRouter.Options("auto", 2, OptionalInt.of(4096), 2048, 256, 16), line -> { });
         server = ServerBuilder.forPort(0).addService(new LoopbackRouterService(backend)).build().start();
         client = new GrpcRouterClient("localhost:" + server.getPort());
     }

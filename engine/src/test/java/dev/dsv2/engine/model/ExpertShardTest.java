@@ -1,14 +1,12 @@
-package dev.dsv2.expert;
+package dev.dsv2.engine.model;
 
 import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.kernel.VectorBackend;
-import dev.dsv2.engine.model.ExpertPlacement;
-import dev.dsv2.engine.model.ExpertShard;
-import dev.dsv2.engine.model.Workspace;
+import dev.dsv2.testsupport.TestCheckpoints;
+import dev.dsv2.testsupport.TestVectors;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -21,19 +19,18 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** ExpertPlacement and ExpertShard (engine): who owns which experts, what a shard maps, what it computes. */
+/** ExpertPlacement and ExpertShard: who owns which experts, what a shard maps, what it computes. */
 class ExpertShardTest {
-    private static final ModelConfig C = TinyModel.CONFIG;
+    private static final ModelConfig C = TestCheckpoints.TINY;
     private static final int D = C.hiddenSize();
     private static final int TOP_K = C.numExpertsPerTok();
-    @TempDir
-    static Path dir;
+    private static Path dir;
     private static VectorBackend backend;
     private static ExpertShard all;
 
     @BeforeAll
     static void load() {
-        TinyModel.write(dir, 11);
+        dir = TestCheckpoints.tiny(11);
         backend = new VectorBackend(2);
         all = ExpertShard.load(dir, backend, ExpertPlacement.all(C.nRoutedExperts()), true, null);
     }
@@ -159,12 +156,7 @@ class ExpertShardTest {
         }
     }
 
-    static float[] randomRows(int rows, long seed) {
-        Random rnd = new Random(seed);
-        float[] x = new float[rows * D];
-        for (int i = 0; i < x.length; i++) {
-            x[i] = (float) rnd.nextGaussian();
-        }
-        return x;
+    private static float[] randomRows(int rows, long seed) {
+        return TestVectors.gaussian(rows * D, seed);
     }
 }

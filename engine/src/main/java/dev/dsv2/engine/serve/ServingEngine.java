@@ -3,7 +3,6 @@ package dev.dsv2.engine.serve;
 import dev.dsv2.engine.cache.LatentKvCache;
 import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.kernel.Backend;
-import dev.dsv2.engine.kernel.Backends;
 import dev.dsv2.engine.model.DeepseekV2Model;
 
 import java.nio.file.Path;
@@ -70,7 +69,7 @@ public final class ServingEngine implements AutoCloseable {
     public static ServingEngine load(Path dir, ServingSettings settings, ModelFactory factory,
                                      Consumer<String> progress) {
         Consumer<String> report = progress == null ? line -> { } : progress;
-        Backend backend = Backends.create(settings.backend(), settings.threads());
+        Backend backend = settings.createBackend();
         DeepseekV2Model model = null;
         try {
             report.accept("kernel backend " + backend.name() + " with " + settings.threads() + " threads (device "

@@ -1,6 +1,8 @@
 package dev.dsv2.engine.serve;
 
 import dev.dsv2.engine.config.ModelConfig;
+import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.kernel.Backends;
 
 import java.util.Locale;
 import java.util.Optional;
@@ -117,6 +119,14 @@ public record ServingSettings(String backend, int threads, DeviceSpec device, We
                     + config.maxPositionEmbeddings() + "] (max_position_embeddings of the model)");
         }
         return limit;
+    }
+
+    /**
+     * Opens the kernel backend these settings ask for: the one place a service or tool turns settings into kernels
+     * ({@link #device()} and {@link #weights()} are carried for the device and int8 paths to read here).
+     */
+    public Backend createBackend() {
+        return Backends.create(backend, threads);
     }
 
     /** The scheduler's configuration for a resolved context limit. */

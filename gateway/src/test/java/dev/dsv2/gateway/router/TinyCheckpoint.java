@@ -2,12 +2,12 @@ package dev.dsv2.gateway.router;
 
 import dev.dsv2.engine.checkpoint.ModelPresets;
 import dev.dsv2.engine.checkpoint.RandomCheckpointWriter;
+import dev.dsv2.engine.serve.ServingSettings;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.OptionalInt;
 
 /** A random {@code tiny} checkpoint (vocab 1024, no tokenizer) for router tests, written once per JVM. */
 final class TinyCheckpoint {
@@ -30,7 +30,7 @@ final class TinyCheckpoint {
     }
 
     static EmbeddedRouter router() {
-        return EmbeddedRouter.load(dir(), new EmbeddedRouter.Options("auto", 2, OptionalInt.of(4096), 2048, 256, 16),
-                line -> { });
+        return EmbeddedRouter.load(dir(), ServingSettings.defaults().withThreads(2).withKvCacheTokens(4096)
+                .withContextLimit(2048).withBatchLimits(256, 16), line -> { });
     }
 }

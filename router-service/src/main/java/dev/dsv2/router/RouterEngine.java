@@ -101,8 +101,8 @@ public final class RouterEngine implements AutoCloseable {
     }
 
     /**
-     * Reads config.json, creates the kernel backend and, when {@code settings.experts()} is not empty, connects to
-     * the shards (discovery runs in the background).
+     * Reads config.json, checks the context limit against it and, when {@code settings.experts()} is not empty,
+     * connects to the shards (discovery runs in the background). The kernel backend is opened by {@link #load}.
      */
     public static RouterEngine create(Settings settings, RemoteExperts.CallObserver calls) {
         ModelConfig config = ModelConfig.load(settings.modelDir());

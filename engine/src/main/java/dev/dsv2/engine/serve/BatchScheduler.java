@@ -62,7 +62,8 @@ public final class BatchScheduler implements AutoCloseable {
         }
 
         public static Config defaults(int contextLimit) {
-            return new Config(512, 256, 4096, contextLimit);
+            return new Config(ServingSettings.DEFAULT_MAX_BATCH_TOKENS, ServingSettings.DEFAULT_MAX_RUNNING,
+                    ServingSettings.DEFAULT_MAX_WAITING, contextLimit);
         }
     }
 

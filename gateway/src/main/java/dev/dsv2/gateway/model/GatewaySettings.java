@@ -4,7 +4,6 @@ import dev.dsv2.engine.serve.ServingSettings;
 
 import java.nio.file.Path;
 import java.util.Optional;
-import java.util.OptionalInt;
 
 /**
  * The gateway's configuration (see the service configuration contract; every key also works as an environment
@@ -42,11 +41,6 @@ public record GatewaySettings(Optional<Path> modelDir, Optional<String> modelNam
 
     public boolean embedded() {
         return router.equals(EMBEDDED);
-    }
-
-    /** {@code dsv2.context-limit}; empty = min(max_position_embeddings, 32768). */
-    public OptionalInt contextLimit() {
-        return serving.contextLimit();
     }
 
     /** Defaults for tests and tools: embedded, demo model, this machine's processors. */

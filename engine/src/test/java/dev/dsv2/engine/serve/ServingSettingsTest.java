@@ -12,7 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The shared serving keys: one meaning in every service, and refusals that name the key, the variable and the value. */
+/** The shared serving keys: one meaning in every service; refusals name the key, the variable and the value. */
 class ServingSettingsTest {
 
     private static ServingSettings parse(Map<String, String> values) {
@@ -67,8 +67,8 @@ class ServingSettingsTest {
                 refusal(Map.of("dsv2.max-batch-tokens", "0")));
         assertEquals("dsv2.max-waiting (DSV2_MAX_WAITING) must be >= 0, got -1",
                 refusal(Map.of("dsv2.max-waiting", "-1")));
-        assertEquals("dsv2.backend (DSV2_BACKEND): 'gpu' is not a kernel backend (expected auto, cpu, vector or scalar)",
-                refusal(Map.of("dsv2.backend", "gpu")));
+        assertEquals("dsv2.backend (DSV2_BACKEND): 'gpu' is not a kernel backend (expected auto, cpu, vector or"
+                + " scalar)", refusal(Map.of("dsv2.backend", "gpu")));
         assertEquals("dsv2.device (DSV2_DEVICE): 'cuda:x' is not a device (expected auto, cpu, cuda or cuda:N with N a"
                 + " GPU ordinal >= 0)", refusal(Map.of("dsv2.device", "cuda:x")));
         assertEquals("dsv2.weights (DSV2_WEIGHTS): 'fp8' is not a weight format (expected bf16 or int8)",

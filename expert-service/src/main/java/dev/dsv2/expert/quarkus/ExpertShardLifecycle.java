@@ -29,8 +29,8 @@ import java.util.logging.Logger;
  * Wires the expert shard into Quarkus from the configuration contract (every key also an env var): which shard this
  * is ({@code dsv2.shard.*}), the checkpoint ({@code dsv2.model.dir}) and kernels ({@code dsv2.backend},
  * {@code dsv2.threads}, {@code dsv2.device}, {@code dsv2.weights}: the shared serving keys, parsed by
- * {@link ServingSettings} as in every service). Bad configuration fails the start with a message naming the key; the weights are mapped on
- * a background thread after start, so health endpoints answer (not ready) while they load.
+ * {@link ServingSettings} as in every service). Bad configuration fails the start with a message naming the key; the
+ * weights are mapped on a background thread after start, so health endpoints answer (not ready) while they load.
  *
  * <p>Service-internal keys (not in the contract): {@code dsv2.expert.compute-threads} (default 2) Compute calls run
  * at once, each using the kernel threads; {@code dsv2.expert.compute-queue} (default 64) calls that may wait before

@@ -6,7 +6,6 @@ import dev.dsv2.engine.checkpoint.ModelPresets;
 import dev.dsv2.engine.checkpoint.RandomCheckpointWriter;
 import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.kernel.Backend;
-import dev.dsv2.engine.kernel.Backends;
 import dev.dsv2.engine.kernel.Roofline;
 import dev.dsv2.engine.model.AttentionMode;
 import dev.dsv2.engine.model.DeepseekV2Model;
@@ -15,6 +14,7 @@ import dev.dsv2.engine.model.ForwardProfile;
 import dev.dsv2.engine.model.Workspace;
 import dev.dsv2.engine.sample.Sampler;
 import dev.dsv2.engine.sample.SamplingParams;
+import dev.dsv2.engine.serve.ServingSettings;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -111,7 +111,7 @@ public final class BenchCommand implements Callable<Integer> {
         device.select(() -> model != null ? ModelConfig.load(model) : ModelPresets.preset(source));
         Path dir = model != null ? model : presetDir(source);
 
-        Backend backend = Backends.fromEnvironment();
+        Backend backend = ServingSettings.fromSystem().createBackend();
         int threads = backend.threads();
         progress("backend " + backend.name());
         double bandwidth = measureBandwidth(threads);

@@ -11,10 +11,10 @@ import dev.dsv2.engine.generate.Generator;
 import dev.dsv2.engine.generate.TextStream;
 import dev.dsv2.engine.generate.TokenListener;
 import dev.dsv2.engine.kernel.Backend;
-import dev.dsv2.engine.kernel.Backends;
 import dev.dsv2.engine.model.DeepseekV2Model;
 import dev.dsv2.engine.sample.SamplingParams;
 import dev.dsv2.engine.sample.TopLogprobs;
+import dev.dsv2.engine.serve.ServingSettings;
 import dev.dsv2.tokenizer.HfTokenizer;
 import dev.dsv2.tokenizer.StreamingDetokenizer;
 import picocli.CommandLine.ArgGroup;
@@ -127,7 +127,7 @@ public final class GenerateCommand implements Callable<Integer> {
         if (!stop.isEmpty() && tokenizer == null) {
             throw new ParameterException(spec.commandLine(), "--stop needs a tokenizer.json in " + model);
         }
-        Backend backend = Backends.fromEnvironment();
+        Backend backend = ServingSettings.fromSystem().createBackend();
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (DeepseekV2Model m = DeepseekV2Model.load(model, backend, progress())) {
             params.validate(m.config().vocabSize(), 20);

@@ -4,18 +4,18 @@ import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.model.ExpertPlacement;
 import dev.dsv2.engine.model.ExpertShard;
+import dev.dsv2.engine.serve.ModelLifecycle;
 import dev.dsv2.proto.internal.v1.ShardInfo;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 
 import java.nio.file.Path;
 import java.util.function.Consumer;
-import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
  * The shard this process serves and where its weights are: LOADING (placement known from config.json, weights
- * being mapped), READY, or FAILED with the reason. {@link #info()} answers in every state (with {@code ready} set
+ * being mapped), READY, or FAILED with the reason (a {@link ModelLifecycle}). {@link #info()} answers in every state (with {@code ready} set
  * accordingly), so a router learns the placement of a shard that is still loading; {@link #shard()} refuses with
  * UNAVAILABLE until the weights are in.
  */
@@ -26,9 +26,7 @@ public final class ServedShard implements AutoCloseable {
     private final ModelConfig config;
     private final ExpertPlacement placement;
     private final String modelName;
-    private volatile ExpertShard shard;
-    private volatile String failure;
-    private volatile boolean closed;
+    private final ModelLifecycle<ExpertShard> lifecycle;
 
     public ServedShard(ShardSettings settings, ModelConfig config, String modelName) {
         this.settings = settings;
@@ -39,12 +37,13 @@ public final class ServedShard implements AutoCloseable {
                     + config.nRoutedExperts() + "): there is nothing for an expert shard to serve");
         }
         this.placement = new ExpertPlacement(settings.shardIndex(), settings.shardCount(), config.nRoutedExperts());
+        this.lifecycle = new ModelLifecycle<>(settings.label(), ExpertShard::close);
     }
 
     /** A shard whose weights are already loaded (embedding and tests). */
     public static ServedShard ofLoaded(ShardSettings settings, ExpertShard shard, String modelName) {
         ServedShard s = new ServedShard(settings, shard.config(), modelName);
-        s.shard = shard;
+        s.lifecycle.load(() -> shard);
         return s;
     }
 
@@ -53,20 +52,13 @@ public final class ServedShard implements AutoCloseable {
      * (and it is logged), so health checks can report it.
      */
     public void load(Path dir, Backend backend, Consumer<String> progress) {
-        try {
+        lifecycle.load(() -> {
             long t0 = System.nanoTime();
             ExpertShard loaded = ExpertShard.load(dir, backend, placement, settings.sharedExperts(), progress);
-            if (closed) {
-                loaded.close();
-                return;
-            }
-            shard = loaded;
             LOG.info(() -> String.format("%s ready: %s, %.1f MiB of expert weights mapped in %.1f s",
                     settings.label(), loaded, loaded.weightBytes() / 1048576.0, (System.nanoTime() - t0) / 1e9));
-        } catch (RuntimeException | Error e) {
-            failure = e.getMessage() == null ? e.toString() : e.getMessage();
-            LOG.log(Level.SEVERE, settings.label() + ": loading the expert weights from " + dir + " failed", e);
-        }
+            return loaded;
+        });
     }
 
     public ShardSettings settings() {
@@ -86,21 +78,21 @@ public final class ServedShard implements AutoCloseable {
     }
 
     public boolean ready() {
-        return shard != null;
+        return lifecycle.ready();
     }
 
     /** Why loading failed, or null. */
     public String failure() {
-        return failure;
+        return lifecycle.failure();
     }
 
     /** The loaded shard, or UNAVAILABLE naming the state. */
     public ExpertShard shard() {
-        ExpertShard s = shard;
+        ExpertShard s = lifecycle.orNull();
         if (s != null) {
             return s;
         }
-        String f = failure;
+        String f = lifecycle.failure();
         throw new StatusRuntimeException(Status.UNAVAILABLE.withDescription(settings.label()
                 + (f != null ? " failed to load its weights: " + f : " is still loading its weights")));
     }
@@ -118,7 +110,7 @@ public final class ServedShard implements AutoCloseable {
         for (int e : placement.owned()) {
             b.addOwnedExperts(e);
         }
-        ExpertShard s = shard;
+        ExpertShard s = lifecycle.orNull();
         if (s != null) {
             b.setWeightBytes(s.weightBytes());
         }
@@ -127,11 +119,6 @@ public final class ServedShard implements AutoCloseable {
 
     @Override
     public void close() {
-        closed = true;
-        ExpertShard s = shard;
-        shard = null;
-        if (s != null) {
-            s.close();
-        }
+        lifecycle.close();
     }
 }

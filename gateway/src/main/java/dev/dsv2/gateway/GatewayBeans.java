@@ -1,5 +1,6 @@
 package dev.dsv2.gateway;
 
+import dev.dsv2.engine.serve.ServingSettings;
 import dev.dsv2.gateway.core.GenerationService;
 import dev.dsv2.gateway.core.InFlightLimit;
 import dev.dsv2.gateway.core.Interactive;
@@ -16,39 +17,35 @@ import jakarta.enterprise.event.Observes;
 import jakarta.enterprise.inject.Instance;
 import jakarta.enterprise.inject.Produces;
 import jakarta.inject.Singleton;
+import org.eclipse.microprofile.config.Config;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 import java.nio.file.Path;
 import java.util.Optional;
-import java.util.OptionalInt;
 
 /**
  * Wires the gateway from configuration (the keys of the service configuration contract; each also an environment
- * variable, e.g. {@code DSV2_MODEL_DIR}). The model starts loading in the background at application start.
+ * variable, e.g. {@code DSV2_MODEL_DIR}); the shared serving keys are parsed by {@link ServingSettings}, as in every
+ * service. The model starts loading in the background at application start.
  */
 @ApplicationScoped
 public class GatewayBeans {
 
     @Produces
     @Singleton
-    GatewaySettings settings(@ConfigProperty(name = "dsv2.model.dir") Optional<String> modelDir,
+    GatewaySettings settings(Config config,
+                             @ConfigProperty(name = "dsv2.model.dir") Optional<String> modelDir,
                              @ConfigProperty(name = "dsv2.model.name") Optional<String> modelName,
                              @ConfigProperty(name = "dsv2.gateway.router", defaultValue = "embedded") String router,
-                             @ConfigProperty(name = "dsv2.context-limit") OptionalInt contextLimit,
-                             @ConfigProperty(name = "dsv2.backend", defaultValue = "auto") String backend,
-                             @ConfigProperty(name = "dsv2.threads") OptionalInt threads,
-                             @ConfigProperty(name = "dsv2.kv-cache.tokens") OptionalInt kvCacheTokens,
-                             @ConfigProperty(name = "dsv2.max-batch-tokens", defaultValue = "512") int maxBatchTokens,
-                             @ConfigProperty(name = "dsv2.max-running", defaultValue = "256") int maxRunning,
                              @ConfigProperty(name = "dsv2.gateway.max-in-flight", defaultValue = "0") int maxInFlight,
                              @ConfigProperty(name = "dsv2.demo.cache-dir") Optional<String> demoCacheDir,
                              @ConfigProperty(name = "quarkus.application.version", defaultValue = "dev")
                              String version) {
         Path cache = demoCacheDir.filter(s -> !s.isBlank()).map(Path::of)
                 .orElse(Path.of(System.getProperty("user.home"), ".cache", "dsv2"));
+        ServingSettings serving = ServingSettings.parse(key -> config.getOptionalValue(key, String.class));
         return new GatewaySettings(modelDir.filter(s -> !s.isBlank()).map(Path::of), modelName.filter(s -> !s.isBlank()),
-                router, contextLimit, backend, threads.orElse(Runtime.getRuntime().availableProcessors()),
-                kvCacheTokens, maxBatchTokens, maxRunning, maxInFlight, cache, version);
+                router, serving, maxInFlight, cache, version);
     }
 
     @Produces

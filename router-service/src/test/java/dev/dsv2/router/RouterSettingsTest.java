@@ -9,20 +9,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The router's configuration: defaults that depend on the model and the heap, and precise refusals. */
+/** The router's own configuration keys and precise refusals (the shared keys: ServingSettingsTest in the engine). */
 class RouterSettingsTest {
-    private static final long LITE_BYTES_PER_TOKEN = 27L * 576 * 4; // 60.75 KiB
-
-    @Test
-    void theDefaultKvCacheIsAQuarterOfTheHeapCappedAtEightContexts() {
-        assertEquals(8630, RouterEngine.defaultKvCacheTokens(32768, LITE_BYTES_PER_TOKEN, 576, 2L << 30),
-                "V2-Lite, 2 GiB heap: 512 MiB / 60.75 KiB");
-        assertEquals(8 * 32768, RouterEngine.defaultKvCacheTokens(32768, LITE_BYTES_PER_TOKEN, 576, 64L << 30),
-                "a large heap stops at 8 x the context limit");
-        assertEquals(64, RouterEngine.defaultKvCacheTokens(32768, LITE_BYTES_PER_TOKEN, 576, 1L << 20),
-                "never less than one block");
-    }
-
     @Test
     void placementAndWireDtypeParseTheirValuesAndNameTheKeyOtherwise() {
         assertEquals(RouterEngine.SharedExperts.SHARDS, RouterEngine.SharedExperts.parse(" Shards "));

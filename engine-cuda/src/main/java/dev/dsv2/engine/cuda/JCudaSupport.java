@@ -6,14 +6,14 @@ import dev.dsv2.engine.device.CudaProbe;
 import dev.dsv2.engine.device.CudaSupport;
 import dev.dsv2.engine.device.SelfCheckReport;
 import dev.dsv2.engine.kernel.Backend;
-import dev.dsv2.engine.kernel.Backends;
+import dev.dsv2.engine.serve.ServingSettings;
 
 import java.util.List;
 
 /**
  * The engine's CUDA support through JCuda's driver API (registered for {@link java.util.ServiceLoader} in
  * META-INF/services): the device probe and the kernel self-check. The CPU reference of the self-check is the CPU
- * backend the model runs on ({@link Backends#fromEnvironment()}).
+ * backend the model runs on (from {@link ServingSettings#fromSystem()}).
  */
 public final class JCudaSupport implements CudaSupport {
 
@@ -24,7 +24,7 @@ public final class JCudaSupport implements CudaSupport {
 
     @Override
     public SelfCheckReport selfCheck(CudaDevice device, ModelConfig config, long seed) {
-        try (Backend cpu = Backends.fromEnvironment()) {
+        try (Backend cpu = ServingSettings.fromSystem().createBackend()) {
             CudaContext cx;
             try {
                 cx = new CudaContext(device);

@@ -24,6 +24,8 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public final class LatentKvCache {
     public static final int DEFAULT_BLOCK_SIZE = 64;
+    /** The largest Java array a layer's storage may be (a few words below Integer.MAX_VALUE). */
+    private static final long MAX_LAYER_FLOATS = Integer.MAX_VALUE - 16L;
 
     private final int layers;
     private final int dim;
@@ -50,7 +52,7 @@ public final class LatentKvCache {
         this.blockSize = blockSize;
         this.numBlocks = numBlocks;
         long perLayer = (long) numBlocks * blockSize * dim;
-        if (perLayer > Integer.MAX_VALUE - 16) {
+        if (perLayer > MAX_LAYER_FLOATS) {
             throw new IllegalArgumentException("cache of " + numBlocks + " blocks x " + blockSize + " tokens x " + dim
                     + " floats exceeds one layer array; use fewer blocks");
         }
@@ -73,6 +75,16 @@ public final class LatentKvCache {
     /** Bytes one token occupies across all layers. */
     public long bytesPerToken() {
         return (long) layers * dim * Float.BYTES;
+    }
+
+    /** Bytes one token of {@code config} occupies across all layers: what a cache per token costs before it exists. */
+    public static long bytesPerToken(ModelConfig config) {
+        return (long) config.numHiddenLayers() * config.latentCacheDim() * Float.BYTES;
+    }
+
+    /** The most tokens a cache of {@code config} can hold: one layer's storage is a single float array. */
+    public static long maxTokens(ModelConfig config) {
+        return MAX_LAYER_FLOATS / config.latentCacheDim();
     }
 
     public int dim() {

@@ -4,9 +4,9 @@ import java.util.Locale;
 import java.util.logging.Logger;
 
 /**
- * The one place that chooses the kernel backend: {@code -Ddsv2.backend=scalar|vector} (or env {@code DSV2_BACKEND})
- * forces one, otherwise the Vector API backend; threads from {@code -Ddsv2.threads} / {@code DSV2_THREADS}
- * (default: available processors). The choice is logged once.
+ * The one place that chooses the kernel backend: {@code scalar} forces the scalar oracle, otherwise the Vector API
+ * backend. The requested name and thread count come from {@code dsv2.backend} / {@code dsv2.threads}, parsed by
+ * {@link dev.dsv2.engine.serve.ServingSettings}. The choice is logged once.
  */
 public final class Backends {
     private static final Logger LOG = Logger.getLogger(Backends.class.getName());
@@ -24,13 +24,5 @@ public final class Backends {
         };
         LOG.fine(() -> "kernel backend: " + b.name());
         return b;
-    }
-
-    /** The backend chosen by system property / environment, with the default thread count. */
-    public static Backend fromEnvironment() {
-        String requested = System.getProperty("dsv2.backend", System.getenv("DSV2_BACKEND"));
-        String t = System.getProperty("dsv2.threads", System.getenv("DSV2_THREADS"));
-        int threads = t == null || t.isBlank() ? Runtime.getRuntime().availableProcessors() : Integer.parseInt(t.trim());
-        return create(requested, threads);
     }
 }

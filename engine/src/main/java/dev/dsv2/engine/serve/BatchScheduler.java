@@ -1,21 +1,16 @@
 package dev.dsv2.engine.serve;
 
-import dev.dsv2.engine.cache.CacheSequence;
 import dev.dsv2.engine.cache.LatentKvCache;
 import dev.dsv2.engine.generate.RequestState;
 import dev.dsv2.engine.model.AttentionMode;
 import dev.dsv2.engine.model.DeepseekV2Model;
-import dev.dsv2.engine.model.ForwardBatch;
 import dev.dsv2.engine.model.Workspace;
 import dev.dsv2.engine.sample.FinishReason;
 import dev.dsv2.engine.sample.SamplingParams;
 
-import java.util.ArrayDeque;
-import java.util.ArrayList;
-import java.util.Deque;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
@@ -25,10 +20,12 @@ import java.util.logging.Logger;
 /**
  * Iteration-level continuous batching over one model and one paged {@link LatentKvCache}.
  *
- * <p>Each step the scheduler thread (1) takes new requests and aborts, (2) gives every decoding sequence one row,
- * (3) fills the rest of the step's token budget with prefill chunks of admitted sequences (long prompts are split
- * across steps, so decoding streams never stall behind a long prefill), (4) runs one forward pass over the mixed
- * batch and (5) samples, streams and retires finished sequences, freeing their cache blocks at once.
+ * <p>Each step the scheduler thread (1) takes new requests and aborts, (2) admits waiting requests
+ * ({@link AdmissionControl}), (3) plans the step ({@link StepPlanner}: one row per decoding sequence, then prefill
+ * chunks of admitted sequences within the token budget, so decoding streams never stall behind a long prefill),
+ * (4) runs one forward pass over the mixed batch (two overlapped micro-batches with remote experts) and (5) samples,
+ * streams and retires finished sequences, freeing their cache blocks at once. This class is the loop and the
+ * request-facing side; the decisions live in those two.
  *
  * <p>Admission control: a request that can never fit (its prompt and completion exceed the context limit or the
  * whole cache) is refused at once with {@link ErrorKind#INVALID_ARGUMENT}; others queue until blocks are free
@@ -65,7 +62,8 @@ public final class BatchScheduler implements AutoCloseable {
         }
 
         public static Config defaults(int contextLimit) {
-            return new Config(512, 256, 4096, contextLimit);
+            return new Config(ServingSettings.DEFAULT_MAX_BATCH_TOKENS, ServingSettings.DEFAULT_MAX_RUNNING,
+                    ServingSettings.DEFAULT_MAX_WAITING, contextLimit);
         }
     }
 
@@ -90,11 +88,10 @@ public final class BatchScheduler implements AutoCloseable {
     private final int eosId;
     private final Workspace ws = new Workspace();
     private final Workspace wsSecond = new Workspace();
-    private final ConcurrentLinkedQueue<Seq> incoming = new ConcurrentLinkedQueue<>();
+    private final ConcurrentLinkedQueue<ScheduledSequence> incoming = new ConcurrentLinkedQueue<>();
     private final ConcurrentLinkedQueue<String> aborts = new ConcurrentLinkedQueue<>();
-    private final Map<String, Seq> byId = new java.util.concurrent.ConcurrentHashMap<>();
-    private final Deque<Seq> waiting = new ArrayDeque<>();
-    private final List<Seq> running = new ArrayList<>();
+    private final Map<String, ScheduledSequence> byId = new ConcurrentHashMap<>();
+    private final AdmissionControl admission;
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition wake = lock.newCondition();
     private final Thread thread;
@@ -102,34 +99,6 @@ public final class BatchScheduler implements AutoCloseable {
     private volatile StepObserver observer = (rows, decode, seqs, nanos) -> { };
     private volatile Stats stats;
     private long steps;
-    private long preemptions;
-    private long admissionOrder;
-
-    /** One request's scheduling state. */
-    private static final class Seq {
-        final String id;
-        final RequestState state;
-        final GenerationListener listener;
-        CacheSequence cacheSeq;
-        long admittedAt;
-        boolean done;
-
-        Seq(String id, RequestState state, GenerationListener listener) {
-            this.id = id;
-            this.state = state;
-            this.listener = listener;
-        }
-
-        /** Prompt + generated tokens: what the cache must hold before the next logits. */
-        int total() {
-            return state.length();
-        }
-
-        int tokenAt(int pos) {
-            int[] prompt = state.prompt();
-            return pos < prompt.length ? prompt[pos] : state.outputToken(pos - prompt.length);
-        }
-    }
 
     public BatchScheduler(DeepseekV2Model model, LatentKvCache cache, Config config) {
         this.model = model;
@@ -137,6 +106,7 @@ public final class BatchScheduler implements AutoCloseable {
         this.config = config;
         this.vocab = model.config().vocabSize();
         this.eosId = model.config().eosTokenId();
+        this.admission = new AdmissionControl(cache, config.maxRunning(), config.maxBatchTokens());
         this.stats = new Stats(0, 0, 0, cache.totalBlocks(), cache.blockSize(), 0, 0, 0, 0);
         this.thread = Thread.ofPlatform().name("dsv2-scheduler").daemon().start(this::loop);
     }
@@ -186,7 +156,7 @@ public final class BatchScheduler implements AutoCloseable {
             throw new ServingException(ErrorKind.RESOURCE_EXHAUSTED, "server saturated: " + byId.size()
                     + " requests in flight; retry later");
         }
-        Seq seq = new Seq(requestId, state, listener);
+        ScheduledSequence seq = new ScheduledSequence(requestId, state, listener);
         if (byId.putIfAbsent(requestId, seq) != null) {
             throw new ServingException(ErrorKind.INVALID_ARGUMENT, "request_id " + requestId + " is already in flight");
         }
@@ -221,7 +191,7 @@ public final class BatchScheduler implements AutoCloseable {
         while (!closed) {
             try {
                 takeNew();
-                if (running.isEmpty() && waiting.isEmpty()) {
+                if (admission.idle()) {
                     publishStats();
                     awaitWork();
                     continue;
@@ -229,12 +199,10 @@ public final class BatchScheduler implements AutoCloseable {
                 step();
             } catch (Throwable t) {
                 LOG.log(Level.SEVERE, "scheduler step failed", t);
-                failAll(running, ErrorKind.INTERNAL, "internal error: " + t);
+                failAll(admission.running(), ErrorKind.INTERNAL, "internal error: " + t);
             }
         }
-        List<Seq> all = new ArrayList<>(running);
-        all.addAll(waiting);
-        failAll(all, ErrorKind.UNAVAILABLE, "the server is shutting down");
+        failAll(admission.all(), ErrorKind.UNAVAILABLE, "the server is shutting down");
     }
 
     private void awaitWork() throws InterruptedException {
@@ -249,13 +217,13 @@ public final class BatchScheduler implements AutoCloseable {
     }
 
     private void takeNew() {
-        Seq s;
+        ScheduledSequence s;
         while ((s = incoming.poll()) != null) {
-            waiting.addLast(s);
+            admission.enqueue(s);
         }
         String id;
         while ((id = aborts.poll()) != null) {
-            Seq seq = byId.get(id);
+            ScheduledSequence seq = byId.get(id);
             if (seq != null && !seq.done) {
                 seq.state.abort(FinishReason.ABORT);
                 finish(seq);
@@ -264,161 +232,41 @@ public final class BatchScheduler implements AutoCloseable {
     }
 
     private void step() {
-        admit();
-        List<Seq> batchSeqs = new ArrayList<>();
-        List<int[]> spans = new ArrayList<>(); // {start, length} per scheduled sequence
-        int budget = config.maxBatchTokens();
-        // Decode rows first: one per sequence whose prompt is fully cached.
-        for (int i = 0; i < running.size() && budget > 0; i++) {
-            Seq s = running.get(i);
-            int cached = s.cacheSeq.length();
-            if (s.total() - cached != 1) {
-                continue;
-            }
-            if (!reserveOrPreempt(s, s.total())) {
-                i = running.indexOf(s) < 0 ? i - 1 : i;
-                continue;
-            }
-            batchSeqs.add(s);
-            spans.add(new int[]{cached, 1});
-            budget--;
+        admission.admit();
+        StepPlanner.Step<ScheduledSequence> step = StepPlanner.plan(admission.running(), config.maxBatchTokens(),
+                admission);
+        if (!step.isEmpty()) {
+            runForward(step);
         }
-        int decodeRows = batchSeqs.size();
-        // Then prefill chunks, oldest first, within the remaining budget.
-        for (Seq s : running) {
-            if (budget <= 0) {
-                break;
-            }
-            int cached = s.cacheSeq.length();
-            int pending = s.total() - cached;
-            if (pending <= 1 && batchSeqs.contains(s) || pending < 1) {
-                continue;
-            }
-            int n = Math.min(pending, budget);
-            if (!cache.reserve(s.cacheSeq, cached + n)) {
-                continue;
-            }
-            batchSeqs.add(s);
-            spans.add(new int[]{cached, n});
-            budget -= n;
-        }
-        if (batchSeqs.isEmpty()) {
-            publishStats();
-            return;
-        }
-        runForward(batchSeqs, spans, decodeRows);
         publishStats();
     }
 
-    /** Moves waiting requests into the running set while their prompts fit in free blocks (FIFO). */
-    private void admit() {
-        while (!waiting.isEmpty() && running.size() < config.maxRunning()) {
-            Seq s = waiting.peekFirst();
-            CacheSequence cs = cache.newSequence();
-            int reused = cache.matchPrefix(cs, s::tokenAt, s.total() - 1);
-            int firstChunk = reused + Math.min(s.total() - reused, config.maxBatchTokens());
-            if (!cache.reserve(cs, firstChunk)) {
-                cache.free(cs);
-                return;
-            }
-            waiting.pollFirst();
-            s.cacheSeq = cs;
-            s.admittedAt = admissionOrder++;
-            running.add(s);
-        }
-    }
-
-    /** Reserves room for {@code tokens} of {@code s}, preempting the youngest other sequences if needed. */
-    private boolean reserveOrPreempt(Seq s, int tokens) {
-        while (!cache.reserve(s.cacheSeq, tokens)) {
-            Seq victim = null;
-            for (Seq r : running) {
-                if (victim == null || r.admittedAt > victim.admittedAt) {
-                    victim = r;
-                }
-            }
-            preempt(victim);
-            if (victim == s) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private void preempt(Seq s) {
-        cache.free(s.cacheSeq);
-        s.cacheSeq = null;
-        running.remove(s);
-        waiting.addFirst(s);
-        preemptions++;
-        LOG.fine(() -> "preempted " + s.id + " (" + s.total() + " tokens) for lack of KV cache blocks");
-    }
-
-    /** One forward pass's rows: the batch and the sequences whose logits it yields, in logit-row order. */
-    private record Planned(ForwardBatch batch, List<Seq> logitSeqs) {
-    }
-
-    private static Planned plan(List<Seq> seqs, List<int[]> spans) {
-        int rows = 0;
-        for (int[] sp : spans) {
-            rows += sp[1];
-        }
-        int[] tokens = new int[rows];
-        int[] positions = new int[rows];
-        CacheSequence[] cacheSeqs = new CacheSequence[rows];
-        int[] logitRows = new int[seqs.size()];
-        List<Seq> logitSeqs = new ArrayList<>();
-        int r = 0;
-        for (int i = 0; i < seqs.size(); i++) {
-            Seq s = seqs.get(i);
-            int start = spans.get(i)[0];
-            int n = spans.get(i)[1];
-            for (int j = 0; j < n; j++) {
-                tokens[r] = s.tokenAt(start + j);
-                positions[r] = start + j;
-                cacheSeqs[r] = s.cacheSeq;
-                r++;
-            }
-            if (start + n == s.total()) {
-                logitRows[logitSeqs.size()] = r - 1;
-                logitSeqs.add(s);
-            }
-        }
-        return new Planned(ForwardBatch.of(tokens, positions, cacheSeqs,
-                java.util.Arrays.copyOf(logitRows, logitSeqs.size())), logitSeqs);
-    }
-
-    private void runForward(List<Seq> seqs, List<int[]> spans, int decodeRows) {
-        int rows = 0;
-        for (int[] sp : spans) {
-            rows += sp[1];
-        }
+    private void runForward(StepPlanner.Step<ScheduledSequence> step) {
+        List<ScheduledSequence> seqs = step.seqs();
+        List<Span> spans = step.spans();
+        int rows = step.rows();
         boolean split = config.microBatches() == 2 && model.expertsAreRemote() && seqs.size() >= 2;
         long t0 = System.nanoTime();
         try {
             if (split) {
-                int half = 0;
-                int acc = 0;
-                while (half < seqs.size() - 1 && acc + spans.get(half)[1] <= rows / 2) {
-                    acc += spans.get(half)[1];
-                    half++;
-                }
-                half = Math.max(1, half);
-                Planned a = plan(seqs.subList(0, half), spans.subList(0, half));
-                Planned b = plan(seqs.subList(half, seqs.size()), spans.subList(half, spans.size()));
+                int half = StepPlanner.splitPoint(spans);
+                StepPlanner.Batch<ScheduledSequence> a = StepPlanner.batch(seqs.subList(0, half),
+                        spans.subList(0, half));
+                StepPlanner.Batch<ScheduledSequence> b = StepPlanner.batch(seqs.subList(half, seqs.size()),
+                        spans.subList(half, spans.size()));
                 float[][] logits = model.forwardOverlapped(a.batch(), ws, b.batch(), wsSecond, cache,
                         AttentionMode.AUTO);
                 steps++;
-                observer.onStep(rows, decodeRows, seqs.size(), System.nanoTime() - t0);
-                registerBlocks(seqs);
+                observer.onStep(rows, step.decodeRows(), seqs.size(), System.nanoTime() - t0);
+                admission.registerBlocks(seqs);
                 sample(a.logitSeqs(), logits[0]);
                 sample(b.logitSeqs(), logits[1]);
             } else {
-                Planned p = plan(seqs, spans);
+                StepPlanner.Batch<ScheduledSequence> p = StepPlanner.batch(seqs, spans);
                 float[] logits = model.forward(p.batch(), cache, AttentionMode.AUTO, ws);
                 steps++;
-                observer.onStep(rows, decodeRows, seqs.size(), System.nanoTime() - t0);
-                registerBlocks(seqs);
+                observer.onStep(rows, step.decodeRows(), seqs.size(), System.nanoTime() - t0);
+                admission.registerBlocks(seqs);
                 sample(p.logitSeqs(), logits);
             }
         } catch (ServingException e) {
@@ -427,19 +275,10 @@ public final class BatchScheduler implements AutoCloseable {
         }
     }
 
-    /** Indexes the full blocks the step completed, for prefix reuse by later requests. */
-    private void registerBlocks(List<Seq> seqs) {
-        for (Seq s : seqs) {
-            if (s.cacheSeq != null) {
-                cache.registerFullBlocks(s.cacheSeq, s::tokenAt);
-            }
-        }
-    }
-
     /** Samples each sequence's next token from its logits row and retires the finished ones. */
-    private void sample(List<Seq> logitSeqs, float[] logits) {
+    private void sample(List<ScheduledSequence> logitSeqs, float[] logits) {
         for (int i = 0; i < logitSeqs.size(); i++) {
-            Seq s = logitSeqs.get(i);
+            ScheduledSequence s = logitSeqs.get(i);
             boolean finished;
             try {
                 finished = s.state.accept(logits, i * vocab, vocab, (id, text, top) ->
@@ -456,7 +295,7 @@ public final class BatchScheduler implements AutoCloseable {
     }
 
     /** Completes a request normally (or by abort): frees its blocks and tells its listener. */
-    private void finish(Seq s) {
+    private void finish(ScheduledSequence s) {
         release(s);
         try {
             s.listener.onComplete(s.state.finishReason(), s.state.prompt().length, s.state.generated());
@@ -465,8 +304,8 @@ public final class BatchScheduler implements AutoCloseable {
         }
     }
 
-    private void failAll(List<Seq> seqs, ErrorKind kind, String message) {
-        for (Seq s : List.copyOf(seqs)) {
+    private void failAll(List<ScheduledSequence> seqs, ErrorKind kind, String message) {
+        for (ScheduledSequence s : List.copyOf(seqs)) {
             if (s.done) {
                 continue;
             }
@@ -480,19 +319,15 @@ public final class BatchScheduler implements AutoCloseable {
         }
     }
 
-    private void release(Seq s) {
-        s.done = true;
-        if (s.cacheSeq != null) {
-            cache.free(s.cacheSeq);
-        }
-        running.remove(s);
-        waiting.remove(s);
+    private void release(ScheduledSequence s) {
+        admission.release(s);
         byId.remove(s.id, s);
     }
 
     private void publishStats() {
-        stats = new Stats(running.size(), waiting.size() + incoming.size(), cache.usedBlocks(), cache.totalBlocks(),
-                cache.blockSize(), steps, preemptions, cache.prefixQueriedTokens(), cache.prefixHitTokens());
+        stats = new Stats(admission.runningCount(), admission.waitingCount() + incoming.size(), cache.usedBlocks(),
+                cache.totalBlocks(), cache.blockSize(), steps, admission.preemptions(), cache.prefixQueriedTokens(),
+                cache.prefixHitTokens());
     }
 
     @Override

@@ -1,8 +1,9 @@
 package dev.dsv2.expert.quarkus;
 
 import dev.dsv2.engine.config.ModelConfig;
+import dev.dsv2.engine.device.DeviceChoice;
 import dev.dsv2.engine.kernel.Backend;
-import dev.dsv2.engine.kernel.Backends;
+import dev.dsv2.engine.serve.ServingSettings;
 import dev.dsv2.expert.ExpertMetrics;
 import dev.dsv2.expert.ServedShard;
 import dev.dsv2.expert.ShardSettings;
@@ -11,8 +12,10 @@ import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.event.Observes;
 import jakarta.enterprise.inject.Produces;
+import jakarta.inject.Inject;
 import jakarta.inject.Named;
 import jakarta.inject.Singleton;
+import org.eclipse.microprofile.config.Config;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 import java.nio.file.Path;
@@ -26,8 +29,9 @@ import java.util.logging.Logger;
 /**
  * Wires the expert shard into Quarkus from the configuration contract (every key also an env var): which shard this
  * is ({@code dsv2.shard.*}), the checkpoint ({@code dsv2.model.dir}) and kernels ({@code dsv2.backend},
- * {@code dsv2.threads}). Bad configuration fails the start with a message naming the key; the weights are mapped on
- * a background thread after start, so health endpoints answer (not ready) while they load.
+ * {@code dsv2.threads}, {@code dsv2.device}, {@code dsv2.weights}: the shared serving keys, parsed by
+ * {@link ServingSettings} as in every service). Bad configuration fails the start with a message naming the key; the
+ * weights are mapped on a background thread after start, so health endpoints answer (not ready) while they load.
  *
  * <p>Service-internal keys (not in the contract): {@code dsv2.expert.compute-threads} (default 2) Compute calls run
  * at once, each using the kernel threads; {@code dsv2.expert.compute-queue} (default 64) calls that may wait before
@@ -39,10 +43,6 @@ public class ExpertShardLifecycle {
 
     @ConfigProperty(name = "dsv2.model.dir")
     Path modelDir;
-    @ConfigProperty(name = "dsv2.backend", defaultValue = "auto")
-    String backendName;
-    @ConfigProperty(name = "dsv2.threads")
-    OptionalInt threads;
     @ConfigProperty(name = "dsv2.shard.count", defaultValue = "1")
     int shardCount;
     @ConfigProperty(name = "dsv2.shard.index")
@@ -57,6 +57,8 @@ public class ExpertShardLifecycle {
     int computeThreads;
     @ConfigProperty(name = "dsv2.expert.compute-queue", defaultValue = "64")
     int computeQueue;
+    @Inject
+    Config mpConfig;
 
     private Backend backend;
 
@@ -89,11 +91,10 @@ public class ExpertShardLifecycle {
     }
 
     void onStart(@Observes StartupEvent event, ServedShard served) {
-        int t = threads.orElse(Runtime.getRuntime().availableProcessors());
-        if (t < 1) {
-            throw new IllegalArgumentException("dsv2.threads (DSV2_THREADS) must be >= 1, got " + t);
-        }
-        backend = Backends.create(backendName, t);
+        ServingSettings serving = ServingSettings.parse(key -> mpConfig.getOptionalValue(key, String.class));
+        DeviceChoice device = serving.selectDevice(() -> ModelConfig.load(modelDir));
+        LOG.info(device::describe);
+        backend = serving.createBackend();
         LOG.info(() -> served.settings().label() + " of " + served.modelName() + ": experts "
                 + served.placement().first() + ".." + (served.placement().end() - 1) + " of "
                 + served.placement().numExperts() + (served.settings().sharedExperts() ? " + shared experts" : "")

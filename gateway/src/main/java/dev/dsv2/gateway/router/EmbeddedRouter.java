@@ -2,90 +2,51 @@ package dev.dsv2.gateway.router;
 
 import dev.dsv2.engine.cache.LatentKvCache;
 import dev.dsv2.engine.config.ModelConfig;
-import dev.dsv2.engine.kernel.Backend;
-import dev.dsv2.engine.kernel.Backends;
-import dev.dsv2.engine.model.DeepseekV2Model;
 import dev.dsv2.engine.sample.FinishReason;
 import dev.dsv2.engine.sample.TopLogprobs;
 import dev.dsv2.engine.serve.BatchScheduler;
 import dev.dsv2.engine.serve.ErrorKind;
 import dev.dsv2.engine.serve.GenerationListener;
+import dev.dsv2.engine.serve.ServingEngine;
+import dev.dsv2.engine.serve.ServingSettings;
 
 import java.nio.file.Path;
-import java.util.OptionalInt;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.function.Consumer;
 
 /**
- * {@code dsv2.gateway.router=embedded}: the router in this JVM. The model (every expert local), the paged latent KV
- * cache and the continuous-batching {@link BatchScheduler} run in-process; requests reach the scheduler directly,
- * with no loopback gRPC. Scheduler callbacks are handed to a per-request {@link SerialExecutor} on virtual threads,
- * so the scheduler thread never runs gateway code (detokenization, JSON, network writes).
+ * {@code dsv2.gateway.router=embedded}: the router in this JVM. A {@link ServingEngine} (the model with every expert
+ * local, the paged latent KV cache, the continuous-batching {@link BatchScheduler}) assembled exactly as the
+ * router-service assembles it; requests reach the scheduler directly, with no loopback gRPC. Scheduler callbacks are
+ * handed to a per-request {@link SerialExecutor} on virtual threads, so the scheduler thread never runs gateway code
+ * (detokenization, JSON, network writes).
  */
 public final class EmbeddedRouter implements RouterClient {
-    /** When {@code dsv2.kv-cache.tokens} is unset: this share of the heap left free after loading. */
-    static final double DEFAULT_CACHE_HEAP_SHARE = 0.5;
-    /** ... but no more than this many full contexts. */
-    static final int DEFAULT_CACHE_MAX_CONTEXTS = 4;
-
-    /**
-     * How to build the embedded router.
-     *
-     * @param backend        {@code dsv2.backend}: auto, cpu (vector), scalar
-     * @param threads        {@code dsv2.threads}: kernel threads
-     * @param kvCacheTokens  {@code dsv2.kv-cache.tokens}; empty: sized from free heap (see the constants)
-     * @param contextLimit   prompt + completion tokens per request
-     */
-    public record Options(String backend, int threads, OptionalInt kvCacheTokens, int contextLimit,
-                          int maxBatchTokens, int maxRunning) {
-    }
-
-    private final DeepseekV2Model model;
-    private final LatentKvCache cache;
+    private final ServingEngine engine;
     private final BatchScheduler scheduler;
     private final ExecutorService callbacks = Executors.newVirtualThreadPerTaskExecutor();
 
-    EmbeddedRouter(DeepseekV2Model model, LatentKvCache cache, BatchScheduler scheduler) {
-        this.model = model;
-        this.cache = cache;
-        this.scheduler = scheduler;
+    EmbeddedRouter(ServingEngine engine) {
+        this.engine = engine;
+        this.scheduler = engine.scheduler();
     }
 
     /**
-     * Loads the checkpoint in {@code dir} with every expert local, sizes the cache and starts the scheduler.
-     * {@code progress} receives human-readable steps (for the logs).
+     * Loads the checkpoint in {@code dir} with every expert local, sizes the cache and starts the scheduler
+     * ({@link ServingEngine#load}). {@code progress} receives human-readable steps (for the logs).
      */
-    public static EmbeddedRouter load(Path dir, Options options, Consumer<String> progress) {
-        Backend backend = Backends.create(options.backend(), options.threads());
-        progress.accept("kernel backend " + backend.name() + " with " + options.threads() + " threads");
-        DeepseekV2Model model = DeepseekV2Model.load(dir, backend, progress);
-        ModelConfig config = model.config();
-        int tokens = options.kvCacheTokens().orElseGet(() -> defaultCacheTokens(config, options.contextLimit()));
-        LatentKvCache cache = LatentKvCache.forTokens(config, tokens);
-        progress.accept(String.format("latent KV cache: %,d tokens in %d blocks of %d (%.1f MiB)%s",
-                cache.capacityTokens(), cache.totalBlocks(), cache.blockSize(),
-                cache.capacityTokens() * cache.bytesPerToken() / (double) (1 << 20),
-                options.kvCacheTokens().isPresent() ? "" : "; set dsv2.kv-cache.tokens to change"));
-        BatchScheduler scheduler = new BatchScheduler(model, cache, new BatchScheduler.Config(options.maxBatchTokens(),
-                options.maxRunning(), BatchScheduler.Config.defaults(options.contextLimit()).maxWaiting(),
-                options.contextLimit()));
-        return new EmbeddedRouter(model, cache, scheduler);
+    public static EmbeddedRouter load(Path dir, ServingSettings settings, Consumer<String> progress) {
+        return new EmbeddedRouter(ServingEngine.load(dir, settings, progress));
     }
 
-    /** Half the free heap, at most {@value #DEFAULT_CACHE_MAX_CONTEXTS} full contexts, at least one block. */
-    static int defaultCacheTokens(ModelConfig config, int contextLimit) {
-        Runtime rt = Runtime.getRuntime();
-        long freeHeap = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
-        long bytesPerToken = (long) config.numHiddenLayers() * config.latentCacheDim() * Float.BYTES;
-        long byHeap = (long) (freeHeap * DEFAULT_CACHE_HEAP_SHARE / bytesPerToken);
-        long perLayerArrayLimit = (Integer.MAX_VALUE - 16L) / config.latentCacheDim();
-        long tokens = Math.min(Math.min(byHeap, (long) DEFAULT_CACHE_MAX_CONTEXTS * contextLimit), perLayerArrayLimit);
-        return (int) Math.max(LatentKvCache.DEFAULT_BLOCK_SIZE, tokens);
+    /** The assembled engine (model, cache, scheduler). */
+    public ServingEngine engine() {
+        return engine;
     }
 
     public ModelConfig modelConfig() {
-        return model.config();
+        return engine.model().config();
     }
 
     /** Scheduler figures for metrics (running, waiting, blocks). */
@@ -128,7 +89,7 @@ public final class EmbeddedRouter implements RouterClient {
     public RouterStatus status() {
         BatchScheduler.Stats s = scheduler.stats();
         return new RouterStatus(true, s.running(), s.waiting(), s.totalBlocks(), s.usedBlocks(), s.blockSize(),
-                scheduler.config().contextLimit(), model.config().vocabSize(), "");
+                scheduler.config().contextLimit(), engine.model().config().vocabSize(), "");
     }
 
     @Override
@@ -138,13 +99,12 @@ public final class EmbeddedRouter implements RouterClient {
 
     /** Test and metrics access to the cache's block counts. */
     public LatentKvCache cache() {
-        return cache;
+        return engine.cache();
     }
 
     @Override
     public void close() {
-        scheduler.close();
+        engine.close();
         callbacks.close();
-        model.close();
     }
 }

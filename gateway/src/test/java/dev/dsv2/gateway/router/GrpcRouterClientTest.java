@@ -3,6 +3,7 @@ package dev.dsv2.gateway.router;
 import dev.dsv2.engine.sample.FinishReason;
 import dev.dsv2.engine.sample.SamplingParams;
 import dev.dsv2.engine.serve.ErrorKind;
+import dev.dsv2.engine.serve.ServingSettings;
 import dev.dsv2.testsupport.TestCheckpoints;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
@@ -11,7 +12,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
-import java.util.OptionalInt;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -33,7 +33,8 @@ class GrpcRouterClientTest {
     @BeforeAll
     static void start() throws Exception {
         backend = EmbeddedRouter.load(TestCheckpoints.tiny(7),
-                new EmbeddedRouter.Options("auto", 2, OptionalInt.of(4096), 2048, 256, 16), line -> { });
+                ServingSettings.defaults().withThreads(2).withKvCacheTokens(4096)
+                        .withContextLimit(2048).withBatchLimits(256, 16), line -> { });
         server = ServerBuilder.forPort(0).addService(new LoopbackRouterService(backend)).build().start();
         client = new GrpcRouterClient("localhost:" + server.getPort());
     }

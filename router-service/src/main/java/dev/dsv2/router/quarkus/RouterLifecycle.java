@@ -1,5 +1,6 @@
 package dev.dsv2.router.quarkus;
 
+import dev.dsv2.engine.serve.ServingSettings;
 import dev.dsv2.router.RouterEngine;
 import dev.dsv2.router.RouterMetrics;
 import dev.dsv2.router.WireDtype;
@@ -8,25 +9,27 @@ import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.event.Observes;
 import jakarta.enterprise.inject.Disposes;
 import jakarta.enterprise.inject.Produces;
+import jakarta.inject.Inject;
 import jakarta.inject.Singleton;
+import org.eclipse.microprofile.config.Config;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
-import java.util.OptionalInt;
 import java.util.logging.Logger;
 
 /**
  * Builds the {@link RouterEngine} from the configuration contract (every key also an env var, e.g.
  * {@code DSV2_ROUTER_EXPERTS}); bad values fail the start with a message naming the key. The weights are mapped on a
- * background thread after start so that health answers (not ready) meanwhile. For {@code dsv2.threads},
- * {@code dsv2.kv-cache.tokens} and {@code dsv2.context-limit} a value of 0 means "the default", as in the Helm values.
+ * background thread after start so that health answers (not ready) meanwhile. The shared serving keys
+ * ({@code dsv2.backend}, {@code dsv2.threads}, {@code dsv2.device}, {@code dsv2.weights}, {@code dsv2.kv-cache.tokens},
+ * {@code dsv2.context-limit}, {@code dsv2.max-batch-tokens}, {@code dsv2.max-running}, {@code dsv2.max-waiting}) are
+ * parsed by {@link ServingSettings}, as in every service.
  *
  * <p>Service-internal keys (not in the contract): {@code dsv2.router.wire-dtype} ({@code bf16} | {@code f32},
- * default f32), {@code dsv2.router.expert-timeout} (deadline of one shard call, default 30s),
- * {@code dsv2.max-waiting} (queued requests before RESOURCE_EXHAUSTED, default 4096).
+ * default f32), {@code dsv2.router.expert-timeout} (deadline of one shard call, default 30s).
  */
 @Singleton
 public class RouterLifecycle {
@@ -34,10 +37,6 @@ public class RouterLifecycle {
 
     @ConfigProperty(name = "dsv2.model.dir")
     Path modelDir;
-    @ConfigProperty(name = "dsv2.backend", defaultValue = "auto")
-    String backend;
-    @ConfigProperty(name = "dsv2.threads")
-    OptionalInt threads;
     @ConfigProperty(name = "dsv2.router.experts")
     Optional<List<String>> experts;
     @ConfigProperty(name = "dsv2.router.shared-experts", defaultValue = "local")
@@ -46,20 +45,8 @@ public class RouterLifecycle {
     String wireDtype;
     @ConfigProperty(name = "dsv2.router.expert-timeout", defaultValue = "30s")
     Duration expertTimeout;
-    @ConfigProperty(name = "dsv2.kv-cache.tokens")
-    OptionalInt kvCacheTokens;
-    @ConfigProperty(name = "dsv2.context-limit")
-    OptionalInt contextLimit;
-    @ConfigProperty(name = "dsv2.max-batch-tokens", defaultValue = "512")
-    int maxBatchTokens;
-    @ConfigProperty(name = "dsv2.max-running", defaultValue = "256")
-    int maxRunning;
-    @ConfigProperty(name = "dsv2.max-waiting", defaultValue = "4096")
-    int maxWaiting;
-
-    private static OptionalInt zeroIsUnset(OptionalInt v) {
-        return v.isPresent() && v.getAsInt() == 0 ? OptionalInt.empty() : v;
-    }
+    @Inject
+    Config mpConfig;
 
     @Produces
     @Singleton
@@ -70,11 +57,9 @@ public class RouterLifecycle {
     @Produces
     @Singleton
     RouterEngine engine(RouterMetrics metrics) {
-        RouterEngine.Settings settings = new RouterEngine.Settings(modelDir, backend,
-                zeroIsUnset(threads).orElse(Runtime.getRuntime().availableProcessors()),
-                experts.orElse(List.of()), RouterEngine.SharedExperts.parse(sharedExperts),
-                WireDtype.parse(wireDtype), expertTimeout, zeroIsUnset(kvCacheTokens), zeroIsUnset(contextLimit),
-                maxBatchTokens, maxRunning, maxWaiting);
+        ServingSettings serving = ServingSettings.parse(key -> mpConfig.getOptionalValue(key, String.class));
+        RouterEngine.Settings settings = new RouterEngine.Settings(modelDir, serving, experts.orElse(List.of()),
+                RouterEngine.SharedExperts.parse(sharedExperts), WireDtype.parse(wireDtype), expertTimeout);
         RouterEngine engine = RouterEngine.create(settings, metrics.callObserver());
         metrics.bind(engine);
         return engine;

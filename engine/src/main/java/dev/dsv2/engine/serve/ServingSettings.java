@@ -1,0 +1,236 @@
+package dev.dsv2.engine.serve;
+
+import dev.dsv2.engine.device.DeviceChoice;
+import dev.dsv2.engine.device.DeviceRequest;
+import dev.dsv2.engine.device.DeviceSelector;
+import dev.dsv2.engine.config.ModelConfig;
+import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.kernel.Backends;
+
+import java.util.Locale;
+import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.function.Function;
+import java.util.function.Supplier;
+
+/**
+ * The serving keys every deployment mode shares (embedded gateway, router-service, expert-service, CLI), parsed in
+ * one place with one meaning. Each key is also an environment variable (Quarkus style: {@code dsv2.kv-cache.tokens}
+ * = {@code DSV2_KV_CACHE_TOKENS}); a bad value is refused naming the key, the variable, the value and what is
+ * accepted.
+ *
+ * <table>
+ *   <caption>keys</caption>
+ *   <tr><th>key</th><th>unset (or 0 for the numbers marked *)</th><th>accepted</th></tr>
+ *   <tr><td>{@code dsv2.backend}</td><td>auto</td><td>auto, cpu, vector, scalar</td></tr>
+ *   <tr><td>{@code dsv2.threads} *</td><td>available processors</td><td>&gt;= 1</td></tr>
+ *   <tr><td>{@code dsv2.device}</td><td>auto</td><td>auto, cpu, cuda, cuda:N</td></tr>
+ *   <tr><td>{@code dsv2.weights}</td><td>bf16</td><td>bf16, int8</td></tr>
+ *   <tr><td>{@code dsv2.kv-cache.tokens} *</td><td>{@link ServingEngine}'s sizing policy</td><td>&gt;= 1</td></tr>
+ *   <tr><td>{@code dsv2.context-limit} *</td><td>min(max_position_embeddings, 32768)</td>
+ *       <td>[2, max_position_embeddings]</td></tr>
+ *   <tr><td>{@code dsv2.max-batch-tokens}</td><td>512</td><td>&gt;= 1: rows per scheduler step</td></tr>
+ *   <tr><td>{@code dsv2.max-running}</td><td>256</td><td>&gt;= 1: sequences decoding at once</td></tr>
+ *   <tr><td>{@code dsv2.max-waiting}</td><td>4096</td><td>&gt;= 0: queued requests before RESOURCE_EXHAUSTED</td></tr>
+ * </table>
+ * "0 = the default" for the starred keys matches the Helm values, where 0 stands for "not set".
+ *
+ * @param threads      kernel threads, resolved (never 0)
+ * @param kvCacheTokens empty: {@link ServingEngine#defaultCacheTokens}
+ * @param contextLimit  empty: the model's default; checked against the model by {@link #contextLimit(ModelConfig)}
+ */
+public record ServingSettings(String backend, int threads, DeviceRequest device, WeightFormat weights,
+                              OptionalInt kvCacheTokens, OptionalInt contextLimit, int maxBatchTokens, int maxRunning,
+                              int maxWaiting) {
+    public static final String BACKEND = "dsv2.backend";
+    public static final String THREADS = "dsv2.threads";
+    public static final String DEVICE = "dsv2.device";
+    public static final String WEIGHTS = "dsv2.weights";
+    public static final String KV_CACHE_TOKENS = "dsv2.kv-cache.tokens";
+    public static final String CONTEXT_LIMIT = "dsv2.context-limit";
+    public static final String MAX_BATCH_TOKENS = "dsv2.max-batch-tokens";
+    public static final String MAX_RUNNING = "dsv2.max-running";
+    public static final String MAX_WAITING = "dsv2.max-waiting";
+
+    public static final int DEFAULT_MAX_BATCH_TOKENS = 512;
+    public static final int DEFAULT_MAX_RUNNING = 256;
+    public static final int DEFAULT_MAX_WAITING = 4096;
+
+    public ServingSettings {
+        backend = parseBackend(backend);
+        atLeast(THREADS, threads, 1);
+        if (device == null || weights == null) {
+            throw new IllegalArgumentException(DEVICE + " and " + WEIGHTS + " must be set (use DeviceRequest.AUTO and "
+                    + "WeightFormat.BF16 for the defaults)");
+        }
+        kvCacheTokens.ifPresent(t -> atLeast(KV_CACHE_TOKENS, t, 1));
+        contextLimit.ifPresent(t -> atLeast(CONTEXT_LIMIT, t, 2));
+        atLeast(MAX_BATCH_TOKENS, maxBatchTokens, 1);
+        atLeast(MAX_RUNNING, maxRunning, 1);
+        atLeast(MAX_WAITING, maxWaiting, 0);
+    }
+
+    /** Every key at its default; threads = this machine's processors. */
+    public static ServingSettings defaults() {
+        return parse(key -> Optional.empty());
+    }
+
+    /**
+     * Parses the keys from {@code lookup} (key -> raw value; a Quarkus service passes its MicroProfile Config).
+     *
+     * @throws IllegalArgumentException naming the first bad key, its environment variable and the value
+     */
+    public static ServingSettings parse(Function<String, Optional<String>> lookup) {
+        Function<String, Optional<String>> raw = key -> lookup.apply(key).map(String::trim).filter(v -> !v.isEmpty());
+        String backend = raw.apply(BACKEND).orElse("auto");
+        OptionalInt threads = zeroIsUnset(THREADS, raw, 1);
+        DeviceRequest device = parseWith(DEVICE, raw, DeviceRequest::parse, DeviceRequest.AUTO);
+        WeightFormat weights = parseWith(WEIGHTS, raw, WeightFormat::parse, WeightFormat.BF16);
+        OptionalInt kvTokens = zeroIsUnset(KV_CACHE_TOKENS, raw, 1);
+        OptionalInt limit = zeroIsUnset(CONTEXT_LIMIT, raw, 2);
+        int batchTokens = integer(MAX_BATCH_TOKENS, raw).orElse(DEFAULT_MAX_BATCH_TOKENS);
+        int running = integer(MAX_RUNNING, raw).orElse(DEFAULT_MAX_RUNNING);
+        int waiting = integer(MAX_WAITING, raw).orElse(DEFAULT_MAX_WAITING);
+        return new ServingSettings(backend, threads.orElse(Runtime.getRuntime().availableProcessors()), device,
+                weights, kvTokens, limit, batchTokens, running, waiting);
+    }
+
+    /** The keys from JVM system properties ({@code -Ddsv2.threads=4}), else environment variables (CLI tools). */
+    public static ServingSettings fromSystem() {
+        return parse(key -> Optional.ofNullable(System.getProperty(key))
+                .or(() -> Optional.ofNullable(System.getenv(envName(key)))));
+    }
+
+    /** {@code dsv2.kv-cache.tokens} -> {@code DSV2_KV_CACHE_TOKENS}. */
+    public static String envName(String key) {
+        return key.toUpperCase(Locale.ROOT).replaceAll("[^A-Z0-9]", "_");
+    }
+
+    /** "dsv2.threads (DSV2_THREADS)": how messages name a key. */
+    public static String describeKey(String key) {
+        return key + " (" + envName(key) + ")";
+    }
+
+    /**
+     * The context limit for {@code config}: configured, else {@link ModelConfig#defaultContextLimit()}.
+     *
+     * @throws IllegalArgumentException when the configured limit exceeds the model's max_position_embeddings
+     */
+    public int contextLimit(ModelConfig config) {
+        int limit = contextLimit.orElse(config.defaultContextLimit());
+        if (limit < 2 || limit > config.maxPositionEmbeddings()) {
+            throw new IllegalArgumentException(describeKey(CONTEXT_LIMIT) + " " + limit + " must be in [2, "
+                    + config.maxPositionEmbeddings() + "] (max_position_embeddings of the model)");
+        }
+        return limit;
+    }
+
+    /**
+     * Opens the kernel backend these settings ask for: the one place a service or tool turns settings into kernels
+     * (on the CPU: {@link #selectDevice} decides the device first).
+     */
+    public Backend createBackend() {
+        return Backends.create(backend, threads);
+    }
+
+    /**
+     * Applies {@code dsv2.device} ({@link DeviceSelector}, the one device decision of every mode): the CPU for
+     * {@code cpu} and {@code auto} (with the reason a GPU was not used), an exception naming what is missing when an
+     * explicit {@code cuda[:N]} cannot run the model.
+     *
+     * @param config the model's configuration, read only when a CUDA device must be self-checked
+     * @throws dev.dsv2.engine.device.DeviceUnavailableException for a {@code cuda} request that cannot run
+     */
+    public DeviceChoice selectDevice(Supplier<ModelConfig> config) {
+        return DeviceSelector.fromClassPath().select(device, config);
+    }
+
+    /** The scheduler's configuration for a resolved context limit. */
+    public BatchScheduler.Config schedulerConfig(int resolvedContextLimit) {
+        return new BatchScheduler.Config(maxBatchTokens, maxRunning, maxWaiting, resolvedContextLimit);
+    }
+
+    public ServingSettings withBackend(String b) {
+        return new ServingSettings(b, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
+                maxRunning, maxWaiting);
+    }
+
+    public ServingSettings withDevice(DeviceRequest d) {
+        return new ServingSettings(backend, threads, d, weights, kvCacheTokens, contextLimit, maxBatchTokens,
+                maxRunning, maxWaiting);
+    }
+
+    public ServingSettings withThreads(int t) {
+        return new ServingSettings(backend, t, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
+                maxRunning, maxWaiting);
+    }
+
+    public ServingSettings withKvCacheTokens(int tokens) {
+        return new ServingSettings(backend, threads, device, weights, OptionalInt.of(tokens), contextLimit,
+                maxBatchTokens, maxRunning, maxWaiting);
+    }
+
+    public ServingSettings withContextLimit(int limit) {
+        return new ServingSettings(backend, threads, device, weights, kvCacheTokens, OptionalInt.of(limit),
+                maxBatchTokens, maxRunning, maxWaiting);
+    }
+
+    public ServingSettings withBatchLimits(int batchTokens, int running) {
+        return new ServingSettings(backend, threads, device, weights, kvCacheTokens, contextLimit, batchTokens,
+                running, maxWaiting);
+    }
+
+    private static String parseBackend(String value) {
+        String v = value == null ? "auto" : value.trim().toLowerCase(Locale.ROOT);
+        return switch (v) {
+            case "", "auto" -> "auto";
+            case "cpu", "vector", "scalar" -> v;
+            default -> throw new IllegalArgumentException(describeKey(BACKEND) + ": '" + value + "' is not a kernel"
+                    + " backend (expected auto, cpu, vector or scalar)");
+        };
+    }
+
+    private static <T> T parseWith(String key, Function<String, Optional<String>> raw, Function<String, T> parser,
+                                   T fallback) {
+        Optional<String> v = raw.apply(key);
+        if (v.isEmpty()) {
+            return fallback;
+        }
+        try {
+            return parser.apply(v.get());
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(describeKey(key) + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static OptionalInt integer(String key, Function<String, Optional<String>> raw) {
+        Optional<String> v = raw.apply(key);
+        if (v.isEmpty()) {
+            return OptionalInt.empty();
+        }
+        try {
+            return OptionalInt.of(Integer.parseInt(v.get()));
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(describeKey(key) + " must be an integer, got '" + v.get() + "'");
+        }
+    }
+
+    /** An integer key where unset and 0 both mean "the default"; otherwise at least {@code min}. */
+    private static OptionalInt zeroIsUnset(String key, Function<String, Optional<String>> raw, int min) {
+        OptionalInt v = integer(key, raw);
+        if (v.isEmpty() || v.getAsInt() == 0) {
+            return OptionalInt.empty();
+        }
+        if (v.getAsInt() < min) {
+            throw new IllegalArgumentException(describeKey(key) + " must be >= " + min + ", got " + v.getAsInt()
+                    + " (0 or unset = the default)");
+        }
+        return v;
+    }
+
+    private static void atLeast(String key, int value, int min) {
+        if (value < min) {
+            throw new IllegalArgumentException(describeKey(key) + " must be >= " + min + ", got " + value);
+        }
+    }
+}

@@ -230,6 +230,17 @@ public final class VectorBackend implements Backend {
     public void matmulTransposed(Weight w, float[] x, int xOff, int xStride, float[] out, int outOff, int outStride,
                                  int batch) {
         int cols = w.cols();
+        if (w.isInt8()) {
+            if (pool.busy()) {
+                Int8Kernels.transposedColumns(w, 0, cols, x, xOff, xStride, out, outOff, outStride, batch,
+                        scratch().row(Int8Kernels.TRANSPOSED_SCRATCH));
+                return;
+            }
+            pool.parallelFor(cols / MatVecKernels.P, Math.max(1, 16384 / Math.max(1, w.rows() * MatVecKernels.P)),
+                    (u0, u1) -> Int8Kernels.transposedColumns(w, u0 * MatVecKernels.P, u1 * MatVecKernels.P, x, xOff,
+                            xStride, out, outOff, outStride, batch, scratch().row(Int8Kernels.TRANSPOSED_SCRATCH)));
+            return;
+        }
         if (pool.busy()) {
             transposedColumns(w, 0, cols, x, xOff, xStride, out, outOff, outStride, batch);
             return;

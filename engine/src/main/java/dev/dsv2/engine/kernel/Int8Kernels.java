@@ -1,0 +1,295 @@
+package dev.dsv2.engine.kernel;
+
+import dev.dsv2.engine.tensor.TensorView;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+
+import java.lang.foreign.MemorySegment;
+
+import static dev.dsv2.engine.kernel.Lanes.F;
+import static dev.dsv2.engine.kernel.Lanes.I;
+import static dev.dsv2.engine.kernel.Lanes.L;
+import static dev.dsv2.engine.kernel.Lanes.LE;
+import static dev.dsv2.engine.kernel.Lanes.S;
+
+/**
+ * The kernels of int8 weights ({@link Weight#isInt8()}: codes {@code q[r, c]}, one BF16 scale {@code s[r, c / 32]}
+ * per block of 32 values of a row). Activations stay float32; only the weight stream shrinks (1.0625 bytes per weight
+ * against 2 for bf16), which is what a memory-bound decode step is paying for.
+ *
+ * <p><b>Pair-order widening.</b> As for bf16 ({@link MatVecKernels}), one load per pair block of {@code P = 2·L}
+ * values: {@code P} codes read as {@code L} shorts and sign-extended to int lanes, lane i holds code {@code 2i} in its
+ * low byte and {@code 2i + 1} in its high byte; {@code (v << 24) >> 24} is the even code and {@code v >> 8} the odd
+ * one (arithmetic shifts), each converted to float. So the activations are taken in pair order, exactly as the bf16
+ * kernels take them, and a pair block lies inside one scale block ({@code P} divides 32).
+ *
+ * <p>Per pair block and weight row: {@code t = q_even · x_even + q_odd · x_odd} (a vector), then
+ * {@code acc += t · s} — the scale is applied once per block, not per value. The GEMM path widens rows with
+ * {@link #widenRowPaired} to {@code q · s} in float32 (exactly {@link Weight#get}) and runs the float32 tiles.
+ */
+final class Int8Kernels {
+    private static final int B = Weight.INT8_BLOCK;
+    private static final int P = MatVecKernels.P;
+
+    static {
+        if (B % P != 0) {
+            throw new ExceptionInInitializerError("int8 kernels need the pair block (" + P + " values) to divide the"
+                    + " scale block (" + B + ")");
+        }
+    }
+
+    private Int8Kernels() {
+    }
+
+    private static float scale(MemorySegment scales, long byteOff) {
+        return Widen.bf16(scales.get(TensorView.LE_SHORT, byteOff));
+    }
+
+    /**
+     * Rows {@code [r0, r1)} of int8 {@code w} times {@code m} pair-ordered activation rows, with the contract of
+     * {@link MatVecKernels#rows}: four weight rows at a time, against two activation rows (each code vector feeds
+     * two) or one.
+     */
+    static void rows(Weight w, int r0, int r1, float[] x, int xOff, int xStride, int m, float[] out, int outOff,
+                     int outStride, boolean pairOut, float[] lanes) {
+        int rows = w.rows();
+        int r = r0;
+        for (; r + 4 <= r1; r += 4) {
+            int b = 0;
+            for (; b + 2 <= m; b += 2) {
+                rows4x2(w, r, x, xOff + b * xStride, xOff + (b + 1) * xStride, out, outOff + b * outStride,
+                        outOff + (b + 1) * outStride, rows, pairOut, lanes);
+            }
+            if (b < m) {
+                rows4x1(w, r, x, xOff + b * xStride, out, outOff + b * outStride, rows, pairOut, lanes);
+            }
+        }
+        for (; r < r1; r++) {
+            for (int b = 0; b < m; b++) {
+                out[outOff + b * outStride + MatVecKernels.pos(r, rows, pairOut)] =
+                        dotRow(w, r, x, xOff + b * xStride, lanes);
+            }
+        }
+    }
+
+    /** One int8 row · one pair-ordered float32 vector. */
+    private static float dotRow(Weight w, int r, float[] x, int xo, float[] lanes) {
+        MemorySegment seg = w.data();
+        MemorySegment sc = w.scales();
+        int n = w.cols();
+        long base = (long) r * n;
+        long sBase = 2L * r * (n / B);
+        FloatVector acc = FloatVector.zero(F);
+        for (int c = 0; c < n; c += P) {
+            IntVector v = (IntVector) ShortVector.fromMemorySegment(S, seg, base + c, LE)
+                    .convertShape(VectorOperators.S2I, I, 0);
+            FloatVector qe = (FloatVector) v.lanewise(VectorOperators.LSHL, 24)
+                    .lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0);
+            FloatVector qo = (FloatVector) v.lanewise(VectorOperators.ASHR, 8).convert(VectorOperators.I2F, 0);
+            FloatVector t = qo.fma(FloatVector.fromArray(F, x, xo + c + L), qe.mul(FloatVector.fromArray(F, x, xo + c)));
+            acc = t.fma(FloatVector.broadcast(F, scale(sc, sBase + 2L * (c / B))), acc);
+        }
+        acc.intoArray(lanes, 0);
+        return Lanes.sumStored(lanes);
+    }
+
+    /** Four int8 rows from {@code r} times one activation row: four independent chains. */
+    private static void rows4x1(Weight w, int r, float[] x, int xo, float[] out, int o, int rows, boolean pairOut,
+                                float[] lanes) {
+        MemorySegment seg = w.data();
+        MemorySegment sc = w.scales();
+        int n = w.cols();
+        long b0 = (long) r * n, b1 = b0 + n, b2 = b1 + n, b3 = b2 + n;
+        long sRow = 2L * (n / B);
+        long s0 = r * sRow, s1 = s0 + sRow, s2 = s1 + sRow, s3 = s2 + sRow;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        for (int c = 0; c < n; c += P) {
+            FloatVector xe = FloatVector.fromArray(F, x, xo + c);
+            FloatVector xd = FloatVector.fromArray(F, x, xo + c + L);
+            long so = 2L * (c / B);
+            IntVector v = (IntVector) ShortVector.fromMemorySegment(S, seg, b0 + c, LE)
+                    .convertShape(VectorOperators.S2I, I, 0);
+            FloatVector t = ((FloatVector) v.lanewise(VectorOperators.ASHR, 8).convert(VectorOperators.I2F, 0))
+                    .fma(xd, ((FloatVector) v.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
+                            .convert(VectorOperators.I2F, 0)).mul(xe));
+            a0 = t.fma(FloatVector.broadcast(F, scale(sc, s0 + so)), a0);
+            v = (IntVector) ShortVector.fromMemorySegment(S, seg, b1 + c, LE).convertShape(VectorOperators.S2I, I, 0);
+            t = ((FloatVector) v.lanewise(VectorOperators.ASHR, 8).convert(VectorOperators.I2F, 0))
+                    .fma(xd, ((FloatVector) v.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
+                            .convert(VectorOperators.I2F, 0)).mul(xe));
+            a1 = t.fma(FloatVector.broadcast(F, scale(sc, s1 + so)), a1);
+            v = (IntVector) ShortVector.fromMemorySegment(S, seg, b2 + c, LE).convertShape(VectorOperators.S2I, I, 0);
+            t = ((FloatVector) v.lanewise(VectorOperators.ASHR, 8).convert(VectorOperators.I2F, 0))
+                    .fma(xd, ((FloatVector) v.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
+                            .convert(VectorOperators.I2F, 0)).mul(xe));
+            a2 = t.fma(FloatVector.broadcast(F, scale(sc, s2 + so)), a2);
+            v = (IntVector) ShortVector.fromMemorySegment(S, seg, b3 + c, LE).convertShape(VectorOperators.S2I, I, 0);
+            t = ((FloatVector) v.lanewise(VectorOperators.ASHR, 8).convert(VectorOperators.I2F, 0))
+                    .fma(xd, ((FloatVector) v.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
+                            .convert(VectorOperators.I2F, 0)).mul(xe));
+            a3 = t.fma(FloatVector.broadcast(F, scale(sc, s3 + so)), a3);
+        }
+        a0.intoArray(lanes, 0);
+        out[o + MatVecKernels.pos(r, rows, pairOut)] = Lanes.sumStored(lanes);
+        a1.intoArray(lanes, 0);
+        out[o + MatVecKernels.pos(r + 1, rows, pairOut)] = Lanes.sumStored(lanes);
+        a2.intoArray(lanes, 0);
+        out[o + MatVecKernels.pos(r + 2, rows, pairOut)] = Lanes.sumStored(lanes);
+        a3.intoArray(lanes, 0);
+        out[o + MatVecKernels.pos(r + 3, rows, pairOut)] = Lanes.sumStored(lanes);
+    }
+
+    /** Four int8 rows from {@code r} times two activation rows ({@code xa}, {@code xb}): each code vector feeds both. */
+    private static void rows4x2(Weight w, int r, float[] x, int xa, int xb, float[] out, int oa, int ob, int rows,
+                                boolean pairOut, float[] lanes) {
+        MemorySegment seg = w.data();
+        MemorySegment sc = w.scales();
+        int n = w.cols();
+        long b0 = (long) r * n, b1 = b0 + n, b2 = b1 + n, b3 = b2 + n;
+        long sRow = 2L * (n / B);
+        long s0 = r * sRow, s1 = s0 + sRow, s2 = s1 + sRow, s3 = s2 + sRow;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        FloatVector c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+        for (int c = 0; c < n; c += P) {
+            FloatVector ae = FloatVector.fromArray(F, x, xa + c);
+            FloatVector ad = FloatVector.fromArray(F, x, xa + c + L);
+            FloatVector be = FloatVector.fromArray(F, x, xb + c);
+            FloatVector bd = FloatVector.fromArray(F, x, xb + c + L);
+            long so = 2L * (c / B);
+            IntVector v = (IntVector) ShortVector.fromMemorySegment(S, seg, b0 + c, LE)
+                    .convertShape(VectorOperators.S2I, I, 0);
+            FloatVector qe = (FloatVector) v.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
+                    .convert(VectorOperators.I2F, 0);
+            FloatVector qo = (FloatVector) v.lanewise(VectorOperators.ASHR, 8).convert(VectorOperators.I2F, 0);
+            FloatVector s = FloatVector.broadcast(F, scale(sc, s0 + so));
+            a0 = qo.fma(ad, qe.mul(ae)).fma(s, a0);
+            c0 = qo.fma(bd, qe.mul(be)).fma(s, c0);
+            v = (IntVector) ShortVector.fromMemorySegment(S, seg, b1 + c, LE).convertShape(VectorOperators.S2I, I, 0);
+            qe = (FloatVector) v.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
+                    .convert(VectorOperators.I2F, 0);
+            qo = (FloatVector) v.lanewise(VectorOperators.ASHR, 8).convert(VectorOperators.I2F, 0);
+            s = FloatVector.broadcast(F, scale(sc, s1 + so));
+            a1 = qo.fma(ad, qe.mul(ae)).fma(s, a1);
+            c1 = qo.fma(bd, qe.mul(be)).fma(s, c1);
+            v = (IntVector) ShortVector.fromMemorySegment(S, seg, b2 + c, LE).convertShape(VectorOperators.S2I, I, 0);
+            qe = (FloatVector) v.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
+                    .convert(VectorOperators.I2F, 0);
+            qo = (FloatVector) v.lanewise(VectorOperators.ASHR, 8).convert(VectorOperators.I2F, 0);
+            s = FloatVector.broadcast(F, scale(sc, s2 + so));
+            a2 = qo.fma(ad, qe.mul(ae)).fma(s, a2);
+            c2 = qo.fma(bd, qe.mul(be)).fma(s, c2);
+            v = (IntVector) ShortVector.fromMemorySegment(S, seg, b3 + c, LE).convertShape(VectorOperators.S2I, I, 0);
+            qe = (FloatVector) v.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
+                    .convert(VectorOperators.I2F, 0);
+            qo = (FloatVector) v.lanewise(VectorOperators.ASHR, 8).convert(VectorOperators.I2F, 0);
+            s = FloatVector.broadcast(F, scale(sc, s3 + so));
+            a3 = qo.fma(ad, qe.mul(ae)).fma(s, a3);
+            c3 = qo.fma(bd, qe.mul(be)).fma(s, c3);
+        }
+        a0.intoArray(lanes, 0);
+        out[oa + MatVecKernels.pos(r, rows, pairOut)] = Lanes.sumStored(lanes);
+        a1.intoArray(lanes, 0);
+        out[oa + MatVecKernels.pos(r + 1, rows, pairOut)] = Lanes.sumStored(lanes);
+        a2.intoArray(lanes, 0);
+        out[oa + MatVecKernels.pos(r + 2, rows, pairOut)] = Lanes.sumStored(lanes);
+        a3.intoArray(lanes, 0);
+        out[oa + MatVecKernels.pos(r + 3, rows, pairOut)] = Lanes.sumStored(lanes);
+        c0.intoArray(lanes, 0);
+        out[ob + MatVecKernels.pos(r, rows, pairOut)] = Lanes.sumStored(lanes);
+        c1.intoArray(lanes, 0);
+        out[ob + MatVecKernels.pos(r + 1, rows, pairOut)] = Lanes.sumStored(lanes);
+        c2.intoArray(lanes, 0);
+        out[ob + MatVecKernels.pos(r + 2, rows, pairOut)] = Lanes.sumStored(lanes);
+        c3.intoArray(lanes, 0);
+        out[ob + MatVecKernels.pos(r + 3, rows, pairOut)] = Lanes.sumStored(lanes);
+    }
+
+    /**
+     * Dequantizes row {@code r} into {@code dst[dstOff, dstOff + cols)} in pair order, each value {@code q · s}
+     * rounded once, as {@link Weight#get} computes it (the GEMM kernels' widened panel).
+     */
+    static void widenRowPaired(Weight w, int r, float[] dst, int dstOff) {
+        MemorySegment seg = w.data();
+        MemorySegment sc = w.scales();
+        int n = w.cols();
+        long base = (long) r * n;
+        long sBase = 2L * r * (n / B);
+        for (int c = 0; c < n; c += P) {
+            IntVector v = (IntVector) ShortVector.fromMemorySegment(S, seg, base + c, LE)
+                    .convertShape(VectorOperators.S2I, I, 0);
+            float s = scale(sc, sBase + 2L * (c / B));
+            ((FloatVector) v.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
+                    .convert(VectorOperators.I2F, 0)).mul(s).intoArray(dst, dstOff + c);
+            ((FloatVector) v.lanewise(VectorOperators.ASHR, 8).convert(VectorOperators.I2F, 0)).mul(s)
+                    .intoArray(dst, dstOff + c + L);
+        }
+    }
+
+    /** Floats of scratch {@link #transposedColumns} needs. */
+    static final int TRANSPOSED_SCRATCH = 4 * P;
+
+    /**
+     * Columns {@code [c0, c1)} (multiples of {@code P}) of the transposed product {@code out[b, c] = Σ_r x[b, r] ·
+     * W[r, c]}, four activation rows at a time: per weight row, the code vector's even and odd columns are scaled
+     * through the activation ({@code x[b, r] · s[r, block]}) and accumulated in pair order, then written back
+     * interleaved through {@code scratch} ({@link #TRANSPOSED_SCRATCH} floats).
+     */
+    static void transposedColumns(Weight w, int c0, int c1, float[] x, int xOff, int xStride, float[] out,
+                                  int outOff, int outStride, int batch, float[] scratch) {
+        MemorySegment seg = w.data();
+        MemorySegment sc = w.scales();
+        int rows = w.rows();
+        int n = w.cols();
+        long sRow = 2L * (n / B);
+        for (int b0 = 0; b0 < batch; b0 += 4) {
+            int nb = Math.min(4, batch - b0);
+            int x0 = xOff + b0 * xStride;
+            int x1 = xOff + (b0 + Math.min(1, nb - 1)) * xStride;
+            int x2 = xOff + (b0 + Math.min(2, nb - 1)) * xStride;
+            int x3 = xOff + (b0 + Math.min(3, nb - 1)) * xStride;
+            for (int c = c0; c < c1; c += P) {
+                FloatVector e0 = FloatVector.zero(F), e1 = e0, e2 = e0, e3 = e0;
+                FloatVector d0 = e0, d1 = e0, d2 = e0, d3 = e0;
+                long so = 2L * (c / B);
+                for (int r = 0; r < rows; r++) {
+                    IntVector v = (IntVector) ShortVector.fromMemorySegment(S, seg, (long) r * n + c, LE)
+                            .convertShape(VectorOperators.S2I, I, 0);
+                    FloatVector qe = (FloatVector) v.lanewise(VectorOperators.LSHL, 24)
+                            .lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0);
+                    FloatVector qo = (FloatVector) v.lanewise(VectorOperators.ASHR, 8)
+                            .convert(VectorOperators.I2F, 0);
+                    float s = scale(sc, r * sRow + so);
+                    FloatVector xs = FloatVector.broadcast(F, x[x0 + r] * s);
+                    e0 = qe.fma(xs, e0);
+                    d0 = qo.fma(xs, d0);
+                    xs = FloatVector.broadcast(F, x[x1 + r] * s);
+                    e1 = qe.fma(xs, e1);
+                    d1 = qo.fma(xs, d1);
+                    xs = FloatVector.broadcast(F, x[x2 + r] * s);
+                    e2 = qe.fma(xs, e2);
+                    d2 = qo.fma(xs, d2);
+                    xs = FloatVector.broadcast(F, x[x3 + r] * s);
+                    e3 = qe.fma(xs, e3);
+                    d3 = qo.fma(xs, d3);
+                }
+                e0.intoArray(scratch, 0);
+                d0.intoArray(scratch, L);
+                e1.intoArray(scratch, P);
+                d1.intoArray(scratch, P + L);
+                e2.intoArray(scratch, 2 * P);
+                d2.intoArray(scratch, 2 * P + L);
+                e3.intoArray(scratch, 3 * P);
+                d3.intoArray(scratch, 3 * P + L);
+                for (int j = 0; j < nb; j++) {
+                    int o = outOff + (b0 + j) * outStride + c;
+                    for (int i = 0; i < L; i++) {
+                        out[o + 2 * i] = scratch[j * P + i];
+                        out[o + 2 * i + 1] = scratch[j * P + L + i];
+                    }
+                }
+            }
+        }
+    }
+}

@@ -136,19 +136,36 @@ final class ModelLoader {
         private final Backend backend;
         private Arena arena;
 
-        Names(Checkpoint ckpt, Path dir, WeightFormat requested, Backend backend, Consumer<String> report) {
+        /** Lookups of the weights as stored (a bf16 checkpoint). */
+        Names(Checkpoint ckpt) {
+            this(ckpt, WeightFormat.BF16, false, null);
+        }
+
+        private Names(Checkpoint ckpt, WeightFormat format, boolean int8Checkpoint, Backend backend) {
             this.ckpt = ckpt;
+            this.format = format;
+            this.int8Checkpoint = int8Checkpoint;
             this.backend = backend;
-            try {
-                this.int8Checkpoint = Int8Checkpoint.isInt8(dir);
-            } catch (RuntimeException e) {
-                ckpt.close();
-                throw e;
-            }
-            this.format = requested.effective(int8Checkpoint);
+        }
+
+        /**
+         * Lookups in the format the checkpoint in {@code dir} runs in when {@code requested} is asked for (closes
+         * {@code ckpt} when its quantization config is refused).
+         */
+        Names(Checkpoint ckpt, Path dir, WeightFormat requested, Backend backend, Consumer<String> report) {
+            this(ckpt, requested.effective(int8(ckpt, dir)), int8(ckpt, dir), backend);
             if (int8Checkpoint && requested != WeightFormat.INT8) {
                 report.accept("the checkpoint is int8-quantized (" + Int8Checkpoint.CONFIG_KEY
                         + " in config.json): running int8 weights");
+            }
+        }
+
+        private static boolean int8(Checkpoint ckpt, Path dir) {
+            try {
+                return Int8Checkpoint.isInt8(dir);
+            } catch (RuntimeException e) {
+                ckpt.close();
+                throw e;
             }
         }
 

@@ -12,6 +12,7 @@ import dev.dsv2.engine.generate.TokenListener;
 import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.kernel.Backends;
 import dev.dsv2.engine.model.DeepseekV2Model;
+import dev.dsv2.engine.model.WeightFormat;
 import dev.dsv2.engine.sample.SamplingParams;
 import dev.dsv2.engine.sample.TopLogprobs;
 import dev.dsv2.tokenizer.HfTokenizer;
@@ -100,6 +101,11 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object: prompt_ids, output_ids, text, finish_reason, logprobs.")
     boolean json;
 
+    @Option(names = "--weights", defaultValue = "bf16", paramLabel = "bf16|int8",
+            description = "Matrix weights as stored (bf16, the default) or int8 (one bf16 scale per 32 values; "
+                    + "quantized at load time unless the checkpoint is int8 already, which always runs as int8).")
+    String weights;
+
     @Override
     public Integer call() throws IOException {
         HfTokenizer tokenizer = Files.exists(model.resolve("tokenizer.json")) ? HfTokenizer.load(model) : null;
@@ -121,9 +127,15 @@ public final class GenerateCommand implements Callable<Integer> {
         if (!stop.isEmpty() && tokenizer == null) {
             throw new ParameterException(spec.commandLine(), "--stop needs a tokenizer.json in " + model);
         }
+        WeightFormat format;
+        try {
+            format = WeightFormat.parse(weights);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--weights: " + e.getMessage());
+        }
         Backend backend = Backends.fromEnvironment();
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-        try (DeepseekV2Model m = DeepseekV2Model.load(model, backend, progress())) {
+        try (DeepseekV2Model m = DeepseekV2Model.load(model, backend, format, progress())) {
             params.validate(m.config().vocabSize(), 20);
             int limit = contextLimit != null ? contextLimit : m.config().defaultContextLimit();
             int cacheTokens = Math.min(limit, prompt.length + maxTokens);

@@ -7,6 +7,7 @@ import picocli.CommandLine.Command;
 @Command(name = "dsv2", mixinStandardHelpOptions = true, version = "dsv2 0.1.0",
         description = "DeepSeek-V2 family inference: make random checkpoints, generate, tokenize, benchmark, serve.",
         subcommands = {MakeModelCommand.class, GenerateCommand.class, TokenizeCommand.class, BenchCommand.class,
+                QuantizeCommand.class, Int8ErrorCommand.class,
                 LauncherCommands.Serve.class, LauncherCommands.ServeLocal.class, LauncherCommands.BenchServing.class,
                 CommandLine.HelpCommand.class})
 public final class Main {

@@ -2,11 +2,13 @@ package dev.dsv2.engine.model;
 
 import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.kernel.Backend;
-import dev.dsv2.engine.kernel.Weight;
 import dev.dsv2.engine.kernel.Int8Quantizer;
+import dev.dsv2.engine.kernel.Weight;
 import dev.dsv2.engine.quant.Int8Checkpoint;
 import dev.dsv2.engine.safetensors.Checkpoint;
+import dev.dsv2.engine.safetensors.CheckpointException;
 import dev.dsv2.engine.tensor.DType;
+import dev.dsv2.engine.tensor.TensorView;
 
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
@@ -171,16 +173,17 @@ final class ModelLoader {
 
         Weight weight(String name, long rows, long cols) {
             used.add(name);
-            if (int8Checkpoint && ckpt.contains(name) && ckpt.tensor(name).dtype() == DType.I8) {
+            TensorView t = ckpt.tensor(name, rows, cols);
+            if (t.dtype() == DType.I8) {
+                if (!int8Checkpoint) {
+                    throw new CheckpointException("tensor " + name + " is I8 but "
+                            + ckpt.directory().resolve(ModelConfig.FILE_NAME) + " has no " + Int8Checkpoint.CONFIG_KEY
+                            + " (an int8 checkpoint is written by ./dsv2 quantize)");
+                }
                 used.add(Int8Checkpoint.scaleName(name));
                 return Int8Checkpoint.weight(ckpt, name, rows, cols);
             }
-            Weight w = Weight.of(ckpt.tensor(name, rows, cols));
-            if (w.dtype() == DType.I8) {
-                throw new dev.dsv2.engine.safetensors.CheckpointException("tensor " + name + " is I8 but "
-                        + ckpt.directory().resolve(dev.dsv2.engine.config.ModelConfig.FILE_NAME) + " has no "
-                        + Int8Checkpoint.CONFIG_KEY + " (an int8 checkpoint is written by ./dsv2 quantize)");
-            }
+            Weight w = Weight.of(t);
             if (format == WeightFormat.INT8 && Int8Checkpoint.quantized(name)) {
                 if (arena == null) {
                     arena = Arena.ofShared();

@@ -29,6 +29,8 @@ import static dev.dsv2.engine.kernel.Lanes.L;
  *       down runs over hidden-dimension slices, each slice adding every expert's scaled contribution to its own
  *       columns, so no two threads write the same output.</li>
  * </ul>
+ * Int8 weights ({@link Weight#isInt8()}) take the same routes: {@link Int8Kernels} for the matrix-vector and
+ * transposed products, and their rows dequantized into the GEMM panels.
  * Per-thread scratch (packed activations, widened weights, tiles, scores) is kept in a thread-local, so the decode
  * loop does not allocate.
  */

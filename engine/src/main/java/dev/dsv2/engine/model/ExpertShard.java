@@ -75,7 +75,7 @@ public final class ExpertShard implements AutoCloseable {
                     + " but the placement is for " + placement.numExperts() + " experts");
         }
         Checkpoint ckpt = Checkpoint.open(dir, report);
-        ModelLoader.Names names = new ModelLoader.Names(ckpt, dir, format, backend, report);
+        ModelLoader.Names names = ModelLoader.Names.open(ckpt, dir, format, backend, report);
         try {
             SwiGluMlp[][] experts = mapRouted(c, names, placement);
             long bytes = 0;

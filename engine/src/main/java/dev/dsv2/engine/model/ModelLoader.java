@@ -41,7 +41,7 @@ final class ModelLoader {
         Consumer<String> report = progress == null ? s -> { } : progress;
         ModelConfig c = ModelConfig.load(dir);
         Checkpoint ckpt = Checkpoint.open(dir, report);
-        Names names = new Names(ckpt, dir, format, be, report);
+        Names names = Names.open(ckpt, dir, format, be, report);
         try {
             int d = c.hiddenSize();
             Weight embed = names.weight("model.embed_tokens.weight", c.vocabSize(), d);
@@ -154,21 +154,20 @@ final class ModelLoader {
          * Lookups in the format the checkpoint in {@code dir} runs in when {@code requested} is asked for (closes
          * {@code ckpt} when its quantization config is refused).
          */
-        Names(Checkpoint ckpt, Path dir, WeightFormat requested, Backend backend, Consumer<String> report) {
-            this(ckpt, requested.effective(int8(ckpt, dir)), int8(ckpt, dir), backend);
-            if (int8Checkpoint && requested != WeightFormat.INT8) {
-                report.accept("the checkpoint is int8-quantized (" + Int8Checkpoint.CONFIG_KEY
-                        + " in config.json): running int8 weights");
-            }
-        }
-
-        private static boolean int8(Checkpoint ckpt, Path dir) {
+        static Names open(Checkpoint ckpt, Path dir, WeightFormat requested, Backend backend,
+                          Consumer<String> report) {
+            boolean int8;
             try {
-                return Int8Checkpoint.isInt8(dir);
+                int8 = Int8Checkpoint.isInt8(dir);
             } catch (RuntimeException e) {
                 ckpt.close();
                 throw e;
             }
+            if (int8 && requested != WeightFormat.INT8) {
+                report.accept("the checkpoint is int8-quantized (" + Int8Checkpoint.CONFIG_KEY
+                        + " in config.json): running int8 weights");
+            }
+            return new Names(ckpt, requested.effective(int8), int8, backend);
         }
 
         Weight weight(String name, long rows, long cols) {

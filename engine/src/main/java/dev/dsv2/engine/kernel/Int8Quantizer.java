@@ -44,9 +44,14 @@ public final class Int8Quantizer {
         checkShape(w);
         MemorySegment codes = arena.allocate((long) w.rows() * w.cols(), 64);
         MemorySegment scales = arena.allocate(2L * w.rows() * (w.cols() / INT8_BLOCK), 64);
+        quantizeInto(w, codes, scales, be);
+        return Weight.int8(w.name(), w.rows(), w.cols(), codes, scales);
+    }
+
+    /** Quantizes all of float weight {@code w} into {@code codes} and {@code scales}, rows in parallel on {@code be}. */
+    public static void quantizeInto(Weight w, MemorySegment codes, MemorySegment scales, Backend be) {
         be.parallelFor((w.rows() + ROWS_PER_TASK - 1) / ROWS_PER_TASK, 1, (t0, t1) ->
                 quantizeRows(w, t0 * ROWS_PER_TASK, Math.min(w.rows(), t1 * ROWS_PER_TASK), codes, scales));
-        return Weight.int8(w.name(), w.rows(), w.cols(), codes, scales);
     }
 
     /**

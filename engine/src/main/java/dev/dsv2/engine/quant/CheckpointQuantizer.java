@@ -75,11 +75,11 @@ public final class CheckpointQuantizer {
                                 + Weight.INT8_BLOCK);
                     }
                     entries.add(new SafetensorsWriter.Entry(name, DType.I8, t.shape(), seg ->
-                            pendingScales.put(name, quantizeInto(w, seg, null, be))));
+                            pendingScales.put(name, quantizeWithScratch(w, seg, null, be))));
                     entries.add(new SafetensorsWriter.Entry(sName, DType.BF16, scaleShape, seg -> {
                         MemorySegment s = pendingScales.remove(name);
                         if (s == null) {
-                            s = quantizeInto(w, null, seg, be);
+                            s = quantizeWithScratch(w, null, seg, be);
                         }
                         MemorySegment.copy(s, 0, seg, 0, seg.byteSize());
                     }));
@@ -105,13 +105,11 @@ public final class CheckpointQuantizer {
     }
 
     /** Quantizes {@code w} with its codes into {@code codes} or scratch; returns the scales (into {@code scales} or a new segment). */
-    private static MemorySegment quantizeInto(Weight w, MemorySegment codes, MemorySegment scales, Backend be) {
+    private static MemorySegment quantizeWithScratch(Weight w, MemorySegment codes, MemorySegment scales, Backend be) {
         Arena arena = Arena.ofAuto();
         MemorySegment c = codes != null ? codes : arena.allocate((long) w.rows() * w.cols());
         MemorySegment s = scales != null ? scales : arena.allocate(2L * w.rows() * (w.cols() / Weight.INT8_BLOCK));
-        int rowsPerTask = 16;
-        be.parallelFor((w.rows() + rowsPerTask - 1) / rowsPerTask, 1, (t0, t1) ->
-                Int8Quantizer.quantizeRows(w, t0 * rowsPerTask, Math.min(w.rows(), t1 * rowsPerTask), c, s));
+        Int8Quantizer.quantizeInto(w, c, s, be);
         return s;
     }
 

@@ -52,8 +52,9 @@ final class Int8Kernels {
     /**
      * Rows {@code [r0, r1)} of int8 {@code w} times {@code m} pair-ordered activation rows, with the contract of
      * {@link MatVecKernels#rows}: pairs of activation rows one weight row at a time (each code vector feeds both),
-     * then a last activation row two weight rows at a time. (Blocks of four weight rows, as the bf16 kernels use,
-     * measured 2-3x slower here: the int8 widening needs more registers per row.)
+     * then a last activation row four weight rows at a time, all four loads issued before any widening (written
+     * load-then-widen per row, the four-row block measured 2x slower than two rows; loads first, it streams from
+     * memory ~15% faster than two rows and computes as fast in cache).
      */
     static void rows(Weight w, int r0, int r1, float[] x, int xOff, int xStride, int m, float[] out, int outOff,
                      int outStride, boolean pairOut, float[] lanes) {
@@ -71,6 +72,9 @@ final class Int8Kernels {
             int xo = xOff + b * xStride;
             int o = outOff + b * outStride;
             int r = r0;
+            for (; r + 4 <= r1; r += 4) {
+                rows4x1(w, r, x, xo, out, o, rows, pairOut, lanes);
+            }
             for (; r + 2 <= r1; r += 2) {
                 rows2x1(w, r, x, xo, out, o + MatVecKernels.pos(r, rows, pairOut),
                         o + MatVecKernels.pos(r + 1, rows, pairOut), lanes);
@@ -100,6 +104,58 @@ final class Int8Kernels {
         }
         acc.intoArray(lanes, 0);
         return Lanes.sumStored(lanes);
+    }
+
+    /**
+     * Four int8 rows from {@code r} times one activation row: the four code vectors and scales are loaded before any
+     * is widened (four streams in flight, as the bf16 kernels keep).
+     */
+    private static void rows4x1(Weight w, int r, float[] x, int xo, float[] out, int o, int rows, boolean pairOut,
+                                float[] lanes) {
+        MemorySegment seg = w.data();
+        MemorySegment sc = w.scales();
+        int n = w.cols();
+        long b0 = (long) r * n, b1 = b0 + n, b2 = b1 + n, b3 = b2 + n;
+        long sRow = 2L * (n / B);
+        long s0 = r * sRow, s1 = s0 + sRow, s2 = s1 + sRow, s3 = s2 + sRow;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        for (int c = 0; c < n; c += P) {
+            FloatVector xe = FloatVector.fromArray(F, x, xo + c);
+            FloatVector xd = FloatVector.fromArray(F, x, xo + c + L);
+            long so = 2L * (c / B);
+            IntVector v0 = (IntVector) ShortVector.fromMemorySegment(S, seg, b0 + c, LE)
+                    .convertShape(VectorOperators.S2I, I, 0);
+            IntVector v1 = (IntVector) ShortVector.fromMemorySegment(S, seg, b1 + c, LE)
+                    .convertShape(VectorOperators.S2I, I, 0);
+            IntVector v2 = (IntVector) ShortVector.fromMemorySegment(S, seg, b2 + c, LE)
+                    .convertShape(VectorOperators.S2I, I, 0);
+            IntVector v3 = (IntVector) ShortVector.fromMemorySegment(S, seg, b3 + c, LE)
+                    .convertShape(VectorOperators.S2I, I, 0);
+            float f0 = scale(sc, s0 + so);
+            float f1 = scale(sc, s1 + so);
+            float f2 = scale(sc, s2 + so);
+            float f3 = scale(sc, s3 + so);
+            a0 = ((FloatVector) v0.lanewise(VectorOperators.ASHR, 8).convert(VectorOperators.I2F, 0))
+                    .fma(xd, ((FloatVector) v0.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
+                            .convert(VectorOperators.I2F, 0)).mul(xe)).fma(FloatVector.broadcast(F, f0), a0);
+            a1 = ((FloatVector) v1.lanewise(VectorOperators.ASHR, 8).convert(VectorOperators.I2F, 0))
+                    .fma(xd, ((FloatVector) v1.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
+                            .convert(VectorOperators.I2F, 0)).mul(xe)).fma(FloatVector.broadcast(F, f1), a1);
+            a2 = ((FloatVector) v2.lanewise(VectorOperators.ASHR, 8).convert(VectorOperators.I2F, 0))
+                    .fma(xd, ((FloatVector) v2.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
+                            .convert(VectorOperators.I2F, 0)).mul(xe)).fma(FloatVector.broadcast(F, f2), a2);
+            a3 = ((FloatVector) v3.lanewise(VectorOperators.ASHR, 8).convert(VectorOperators.I2F, 0))
+                    .fma(xd, ((FloatVector) v3.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
+                            .convert(VectorOperators.I2F, 0)).mul(xe)).fma(FloatVector.broadcast(F, f3), a3);
+        }
+        a0.intoArray(lanes, 0);
+        out[o + MatVecKernels.pos(r, rows, pairOut)] = Lanes.sumStored(lanes);
+        a1.intoArray(lanes, 0);
+        out[o + MatVecKernels.pos(r + 1, rows, pairOut)] = Lanes.sumStored(lanes);
+        a2.intoArray(lanes, 0);
+        out[o + MatVecKernels.pos(r + 2, rows, pairOut)] = Lanes.sumStored(lanes);
+        a3.intoArray(lanes, 0);
+        out[o + MatVecKernels.pos(r + 3, rows, pairOut)] = Lanes.sumStored(lanes);
     }
 
     /** Two int8 rows from {@code r} times one activation row: two independent chains sharing the activation loads. */

@@ -18,7 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * sides of the matrix-vector / GEMM switch — and the quantizer's error bound.
  */
 class Int8KernelTest {
-    private static final int[] ROWS = {1, 3, 5, 17, 64, 129};
+    private static final int[] ROWS = {1, 3, 5, 6, 17, 64, 129};
     private static final int[] COLS = {32, 64, 96, 160, 512};
     private static final int[] BATCHES = {1, 2, 3, 4, 5, 9, 15, 16, 17, 33, 50};
     private static final VectorBackend VECTOR = new VectorBackend(2);

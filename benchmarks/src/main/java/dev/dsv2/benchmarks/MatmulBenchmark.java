@@ -1,5 +1,6 @@
 package dev.dsv2.benchmarks;
 
+import dev.dsv2.engine.kernel.Int8Quantizer;
 import dev.dsv2.engine.kernel.VectorBackend;
 import dev.dsv2.engine.kernel.Weight;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -24,7 +25,8 @@ import java.util.concurrent.TimeUnit;
  * {@code streamed}: each call takes the next of 64 such weights (369 MB, far past the caches), as decode does, so
  * batch 1 measures weight streaming (bytes per call = 5.77e6; GB/s = 5.77e-3 / (ms per op)). {@code hot}: the same
  * weight every call (L3-resident), the compute ceiling of the kernel. Batch 1..7 runs the matrix-vector kernels,
- * 8 and more the GEMM kernels (flops per call = 2 · 1408 · 2048 · batch).
+ * 8 and more the GEMM kernels (flops per call = 2 · 1408 · 2048 · batch). {@code format=int8} runs the int8 kernels
+ * on the same weights quantized (3.06 MB per call).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -42,6 +44,10 @@ public class MatmulBenchmark {
     @Param({"streamed", "hot"})
     String weights;
 
+    /** bf16 as stored, or int8 (one bf16 scale per 32 values, quantized in the setup): 1.06 bytes per weight. */
+    @Param({"bf16", "int8"})
+    String format;
+
     private Arena arena;
     private VectorBackend backend;
     private Weight[] experts;
@@ -57,6 +63,9 @@ public class MatmulBenchmark {
         experts = new Weight[n];
         for (int e = 0; e < n; e++) {
             experts[e] = RandomWeights.bf16(arena, "expert" + e, RandomWeights.MOE_INTER, RandomWeights.HIDDEN, e);
+            if ("int8".equals(format)) {
+                experts[e] = Int8Quantizer.quantize(experts[e], arena, backend);
+            }
         }
         x = RandomWeights.floats(batch * RandomWeights.HIDDEN, 1);
         out = new float[batch * RandomWeights.MOE_INTER];

@@ -11,6 +11,7 @@ import dev.dsv2.engine.model.AttentionMode;
 import dev.dsv2.engine.model.DeepseekV2Model;
 import dev.dsv2.engine.model.ForwardBatch;
 import dev.dsv2.engine.model.ForwardProfile;
+import dev.dsv2.engine.model.WeightFormat;
 import dev.dsv2.engine.model.Workspace;
 import dev.dsv2.engine.sample.Sampler;
 import dev.dsv2.engine.sample.SamplingParams;
@@ -62,6 +63,9 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object instead of the table.")
     boolean json;
 
+    @Mixin
+    WeightsOption weights;
+
     @Option(names = "--batches", split = ",", defaultValue = "1,4,16,64", paramLabel = "B,..",
             description = "Decode batch sizes (default ${DEFAULT-VALUE}).")
     int[] batches;
@@ -107,6 +111,7 @@ public final class BenchCommand implements Callable<Integer> {
         if (prefillTokens < 1) {
             throw new IllegalArgumentException("--prefill-tokens must be >= 1, got " + prefillTokens);
         }
+        WeightFormat format = weights.format;
         String source = model != null ? model.toString() : (preset == null ? "lite-layers:4" : preset);
         device.select(() -> model != null ? ModelConfig.load(model) : ModelPresets.preset(source));
         Path dir = model != null ? model : presetDir(source);
@@ -121,9 +126,10 @@ public final class BenchCommand implements Callable<Integer> {
         progress(String.format("  %.1f GFLOP/s", peakFlops0 / 1e9));
         ProcessMemory.resetPeak();
 
-        BenchReport report = new BenchReport(source, backend.name(), threads);
         List<Double> samples = new ArrayList<>();
-        try (DeepseekV2Model m = DeepseekV2Model.load(dir, backend, line -> progress("load: " + line))) {
+        BenchReport report;
+        try (DeepseekV2Model m = DeepseekV2Model.load(dir, backend, format, line -> progress("load: " + line))) {
+            report = new BenchReport(source, backend.name(), threads, m.weightFormat().label());
             ModelConfig c = m.config();
             int maxBatch = 1;
             for (int b : batches) {

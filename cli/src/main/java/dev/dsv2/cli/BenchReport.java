@@ -61,10 +61,14 @@ final class BenchReport {
     private long rssAnon;
     private long rssFile;
 
-    BenchReport(String model, String backend, int threads) {
+    /** The weight format the figures were measured with ({@code bf16} or {@code int8}). */
+    private final String weights;
+
+    BenchReport(String model, String backend, int threads, String weights) {
         this.model = model;
         this.backend = backend;
         this.threads = threads;
+        this.weights = weights;
     }
 
     /**
@@ -134,6 +138,7 @@ final class BenchReport {
         o.put("model", model);
         o.put("backend", backend);
         o.put("threads", threads);
+        o.put("weights", weights);
         o.put("memory_bandwidth_gbs", round(bandwidth / 1e9));
         o.put("memory_bandwidth_method", bandwidthMethod());
         o.put("memory_bandwidth_samples_gbs", giga(bandwidthSamples));
@@ -149,6 +154,7 @@ final class BenchReport {
             e.put("batch", d.batch());
             e.put("tokens_per_s", round(d.tokensPerSecond()));
             e.put("weight_gbs", round(d.weightBytesPerSecond() / 1e9));
+            e.put("weights", weights);
             dec.add(e);
             Map<String, Object> x = new LinkedHashMap<>();
             x.put("batch", d.batch());
@@ -166,6 +172,7 @@ final class BenchReport {
         p.put("tokens", prefill.tokens());
         p.put("tokens_per_s", round(prefill.tokensPerSecond()));
         p.put("gflops", round(prefillFlopsPerSecond / 1e9));
+        p.put("weights", weights);
         o.put("prefill", p);
         o.put("prefill_compute_ratio", round(prefillFlopsPerSecond / peakFlops));
         o.put("peak_rss_mb", mb(peakRss));
@@ -203,7 +210,7 @@ final class BenchReport {
 
     String toTable() {
         StringBuilder s = new StringBuilder();
-        s.append(String.format(Locale.ROOT, "dsv2 bench: %s, backend %s%n%n", model, backend));
+        s.append(String.format(Locale.ROOT, "dsv2 bench: %s, backend %s, %s weights%n%n", model, backend, weights));
         s.append(String.format(Locale.ROOT, "machine (measured in this run, %d threads)%n", threads));
         s.append(String.format(Locale.ROOT, "  memory read bandwidth   %8.1f GB/s   (%s)%n", bandwidth / 1e9,
                 bandwidthMethod()));
@@ -217,14 +224,14 @@ final class BenchReport {
         s.append(String.format(Locale.ROOT, "    before each prefill run %s GFLOP/s; at the start %.1f%n%n",
                 gigaText(peakSamples),
                 peakAtStart / 1e9));
-        s.append(String.format(Locale.ROOT, "prefill, %d tokens       %8.1f tok/s   %.1f GFLOP/s   compute ratio %.3f%n%n",
-                prefill.tokens(), prefill.tokensPerSecond(), prefillFlopsPerSecond / 1e9,
+        s.append(String.format(Locale.ROOT, "prefill, %d tokens, %s   %8.1f tok/s   %.1f GFLOP/s   compute ratio %.3f%n%n",
+                prefill.tokens(), weights, prefill.tokensPerSecond(), prefillFlopsPerSecond / 1e9,
                 prefillFlopsPerSecond / peakFlops));
-        s.append("decode   batch   tokens/s   weight GB/s   ms/step (median)   tokens/s (mean)   routed experts/MoE layer"
-                + "   heap KB allocated/step\n");
+        s.append("decode   weights   batch   tokens/s   weight GB/s   ms/step (median)   tokens/s (mean)"
+                + "   routed experts/MoE layer   heap KB allocated/step\n");
         for (Decode d : decode) {
-            s.append(String.format(Locale.ROOT, "         %5d   %8.1f   %11.1f   %16.2f   %15.1f   %24.1f   %22.1f%n",
-                    d.batch(), d.tokensPerSecond(), d.weightBytesPerSecond() / 1e9, d.msPerStep(),
+            s.append(String.format(Locale.ROOT, "         %7s   %5d   %8.1f   %11.1f   %16.2f   %15.1f   %24.1f   %22.1f%n",
+                    weights, d.batch(), d.tokensPerSecond(), d.weightBytesPerSecond() / 1e9, d.msPerStep(),
                     d.meanTokensPerSecond(), d.expertsPerLayer(), d.allocatedBytesPerStep() / 1e3));
         }
         Double ratio = decodeBandwidthRatio();

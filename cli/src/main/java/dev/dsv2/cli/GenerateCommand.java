@@ -12,6 +12,7 @@ import dev.dsv2.engine.generate.TextStream;
 import dev.dsv2.engine.generate.TokenListener;
 import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.model.DeepseekV2Model;
+import dev.dsv2.engine.model.WeightFormat;
 import dev.dsv2.engine.sample.SamplingParams;
 import dev.dsv2.engine.sample.TopLogprobs;
 import dev.dsv2.engine.serve.ServingSettings;
@@ -105,6 +106,9 @@ public final class GenerateCommand implements Callable<Integer> {
     @Mixin
     DeviceOption device;
 
+    @Mixin
+    WeightsOption weights;
+
     @Override
     public Integer call() throws IOException {
         device.select(() -> ModelConfig.load(model));
@@ -127,9 +131,10 @@ public final class GenerateCommand implements Callable<Integer> {
         if (!stop.isEmpty() && tokenizer == null) {
             throw new ParameterException(spec.commandLine(), "--stop needs a tokenizer.json in " + model);
         }
+        WeightFormat format = weights.format;
         Backend backend = ServingSettings.fromSystem().createBackend();
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-        try (DeepseekV2Model m = DeepseekV2Model.load(model, backend, progress())) {
+        try (DeepseekV2Model m = DeepseekV2Model.load(model, backend, format, progress())) {
             params.validate(m.config().vocabSize(), 20);
             int limit = contextLimit != null ? contextLimit : m.config().defaultContextLimit();
             int cacheTokens = Math.min(limit, prompt.length + maxTokens);

@@ -5,9 +5,10 @@ import picocli.CommandLine.Command;
 
 /** Entry point of the {@code ./dsv2} launcher: one sub-command per user-facing task. */
 @Command(name = "dsv2", mixinStandardHelpOptions = true, version = "dsv2 0.1.0",
-        description = "DeepSeek-V2 family inference: make random checkpoints, generate, tokenize, benchmark, serve, "
-                + "check the CUDA kernels.",
-        subcommands = {MakeModelCommand.class, GenerateCommand.class, TokenizeCommand.class, BenchCommand.class, SelfcheckCommand.class,
+        description = "DeepSeek-V2 family inference: make random checkpoints, generate, tokenize, benchmark, quantize "
+                + "to int8, serve, check the CUDA kernels.",
+        subcommands = {MakeModelCommand.class, GenerateCommand.class, TokenizeCommand.class, BenchCommand.class,
+                QuantizeCommand.class, Int8ErrorCommand.class, SelfcheckCommand.class,
                 LauncherCommands.Serve.class, LauncherCommands.ServeLocal.class, LauncherCommands.BenchServing.class,
                 CommandLine.HelpCommand.class})
 public final class Main {

@@ -4,6 +4,7 @@ import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.model.ExpertPlacement;
 import dev.dsv2.engine.model.ExpertShard;
+import dev.dsv2.engine.model.WeightFormat;
 import dev.dsv2.engine.serve.ModelLifecycle;
 import dev.dsv2.proto.internal.v1.ShardInfo;
 import io.grpc.Status;
@@ -51,10 +52,11 @@ public final class ServedShard implements AutoCloseable {
      * Maps the shard's weights from {@code dir} on this thread; on failure the state becomes FAILED with the reason
      * (and it is logged), so health checks can report it.
      */
-    public void load(Path dir, Backend backend, Consumer<String> progress) {
+    public void load(Path dir, Backend backend, WeightFormat weights, Consumer<String> progress) {
         lifecycle.load(() -> {
             long t0 = System.nanoTime();
-            ExpertShard loaded = ExpertShard.load(dir, backend, placement, settings.sharedExperts(), progress);
+            ExpertShard loaded = ExpertShard.load(dir, backend, placement, settings.sharedExperts(), weights,
+                    progress);
             LOG.info(() -> String.format("%s ready: %s, %.1f MiB of expert weights mapped in %.1f s",
                     settings.label(), loaded, loaded.weightBytes() / 1048576.0, (System.nanoTime() - t0) / 1e9));
             return loaded;

@@ -145,8 +145,8 @@ public final class RouterEngine implements AutoCloseable {
                 int layers = config.numHiddenLayers();
                 int experts = config.nRoutedExperts();
                 boolean localShared = settings.sharedExperts() == SharedExperts.LOCAL;
-                engine = ServingEngine.load(settings.modelDir(), settings.serving(), (dir, backend, p) ->
-                        DeepseekV2Model.load(dir, backend, p,
+                engine = ServingEngine.load(settings.modelDir(), settings.serving(), (dir, backend, weights, p) ->
+                        DeepseekV2Model.load(dir, backend, weights, p,
                                 ckpt -> counting[0] = new CountingExperts(remote, layers, experts), localShared),
                         progress);
             } else {

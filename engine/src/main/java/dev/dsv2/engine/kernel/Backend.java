@@ -79,6 +79,12 @@ public interface Backend extends AutoCloseable {
 
     /** Widens row {@code row} of {@code w} (e.g. an embedding) into {@code out[outOff, outOff + w.cols)}. */
     default void readRow(Weight w, int row, float[] out, int outOff) {
+        if (w.isInt8()) {
+            for (int c = 0; c < w.cols(); c++) {
+                out[outOff + c] = w.get(row, c);
+            }
+            return;
+        }
         Widen.readRange(w.dtype(), w.data(), (long) row * w.cols(), out, outOff, w.cols());
     }
 

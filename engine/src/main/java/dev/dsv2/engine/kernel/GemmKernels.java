@@ -109,7 +109,7 @@ final class GemmKernels {
      */
     static void widenRows(Weight w, int r0, int count, int padTo, float[] pw) {
         int k = w.cols();
-        float[] block = w.dtype() == DType.BF16 ? null : new float[MatVecKernels.P];
+        float[] block = w.dtype() == DType.BF16 || w.isInt8() ? null : new float[MatVecKernels.P];
         for (int i = 0; i < count; i++) {
             widenRowPaired(w, r0 + i, pw, i * k, block, 0);
         }
@@ -126,6 +126,10 @@ final class GemmKernels {
         int cols = w.cols();
         int full = cols / MatVecKernels.P * MatVecKernels.P;
         if (w.dtype() != DType.BF16) {
+            if (w.isInt8()) {
+                Int8Kernels.widenRowPaired(w, r, dst, dstOff);
+                return;
+            }
             widenRow(w, r, dst, dstOff);
             for (int c = 0; c < full; c += MatVecKernels.P) {
                 System.arraycopy(dst, dstOff + c, block, blockOff, MatVecKernels.P);
@@ -169,6 +173,11 @@ final class GemmKernels {
                 }
             }
             case F16 -> Widen.readRange(w.dtype(), seg, (long) r * cols, dst, dstOff, cols);
+            case I8 -> {
+                for (int c = 0; c < cols; c++) {
+                    dst[dstOff + c] = w.get(r, c);
+                }
+            }
         }
     }
 

@@ -81,6 +81,10 @@ final class MatVecKernels {
         int rows = w.rows();
         int n = w.cols();
         if (w.dtype() != DType.BF16) {
+            if (w.isInt8()) {
+                Int8Kernels.rows(w, r0, r1, x, xOff, xStride, m, out, outOff, outStride, pairOut, rowScratch);
+                return;
+            }
             for (int r = r0; r < r1; r++) {
                 GemmKernels.widenRowPaired(w, r, rowScratch, 0, rowScratch, n);
                 int pos = pos(r, rows, pairOut);
@@ -119,7 +123,7 @@ final class MatVecKernels {
         }
     }
 
-    private static int pos(int r, int n, boolean pairOut) {
+    static int pos(int r, int n, boolean pairOut) {
         return pairOut ? pairPos(r, n) : r;
     }
 

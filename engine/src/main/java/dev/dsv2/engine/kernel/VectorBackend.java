@@ -29,6 +29,8 @@ import static dev.dsv2.engine.kernel.Lanes.L;
  *       down runs over hidden-dimension slices, each slice adding every expert's scaled contribution to its own
  *       columns, so no two threads write the same output.</li>
  * </ul>
+ * Int8 weights ({@link Weight#isInt8()}) take the same routes: {@link Int8Kernels} for the matrix-vector and
+ * transposed products, and their rows dequantized into the GEMM panels.
  * Per-thread scratch (packed activations, widened weights, tiles, scores) is kept in a thread-local, so the decode
  * loop does not allocate.
  */
@@ -230,6 +232,17 @@ public final class VectorBackend implements Backend {
     public void matmulTransposed(Weight w, float[] x, int xOff, int xStride, float[] out, int outOff, int outStride,
                                  int batch) {
         int cols = w.cols();
+        if (w.isInt8()) {
+            if (pool.busy()) {
+                Int8Kernels.transposedColumns(w, 0, cols, x, xOff, xStride, out, outOff, outStride, batch,
+                        scratch().row(Int8Kernels.TRANSPOSED_SCRATCH));
+                return;
+            }
+            pool.parallelFor(cols / MatVecKernels.P, Math.max(1, 16384 / Math.max(1, w.rows() * MatVecKernels.P)),
+                    (u0, u1) -> Int8Kernels.transposedColumns(w, u0 * MatVecKernels.P, u1 * MatVecKernels.P, x, xOff,
+                            xStride, out, outOff, outStride, batch, scratch().row(Int8Kernels.TRANSPOSED_SCRATCH)));
+            return;
+        }
         if (pool.busy()) {
             transposedColumns(w, 0, cols, x, xOff, xStride, out, outOff, outStride, batch);
             return;

@@ -29,10 +29,15 @@ public final class DeepseekV2Model implements AutoCloseable {
     private final RotaryEmbedding rope;
     private final AutoCloseable weightsOwner;
     private final boolean remoteExperts;
+    private final WeightFormat weightFormat;
+    private final long routedExpertBytes;
 
-    DeepseekV2Model(ModelConfig config, Backend backend, Weight embed, DecoderLayer[] layers, RmsNorm norm,
-                    Weight lmHead, AutoCloseable weightsOwner, boolean remoteExperts) {
+    DeepseekV2Model(ModelConfig config, Backend backend, WeightFormat weightFormat, Weight embed,
+                    DecoderLayer[] layers, RmsNorm norm, Weight lmHead, AutoCloseable weightsOwner,
+                    boolean remoteExperts, long routedExpertBytes) {
         this.remoteExperts = remoteExperts;
+        this.weightFormat = weightFormat;
+        this.routedExpertBytes = routedExpertBytes;
         this.config = config;
         this.backend = backend;
         this.embed = embed;
@@ -45,7 +50,16 @@ public final class DeepseekV2Model implements AutoCloseable {
 
     /** Loads a checkpoint directory (config.json + safetensors) with every expert in-process. */
     public static DeepseekV2Model load(Path dir, Backend backend, Consumer<String> progress) {
-        return ModelLoader.load(dir, backend, progress, null, true);
+        return load(dir, backend, WeightFormat.BF16, progress);
+    }
+
+    /**
+     * Loads a checkpoint directory with every expert in-process, its matrix weights in {@code format}
+     * ({@link WeightFormat#INT8}: quantized at load time, or as stored in an int8 checkpoint — which runs as int8
+     * whatever {@code format} says).
+     */
+    public static DeepseekV2Model load(Path dir, Backend backend, WeightFormat format, Consumer<String> progress) {
+        return ModelLoader.load(dir, backend, format, progress, null, true);
     }
 
     /**
@@ -55,7 +69,18 @@ public final class DeepseekV2Model implements AutoCloseable {
      */
     public static DeepseekV2Model load(Path dir, Backend backend, Consumer<String> progress,
                                        Function<Checkpoint, RoutedExperts> experts, boolean localSharedExperts) {
-        return ModelLoader.load(dir, backend, progress, experts, localSharedExperts);
+        return load(dir, backend, WeightFormat.BF16, progress, experts, localSharedExperts);
+    }
+
+    /** {@link #load(Path, Backend, Consumer, Function, boolean)} with the matrix weights in {@code format}. */
+    public static DeepseekV2Model load(Path dir, Backend backend, WeightFormat format, Consumer<String> progress,
+                                       Function<Checkpoint, RoutedExperts> experts, boolean localSharedExperts) {
+        return ModelLoader.load(dir, backend, format, progress, experts, localSharedExperts);
+    }
+
+    /** The format the matrix weights run in (int8 for an int8 checkpoint whatever was asked for). */
+    public WeightFormat weightFormat() {
+        return weightFormat;
     }
 
     public ModelConfig config() {
@@ -180,9 +205,9 @@ public final class DeepseekV2Model implements AutoCloseable {
         return sum;
     }
 
-    /** Bytes of one routed expert (gate, up and down in the checkpoint's dtype); a step reads each selected one once. */
+    /** Bytes of one routed expert (gate, up and down in the weight format; int8 with its scales); a step reads each selected one once. */
     public long routedExpertBytes() {
-        return 3L * config.moeIntermediateSize() * config.hiddenSize() * lmHead.dtype().bytes();
+        return routedExpertBytes;
     }
 
     @Override

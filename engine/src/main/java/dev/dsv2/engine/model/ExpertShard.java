@@ -37,13 +37,13 @@ public final class ExpertShard implements AutoCloseable {
     private final LocalExperts routed;
     private final SwiGluMlp[] shared; // [layer], null where dense or not held
     private final long weightBytes;
-    private final Checkpoint checkpoint;
+    private final ModelLoader.Names weightsOwner; // the checkpoint and any weights quantized at load time
 
     private final Backend backend;
     private final ThreadLocal<Workspace> workspaces = ThreadLocal.withInitial(Workspace::new);
 
     private ExpertShard(ModelConfig config, ExpertPlacement placement, Backend backend, SwiGluMlp[][] experts,
-                        SwiGluMlp[] shared, long weightBytes, Checkpoint checkpoint) {
+                        SwiGluMlp[] shared, long weightBytes, ModelLoader.Names weightsOwner) {
         this.config = config;
         this.placement = placement;
         this.backend = backend;
@@ -51,7 +51,7 @@ public final class ExpertShard implements AutoCloseable {
         this.routed = new LocalExperts(backend, experts, config.hiddenSize());
         this.shared = shared;
         this.weightBytes = weightBytes;
-        this.checkpoint = checkpoint;
+        this.weightsOwner = weightsOwner;
     }
 
     /**
@@ -62,6 +62,12 @@ public final class ExpertShard implements AutoCloseable {
      */
     public static ExpertShard load(Path dir, Backend backend, ExpertPlacement placement, boolean sharedExperts,
                                    Consumer<String> progress) {
+        return load(dir, backend, placement, sharedExperts, WeightFormat.BF16, progress);
+    }
+
+    /** {@link #load(Path, Backend, ExpertPlacement, boolean, Consumer)} with the expert weights in {@code format}. */
+    public static ExpertShard load(Path dir, Backend backend, ExpertPlacement placement, boolean sharedExperts,
+                                   WeightFormat format, Consumer<String> progress) {
         Consumer<String> report = progress == null ? s -> { } : progress;
         ModelConfig c = ModelConfig.load(dir);
         if (c.nRoutedExperts() != placement.numExperts()) {
@@ -69,8 +75,8 @@ public final class ExpertShard implements AutoCloseable {
                     + " but the placement is for " + placement.numExperts() + " experts");
         }
         Checkpoint ckpt = Checkpoint.open(dir, report);
+        ModelLoader.Names names = ModelLoader.Names.open(ckpt, dir, format, backend, report);
         try {
-            ModelLoader.Names names = new ModelLoader.Names(ckpt);
             SwiGluMlp[][] experts = mapRouted(c, names, placement);
             long bytes = 0;
             SwiGluMlp[] shared = new SwiGluMlp[c.numHiddenLayers()];
@@ -89,9 +95,9 @@ public final class ExpertShard implements AutoCloseable {
                 report.accept("layer " + layer + ": experts " + placement.first() + ".." + (placement.end() - 1)
                         + (shared[layer] != null ? " + shared" : "") + " mapped");
             }
-            return new ExpertShard(c, placement, backend, experts, shared, bytes, ckpt);
+            return new ExpertShard(c, placement, backend, experts, shared, bytes, names);
         } catch (RuntimeException e) {
-            ckpt.close();
+            names.close();
             throw e;
         }
     }
@@ -232,7 +238,7 @@ public final class ExpertShard implements AutoCloseable {
 
     @Override
     public void close() {
-        checkpoint.close();
+        weightsOwner.close();
     }
 
     @Override

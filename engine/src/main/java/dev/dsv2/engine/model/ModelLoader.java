@@ -2,9 +2,15 @@ package dev.dsv2.engine.model;
 
 import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.kernel.Int8Quantizer;
 import dev.dsv2.engine.kernel.Weight;
+import dev.dsv2.engine.quant.Int8Checkpoint;
 import dev.dsv2.engine.safetensors.Checkpoint;
+import dev.dsv2.engine.safetensors.CheckpointException;
+import dev.dsv2.engine.tensor.DType;
+import dev.dsv2.engine.tensor.TensorView;
 
+import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.Set;
@@ -16,6 +22,8 @@ import java.util.logging.Logger;
  * Builds a {@link DeepseekV2Model} from an HF checkpoint: an explicit map from HF tensor names to model parts,
  * every tensor checked against the shape config.json implies. Weights are sliced from the mapped files (no copy);
  * only the norm vectors are widened to float arrays. A checkpoint tensor that the model does not use is reported.
+ * With {@link WeightFormat#INT8} the weights {@link Int8Checkpoint#quantized} names are quantized at load time into
+ * memory the model owns, or mapped as stored from an int8 checkpoint.
  */
 final class ModelLoader {
     private static final Logger LOG = Logger.getLogger(ModelLoader.class.getName());
@@ -28,13 +36,13 @@ final class ModelLoader {
     private ModelLoader() {
     }
 
-    static DeepseekV2Model load(Path dir, Backend be, Consumer<String> progress,
+    static DeepseekV2Model load(Path dir, Backend be, WeightFormat format, Consumer<String> progress,
                                 Function<Checkpoint, RoutedExperts> remoteExperts, boolean sharedExperts) {
         Consumer<String> report = progress == null ? s -> { } : progress;
         ModelConfig c = ModelConfig.load(dir);
         Checkpoint ckpt = Checkpoint.open(dir, report);
+        Names names = Names.open(ckpt, dir, format, be, report);
         try {
-            Names names = new Names(ckpt);
             int d = c.hiddenSize();
             Weight embed = names.weight("model.embed_tokens.weight", c.vocabSize(), d);
             RoutedExperts routed = remoteExperts != null ? remoteExperts.apply(ckpt)
@@ -66,9 +74,11 @@ final class ModelLoader {
                             + unused.iterator().next());
                 }
             }
-            return new DeepseekV2Model(c, be, embed, layers, norm, lmHead, ckpt, remoteExperts != null);
+            long expertBytes = 3 * names.matrixBytes(c.moeIntermediateSize(), d, lmHead.dtype());
+            return new DeepseekV2Model(c, be, names.format, embed, layers, norm, lmHead, names::close,
+                    remoteExperts != null, expertBytes);
         } catch (RuntimeException e) {
-            ckpt.close();
+            names.close();
             throw e;
         }
     }
@@ -115,18 +125,88 @@ final class ModelLoader {
                 n.weight(p + "down_proj.weight", d, inter));
     }
 
-    /** Tensor lookups that remember which names were used. */
-    static final class Names {
+    /**
+     * Tensor lookups that remember which names were used, in the weight format the model runs in; owns the checkpoint
+     * and the memory of weights quantized at load time ({@link #close} releases both).
+     */
+    static final class Names implements AutoCloseable {
         final Checkpoint ckpt;
         final Set<String> used = new HashSet<>();
+        /** The format the weights run in: int8 for an int8 checkpoint whatever was asked for. */
+        final WeightFormat format;
+        private final boolean int8Checkpoint;
+        private final Backend backend;
+        private Arena arena;
 
+        /** Lookups of the weights as stored (a bf16 checkpoint). */
         Names(Checkpoint ckpt) {
+            this(ckpt, WeightFormat.BF16, false, null);
+        }
+
+        private Names(Checkpoint ckpt, WeightFormat format, boolean int8Checkpoint, Backend backend) {
             this.ckpt = ckpt;
+            this.format = format;
+            this.int8Checkpoint = int8Checkpoint;
+            this.backend = backend;
+        }
+
+        /**
+         * Lookups in the format the checkpoint in {@code dir} runs in when {@code requested} is asked for (closes
+         * {@code ckpt} when its quantization config is refused).
+         */
+        static Names open(Checkpoint ckpt, Path dir, WeightFormat requested, Backend backend,
+                          Consumer<String> report) {
+            boolean int8;
+            try {
+                int8 = Int8Checkpoint.isInt8(dir);
+            } catch (RuntimeException e) {
+                ckpt.close();
+                throw e;
+            }
+            if (int8 && requested != WeightFormat.INT8) {
+                report.accept("the checkpoint is int8-quantized (" + Int8Checkpoint.CONFIG_KEY
+                        + " in config.json): running int8 weights");
+            }
+            return new Names(ckpt, requested.effective(int8), int8, backend);
         }
 
         Weight weight(String name, long rows, long cols) {
             used.add(name);
-            return Weight.of(ckpt.tensor(name, rows, cols));
+            TensorView t = ckpt.tensor(name, rows, cols);
+            if (t.dtype() == DType.I8) {
+                if (!int8Checkpoint) {
+                    throw new CheckpointException("tensor " + name + " is I8 but "
+                            + ckpt.directory().resolve(ModelConfig.FILE_NAME) + " has no " + Int8Checkpoint.CONFIG_KEY
+                            + " (an int8 checkpoint is written by ./dsv2 quantize)");
+                }
+                used.add(Int8Checkpoint.scaleName(name));
+                return Int8Checkpoint.weight(ckpt, name, rows, cols);
+            }
+            Weight w = Weight.of(t);
+            if (format == WeightFormat.INT8 && Int8Checkpoint.quantized(name)) {
+                if (arena == null) {
+                    arena = Arena.ofShared();
+                }
+                return Int8Quantizer.quantize(w, arena, backend);
+            }
+            return w;
+        }
+
+        /** Bytes of a {@code [rows, cols]} matrix that {@link Int8Checkpoint#quantized} names, in this format. */
+        long matrixBytes(long rows, long cols, DType stored) {
+            return format == WeightFormat.INT8 ? rows * cols + 2 * rows * (cols / Weight.INT8_BLOCK)
+                    : rows * cols * stored.bytes();
+        }
+
+        @Override
+        public void close() {
+            try {
+                ckpt.close();
+            } finally {
+                if (arena != null) {
+                    arena.close();
+                }
+            }
         }
 
         RmsNorm norm(String name, long dim, ModelConfig c) {

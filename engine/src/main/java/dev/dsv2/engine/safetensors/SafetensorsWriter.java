@@ -99,6 +99,7 @@ public final class SafetensorsWriter {
                         case BF16 -> seg.set(TensorView.LE_SHORT, 2L * i, Bf16.fromFloat(copy[i]));
                         case F16 -> seg.set(TensorView.LE_SHORT, 2L * i, Float.floatToFloat16(copy[i]));
                         case F32 -> seg.set(TensorView.LE_FLOAT, 4L * i, copy[i]);
+                        case I8 -> seg.set(java.lang.foreign.ValueLayout.JAVA_BYTE, i, (byte) Math.rint(copy[i]));
                     }
                 }
             });

@@ -6,6 +6,7 @@ import dev.dsv2.engine.device.DeviceChoice;
 import dev.dsv2.engine.device.DeviceRequest;
 import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.model.DeepseekV2Model;
+import dev.dsv2.engine.model.WeightFormat;
 
 import java.nio.file.Path;
 import java.util.function.Consumer;
@@ -37,7 +38,7 @@ public final class ServingEngine implements AutoCloseable {
     /** Builds the model from an opened backend; the router passes one that leaves the routed experts remote. */
     @FunctionalInterface
     public interface ModelFactory {
-        DeepseekV2Model load(Path dir, Backend backend, Consumer<String> progress);
+        DeepseekV2Model load(Path dir, Backend backend, WeightFormat weights, Consumer<String> progress);
     }
 
     private final ServingSettings settings;
@@ -80,7 +81,7 @@ public final class ServingEngine implements AutoCloseable {
         try {
             report.accept("kernel backend " + backend.name() + " with " + settings.threads() + " threads (device "
                     + settings.device() + ", weights " + settings.weights() + ")");
-            model = factory.load(dir, backend, report);
+            model = factory.load(dir, backend, settings.weights(), report);
             ModelConfig config = model.config();
             int limit = settings.contextLimit(config);
             LatentKvCache cache = LatentKvCache.forTokens(config, cacheTokens(settings, config, limit,

@@ -6,6 +6,7 @@ import dev.dsv2.engine.device.DeviceSelector;
 import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.kernel.Backends;
+import dev.dsv2.engine.model.WeightFormat;
 
 import java.util.Locale;
 import java.util.Optional;
@@ -157,6 +158,11 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
 
     public ServingSettings withDevice(DeviceRequest d) {
         return new ServingSettings(backend, threads, d, weights, kvCacheTokens, contextLimit, maxBatchTokens,
+                maxRunning, maxWaiting);
+    }
+
+    public ServingSettings withWeights(WeightFormat w) {
+        return new ServingSettings(backend, threads, device, w, kvCacheTokens, contextLimit, maxBatchTokens,
                 maxRunning, maxWaiting);
     }
 

@@ -6,7 +6,8 @@ import java.util.stream.Collectors;
 
 /**
  * The element types the engine reads from and writes to safetensors files. DeepSeek-V2 checkpoints
- * ship as {@link #BF16}; {@link #F16} and {@link #F32} are accepted so that converted or test files load too.
+ * ship as {@link #BF16}; {@link #F16} and {@link #F32} are accepted so that converted or test files load too;
+ * {@link #I8} holds the codes of an int8-quantized checkpoint ({@code ./dsv2 quantize}).
  * Every value is stored little-endian, as the safetensors format prescribes.
  */
 public enum DType {
@@ -15,7 +16,12 @@ public enum DType {
     /** IEEE 754 binary16 (5 exponent bits, 10 mantissa bits). */
     F16(2, "F16"),
     /** IEEE 754 binary32. */
-    F32(4, "F32");
+    F32(4, "F32"),
+    /**
+     * Signed 8-bit integers: the codes of an int8-quantized weight ({@code docs/int8.md}), meaningful only with the
+     * weight's companion scale tensor. {@link #read} returns the code itself, unscaled.
+     */
+    I8(1, "I8");
 
     private final int bytes;
     private final String safetensorsName;
@@ -59,6 +65,7 @@ public enum DType {
             case BF16 -> Bf16.toFloat(seg.get(TensorView.LE_SHORT, index * 2));
             case F16 -> Float.float16ToFloat(seg.get(TensorView.LE_SHORT, index * 2));
             case F32 -> seg.get(TensorView.LE_FLOAT, index * 4);
+            case I8 -> seg.get(java.lang.foreign.ValueLayout.JAVA_BYTE, index);
         };
     }
 

@@ -64,7 +64,7 @@ class KernelDifferentialTest {
     }
 
     @ParameterizedTest
-    @EnumSource(DType.class)
+    @EnumSource(value = DType.class, names = "I8", mode = EnumSource.Mode.EXCLUDE)
     void matmulMatchesScalarOracleOnAwkwardShapes(DType dtype) {
         for (int rows : ROWS) {
             for (int cols : COLS) {
@@ -86,7 +86,7 @@ class KernelDifferentialTest {
     }
 
     @ParameterizedTest
-    @EnumSource(DType.class)
+    @EnumSource(value = DType.class, names = "I8", mode = EnumSource.Mode.EXCLUDE)
     void transposedMatmulMatchesScalarOracle(DType dtype) {
         for (int rows : ROWS) {
             for (int cols : COLS) {
@@ -126,7 +126,7 @@ class KernelDifferentialTest {
             VECTOR.axpy(0.37f, a, 2, y2, 1, n);
             assertClose(y1, y2, 0, n + 1, 1, "axpy n=" + n);
         }
-        for (DType dtype : DType.values()) {
+        for (DType dtype : new DType[]{DType.BF16, DType.F16, DType.F32}) {
             Weight w = randomWeight(dtype, 5, 37, 77);
             float[] expected = new float[40];
             float[] actual = new float[40];
@@ -172,7 +172,7 @@ class KernelDifferentialTest {
     }
 
     @ParameterizedTest
-    @EnumSource(DType.class)
+    @EnumSource(value = DType.class, names = "I8", mode = EnumSource.Mode.EXCLUDE)
     void groupedSwiGluMatchesOracleOnEveryPath(DType dtype) {
         assertSwiGluMatchesOracle(dtype, 37, 45, new int[]{1, 3, 8, 17, 40, 2}, new int[]{50, 13, 61, 100, 29, 7},
                 11, "grouped SwiGLU");
@@ -184,7 +184,7 @@ class KernelDifferentialTest {
      * down projection in pair order, which only a multi-unit group exercises.
      */
     @ParameterizedTest
-    @EnumSource(DType.class)
+    @EnumSource(value = DType.class, names = "I8", mode = EnumSource.Mode.EXCLUDE)
     void decodeSwiGluOverSeveralWorkUnitsMatchesOracle(DType dtype) {
         assertSwiGluMatchesOracle(dtype, 101, 9, new int[]{1, 2, 5, 4, 3}, new int[]{420, 64, 200, 33, 390}, 13,
                 "decode SwiGLU");

@@ -128,14 +128,14 @@ class CheckpointErrorsTest {
         Path file = RawSafetensors.write(dir.resolve("i.safetensors"),
                 "{\"position_ids\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]}}", new byte[16]);
         assertContains(openFails(file), file.toString(),
-                "tensor position_ids has unsupported dtype \"I64\" (supported: BF16, F16, F32)");
+                "tensor position_ids has unsupported dtype \"I64\" (supported: BF16, F16, F32, I8)");
     }
 
     @Test
     void dtypeLookupRejectsFp8NamingWhatIsSupported() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> DType.fromSafetensors("F8_E4M3"));
-        assertEquals("unsupported dtype \"F8_E4M3\" (supported: BF16, F16, F32)", e.getMessage());
+        assertEquals("unsupported dtype \"F8_E4M3\" (supported: BF16, F16, F32, I8)", e.getMessage());
         assertEquals(DType.BF16, DType.fromSafetensors("BF16"));
         assertEquals(2, DType.F16.bytes());
         assertEquals(4, DType.F32.bytes());

@@ -42,6 +42,7 @@ class SafetensorsRoundTripTest {
             case BF16 -> Bf16.toFloat(Bf16.fromFloat(v));
             case F16 -> Float.float16ToFloat(Float.floatToFloat16(v));
             case F32 -> v;
+            case I8 -> (float) Math.rint(v);
         };
     }
 

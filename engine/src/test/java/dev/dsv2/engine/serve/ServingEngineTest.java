@@ -8,6 +8,7 @@ import dev.dsv2.engine.device.DeviceUnavailableException;
 import dev.dsv2.engine.generate.Generator;
 import dev.dsv2.engine.generate.TokenListener;
 import dev.dsv2.engine.model.DeepseekV2Model;
+import dev.dsv2.engine.model.WeightFormat;
 import dev.dsv2.engine.sample.FinishReason;
 import dev.dsv2.engine.sample.SamplingParams;
 import dev.dsv2.testsupport.TestCheckpoints;
@@ -84,5 +85,15 @@ class ServingEngineTest {
                 () -> ServingEngine.load(dir, settings, null));
         assertEquals("--device cuda:0: no usable CUDA GPU: CUDA support (module dsv2-engine-cuda) is not on the class "
                 + "path. Use --device cpu (or auto, which falls back to the CPU).", e.getMessage());
+    }
+
+    @Test
+    void int8WeightsFromTheSettingsReachTheModel() {
+        Path dir = TestCheckpoints.preset("tiny", 5);
+        ServingSettings settings = ServingSettings.defaults().withThreads(1).withKvCacheTokens(256)
+                .withWeights(WeightFormat.INT8);
+        try (ServingEngine engine = ServingEngine.load(dir, settings, null)) {
+            assertEquals(WeightFormat.INT8, engine.model().weightFormat());
+        }
     }
 }

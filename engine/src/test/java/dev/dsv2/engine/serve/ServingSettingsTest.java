@@ -1,6 +1,7 @@
 package dev.dsv2.engine.serve;
 
 import dev.dsv2.engine.device.DeviceRequest;
+import dev.dsv2.engine.model.WeightFormat;
 import dev.dsv2.engine.checkpoint.ModelPresets;
 import dev.dsv2.engine.config.ModelConfig;
 import org.junit.jupiter.api.Test;
@@ -72,14 +73,14 @@ class ServingSettingsTest {
                 + " scalar)", refusal(Map.of("dsv2.backend", "gpu")));
         assertEquals("dsv2.device (DSV2_DEVICE): device 'cuda:x': 'x' is not a CUDA device index (expected auto,"
                 + " cpu, cuda or cuda:N (N >= 0))", refusal(Map.of("dsv2.device", "cuda:x")));
-        assertEquals("dsv2.weights (DSV2_WEIGHTS): 'fp8' is not a weight format (expected bf16 or int8)",
+        assertEquals("dsv2.weights (DSV2_WEIGHTS): unknown weight format 'fp8' (expected bf16 or int8)",
                 refusal(Map.of("dsv2.weights", "fp8")));
     }
 
     @Test
     void weightsParseEveryAcceptedSpelling() {
         assertEquals(WeightFormat.INT8, WeightFormat.parse(" INT8 "));
-        assertEquals(WeightFormat.BF16, WeightFormat.parse(""));
+        assertEquals(WeightFormat.BF16, WeightFormat.parse("bf16"));
         assertEquals("int8", WeightFormat.INT8.toString());
     }
 

@@ -100,7 +100,7 @@ public class ExpertShardLifecycle {
                 + served.placement().numExperts() + (served.settings().sharedExperts() ? " + shared experts" : "")
                 + ", kernel backend " + backend.name() + "; loading weights from " + modelDir);
         Thread.ofPlatform().name("dsv2-expert-load").daemon()
-                .start(() -> served.load(modelDir, backend, line -> LOG.fine(line)));
+                .start(() -> served.load(modelDir, backend, serving.weights(), line -> LOG.fine(line)));
     }
 
     void onStop(@Observes ShutdownEvent event, ServedShard served, @Named("expert-compute") ExecutorService compute) {

@@ -1,0 +1,191 @@
+package dev.dsv2.engine.kernel;
+
+import dev.dsv2.engine.tensor.Bf16;
+import dev.dsv2.engine.tensor.DType;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The int8 weight path against the scalar oracle (which dequantizes value by value through {@link Weight#get}) on
+ * awkward shapes — row counts that fill no quad or panel, one to many scale blocks per row, activation counts on both
+ * sides of the matrix-vector / GEMM switch — and the quantizer's error bound.
+ */
+class Int8KernelTest {
+    private static final int[] ROWS = {1, 3, 5, 6, 17, 64, 129};
+    private static final int[] COLS = {32, 64, 96, 160, 512};
+    private static final int[] BATCHES = {1, 2, 3, 4, 5, 9, 15, 16, 17, 33, 50};
+    private static final VectorBackend VECTOR = new VectorBackend(2);
+    private static final ScalarBackend SCALAR = new ScalarBackend();
+
+    @AfterAll
+    static void close() {
+        VECTOR.close();
+    }
+
+    /** A random bf16 weight with a different magnitude per row (so scales differ) quantized to int8. */
+    static Weight randomInt8(int rows, int cols, long seed) {
+        Weight w = KernelDifferentialTest.randomWeight(DType.BF16, rows, cols, seed);
+        return Int8Quantizer.quantize(w, Arena.ofAuto(), SCALAR);
+    }
+
+    private static void assertClose(float[] expected, float[] actual, int from, int n, int cols, String what) {
+        float tol = 1e-5f * (float) Math.sqrt(cols) * 4;
+        for (int i = from; i < from + n; i++) {
+            assertEquals(expected[i], actual[i], tol + Math.abs(expected[i]) * 1e-5f, what + " at " + i);
+        }
+    }
+
+    @Test
+    void matmulMatchesScalarOracleOnAwkwardShapes() {
+        for (int rows : ROWS) {
+            for (int cols : COLS) {
+                Weight w = randomInt8(rows, cols, rows * 31L + cols);
+                for (int batch : BATCHES) {
+                    int xOff = 3;
+                    int outOff = 5;
+                    float[] x = KernelDifferentialTest.randomVector(xOff + batch * cols, batch);
+                    float[] expected = new float[outOff + batch * rows];
+                    float[] actual = new float[outOff + batch * rows];
+                    SCALAR.matmul(w, x, xOff, expected, outOff, batch);
+                    VECTOR.matmul(w, x, xOff, actual, outOff, batch);
+                    assertClose(expected, actual, outOff, batch * rows, cols,
+                            "int8 [" + rows + "x" + cols + "] batch " + batch);
+                    assertEquals(0f, actual[0], "matmul must not write before outOff");
+                }
+            }
+        }
+    }
+
+    @Test
+    void transposedMatmulMatchesScalarOracle() {
+        for (int rows : ROWS) {
+            for (int cols : COLS) {
+                Weight w = randomInt8(rows, cols, rows + cols * 7L);
+                for (int batch : new int[]{1, 3, 4, 6}) {
+                    float[] x = KernelDifferentialTest.randomVector(2 + batch * rows, rows);
+                    float[] expected = new float[1 + batch * cols];
+                    float[] actual = new float[1 + batch * cols];
+                    actual[0] = 42f;
+                    SCALAR.matmulTransposed(w, x, 2, rows, expected, 1, cols, batch);
+                    VECTOR.matmulTransposed(w, x, 2, rows, actual, 1, cols, batch);
+                    assertEquals(42f, actual[0]);
+                    assertClose(expected, actual, 1, batch * cols, rows,
+                            "int8 transposed [" + rows + "x" + cols + "] batch " + batch);
+                }
+            }
+        }
+    }
+
+    @Test
+    void rowSlicesCarryTheirScales() {
+        Weight w = randomInt8(10, 96, 9);
+        Weight slice = w.rowSlice(4, 3);
+        for (int r = 0; r < 3; r++) {
+            for (int c = 0; c < 96; c++) {
+                assertEquals(w.get(4 + r, c), slice.get(r, c));
+            }
+        }
+        float[] x = KernelDifferentialTest.randomVector(96, 1);
+        float[] full = new float[10];
+        float[] part = new float[3];
+        VECTOR.matmul(w, x, 0, full, 0, 1);
+        VECTOR.matmul(slice, x, 0, part, 0, 1);
+        assertEquals(full[5], part[1]);
+    }
+
+    @Test
+    void expertSwiGluMatchesScalarOracleForDecodeAndGemmGroups() {
+        int d = 160;
+        int inter = 96;
+        Weight[] gates = new Weight[3];
+        Weight[] ups = new Weight[3];
+        Weight[] downs = new Weight[3];
+        for (int e = 0; e < 3; e++) {
+            gates[e] = randomInt8(inter, d, 100 + e);
+            ups[e] = randomInt8(inter, d, 200 + e);
+            downs[e] = randomInt8(d, inter, 300 + e);
+        }
+        for (int[] counts : new int[][]{{1, 2, 1}, {3, 17, 5}, {20, 1, 0}}) {
+            int rows = 24;
+            float[] x = KernelDifferentialTest.randomVector(rows * d, 7);
+            ExpertGroups g = new ExpertGroups();
+            int next = 0;
+            for (int e = 0; e < 3; e++) {
+                if (counts[e] == 0) {
+                    continue;
+                }
+                g.addGroup(gates[e], ups[e], downs[e]);
+                for (int j = 0; j < counts[e]; j++) {
+                    g.addRow((next++) % rows, 0.5f + e);
+                }
+            }
+            float[] expected = new float[rows * d];
+            float[] actual = new float[rows * d];
+            SCALAR.swiGlu(g, x, 0, expected, 0);
+            VECTOR.swiGlu(g, x, 0, actual, 0);
+            assertClose(expected, actual, 0, rows * d, d, "int8 SwiGLU " + java.util.Arrays.toString(counts));
+        }
+    }
+
+    @Test
+    void quantizationErrorIsWithinHalfAScalePerValue() {
+        Weight w = KernelDifferentialTest.randomWeight(DType.BF16, 37, 128, 5);
+        Weight q = Int8Quantizer.quantize(w, Arena.ofAuto(), VECTOR);
+        for (int r = 0; r < 37; r++) {
+            for (int b = 0; b < 4; b++) {
+                float amax = 0f;
+                for (int c = b * 32; c < b * 32 + 32; c++) {
+                    amax = Math.max(amax, Math.abs(w.get(r, c)));
+                }
+                float s = q.scale(r, b);
+                assertTrue(s >= amax / 127f && s <= amax / 127f * (1 + 1f / 128), "scale " + s + " for max " + amax);
+                for (int c = b * 32; c < b * 32 + 32; c++) {
+                    assertTrue(Math.abs(w.get(r, c) - q.get(r, c)) <= s / 2 * (1 + 1e-6f),
+                            "[" + r + ", " + c + "] " + w.get(r, c) + " -> " + q.get(r, c) + " (scale " + s + ")");
+                }
+            }
+        }
+    }
+
+    @Test
+    void scalesRoundUpToBf16SoCodesStayInRange() {
+        assertEquals(0, Int8Quantizer.scaleBits(0f));
+        float amax = 1.2345f;
+        float s = Bf16.toFloat(Int8Quantizer.scaleBits(amax));
+        assertTrue(s >= amax / 127f && s < amax / 127f * 1.01f);
+        assertEquals(1f, Bf16.toFloat(Int8Quantizer.scaleBits(127f)));
+    }
+
+    @Test
+    void allZeroBlocksGetZeroScaleAndCodes() {
+        MemorySegment seg = Arena.ofAuto().allocate(2 * 64);
+        Weight zero = new Weight("z", DType.BF16, 2, 32, seg);
+        Weight q = Int8Quantizer.quantize(zero, Arena.ofAuto(), SCALAR);
+        assertEquals(0f, q.scale(1, 0));
+        assertEquals(0f, q.get(1, 31));
+    }
+
+    @Test
+    void badShapesAndValuesAreRefusedPrecisely() {
+        Weight odd = KernelDifferentialTest.randomWeight(DType.BF16, 2, 33, 1);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Int8Quantizer.quantize(odd, Arena.ofAuto(), SCALAR));
+        assertEquals("w: cannot quantize [2, 33] to int8: the column count must be a multiple of 32 (one scale per"
+                + " block of 32 values of a row)", e.getMessage());
+        MemorySegment seg = Arena.ofAuto().allocate(2 * 32);
+        seg.set(dev.dsv2.engine.tensor.TensorView.LE_SHORT, 2 * 7, Bf16.fromFloat(Float.NaN));
+        Weight nan = new Weight("n", DType.BF16, 1, 32, seg);
+        e = assertThrows(IllegalArgumentException.class, () -> Int8Quantizer.quantize(nan, Arena.ofAuto(), SCALAR));
+        assertEquals("n: value [0, 7] is NaN, cannot quantize to int8", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Weight.int8("q", 2, 64, Arena.ofAuto().allocate(128),
+                Arena.ofAuto().allocate(6)));
+        assertEquals("q: int8 [2, 64] needs 8 bytes of BF16 scales [2, 2], got 6 bytes", e.getMessage());
+    }
+}

@@ -106,6 +106,10 @@ final class JsonParams {
         if (v.isIntegralNumber() && v.canConvertToLong()) {
             return OptionalLong.of(v.longValue());
         }
+        if (v.isIntegralNumber()) {
+            throw ApiError.invalid(field, field + " is out of range: " + dev.dsv2.gateway.core.Prompts.clip(
+                    v.asText()) + " does not fit a 64-bit integer");
+        }
         if (v.isNumber() && v.doubleValue() == Math.rint(v.doubleValue()) && Math.abs(v.doubleValue()) < 1e18) {
             return OptionalLong.of((long) v.doubleValue());
         }
@@ -120,7 +124,7 @@ final class JsonParams {
         }
         long x = v.getAsLong();
         if (x < min || x > max) {
-            throw ApiError.invalid(field, field + " must be " + (max == Integer.MAX_VALUE ? ">= " + min
+            throw ApiError.invalid(field, field + " must be " + (max == Integer.MAX_VALUE && x < min ? ">= " + min
                     : "in [" + min + ", " + max + "]") + ", got " + x);
         }
         return OptionalInt.of((int) x);

@@ -4,6 +4,7 @@ import dev.dsv2.gateway.core.GenerationService;
 import dev.dsv2.gateway.core.InFlightLimit;
 import dev.dsv2.gateway.core.Interactive;
 import dev.dsv2.gateway.openai.OpenAiApi;
+import io.quarkus.runtime.ShutdownDelayInitiatedEvent;
 import io.quarkus.runtime.ShutdownEvent;
 import jakarta.annotation.Priority;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -85,11 +86,19 @@ public class GuardBeans {
     }
 
     /**
-     * Drains the interactive APIs. Kafka batch requests are left to the batch consumer, which stops next: it commits
-     * what finished and leaves the rest to be re-read (aborting them here would commit "abort" results).
+     * Drains the interactive APIs at the very start of shutdown, while the HTTP and gRPC servers still serve (Quarkus'
+     * pre-shutdown phase, {@code quarkus.shutdown.delay-enabled=true}; by {@link ShutdownEvent} the HTTP server is
+     * already closed). Kafka batch requests are left to the batch consumer, which stops later: it commits what
+     * finished and leaves the rest to be re-read (aborting them here would commit "abort" results).
      */
-    void drainOnShutdown(@Observes @Priority(0) ShutdownEvent event, ShutdownDrain drain,
+    void drainOnShutdown(@Observes ShutdownDelayInitiatedEvent event, ShutdownDrain drain,
                          @Interactive InFlightLimit interactive, GenerationService generations) {
         drain.drain(interactive::inFlight, () -> generations.abortAll(api -> !OpenAiApi.BATCH_API.equals(api)));
+    }
+
+    /** The same, should the pre-shutdown phase not have run (a no-op after it did). */
+    void drainAtShutdownEvent(@Observes @Priority(0) ShutdownEvent event, ShutdownDrain drain,
+                              @Interactive InFlightLimit interactive, GenerationService generations) {
+        drainOnShutdown(null, drain, interactive, generations);
     }
 }

@@ -8,6 +8,7 @@ import picocli.CommandLine.Command;
         description = "DeepSeek-V2 family inference: make random checkpoints, generate, tokenize, benchmark, serve.",
         subcommands = {MakeModelCommand.class, GenerateCommand.class, TokenizeCommand.class, BenchCommand.class,
                 LauncherCommands.Serve.class, LauncherCommands.ServeLocal.class, LauncherCommands.BenchServing.class,
+                LauncherCommands.LoadTest.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
     public static void main(String[] args) {

@@ -167,23 +167,41 @@ class ChaosTest {
         return o.error() == null ? Status.Code.OK : o.error().getCode();
     }
 
-    static void awaitProbe(Status.Code want, Duration timeout) throws Exception {
-        long deadline = System.nanoTime() + timeout.toNanos();
+    /** Waits until a probe answers {@code want}; returns the seconds that took. */
+    static double awaitProbe(Status.Code want, Duration timeout) throws Exception {
+        long start = System.nanoTime();
+        long deadline = start + timeout.toNanos();
         Status.Code got = null;
         while (System.nanoTime() < deadline) {
             got = probe();
             if (got == want) {
-                return;
+                return (System.nanoTime() - start) / 1e9;
             }
             Thread.sleep(500);
         }
         fail("the gateway answered " + got + ", not " + want + ", for " + timeout);
+        return Double.NaN;
+    }
+
+    /** One line of the chaos results (the README's table comes from a run's output). */
+    static void report(String what, String result) {
+        System.out.println("CHAOS | " + what + " | " + result + " |");
+    }
+
+    static String summary(List<Outcome> outcomes) {
+        Map<String, Integer> counts = new java.util.TreeMap<>();
+        for (Outcome o : outcomes) {
+            counts.merge(o.error() == null ? "finish_reason " + o.finishReason() : o.error().getCode().name(), 1,
+                    Integer::sum);
+        }
+        return counts.toString();
     }
 
     @Test
     @Order(1)
     void killingOneReplicaOfAShardCostsNoClientAnything() throws Exception {
         List<Outcome> outcomes = underLoad(40, () -> shard0b.kill());
+        report("kill -9 one replica of shard 0/2 under 16 streams", summary(outcomes));
         for (Outcome o : outcomes) {
             assertEquals(null, o.error(), "no client sees an error: " + outcomes);
             assertEquals("length", o.finishReason());
@@ -195,6 +213,9 @@ class ChaosTest {
     @Order(2)
     void killingTheOnlyReplicaFailsTheAffectedStreamsAndARestartedShardIsUsedAgain() throws Exception {
         List<Outcome> outcomes = underLoad(400, () -> shard1.kill());
+        report("kill -9 the only replica of shard 1/2 under 16 streams", summary(outcomes) + ", e.g. \""
+                + outcomes.stream().filter(o -> o.error() != null).map(o -> o.error().getDescription()).findFirst()
+                .orElse("") + "\"");
         int failed = 0;
         for (Outcome o : outcomes) {
             if (o.error() != null) {
@@ -208,25 +229,32 @@ class ChaosTest {
         }
         assertTrue(failed > 0, "the streams that needed shard 1 failed: " + outcomes);
 
+        long restart = System.nanoTime();
         shard1 = shard1.restart();
         shard1.awaitReady(READY);
         awaitProbe(Status.Code.OK, Duration.ofSeconds(90));
+        report("restart shard 1/2", String.format("requests succeed again %.1f s after the restart began",
+                (System.nanoTime() - restart) / 1e9));
     }
 
     @Test
     @Order(3)
     void killingTheRouterIsUnavailableUntilItReturns() throws Exception {
         router.kill();
-        awaitProbe(Status.Code.UNAVAILABLE, Duration.ofSeconds(30));
+        double refused = awaitProbe(Status.Code.UNAVAILABLE, Duration.ofSeconds(30));
         HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
                 + gateway.httpPort + "/v1/completions")).header("content-type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"it-model\",\"prompt\":[1,2],\"max_tokens\":1}"))
                 .build(), HttpResponse.BodyHandlers.ofString());
         assertEquals(503, r.statusCode(), r.body());
 
+        long restart = System.nanoTime();
         router = router.restart();
         router.awaitReady(READY);
-        awaitProbe(Status.Code.OK, Duration.ofSeconds(90));
+        double recovered = awaitProbe(Status.Code.OK, Duration.ofSeconds(90));
+        report("kill -9 the router, then restart it", String.format("gateway: gRPC UNAVAILABLE after %.1f s, HTTP 503; "
+                + "requests succeed %.1f s after the router was ready (%.1f s after the restart began)", refused,
+                recovered, (System.nanoTime() - restart) / 1e9));
     }
 
     @Test
@@ -261,14 +289,19 @@ class ChaosTest {
         }
         assertTrue(started.await(120, TimeUnit.SECONDS), "every stream is running");
         gateway.terminate();
+        Map<String, Integer> ends = new java.util.TreeMap<>();
         for (Future<List<String>> s : streams) {
             List<String> lines = s.get(60, TimeUnit.SECONDS);
+            String last = lines.size() < 2 ? "" : lines.get(lines.size() - 2);
+            ends.merge(lines.getLast().equals("data: [DONE]") ? (last.contains("\"abort\"") ? "abort + [DONE]"
+                    : last.contains("\"length\"") ? "length + [DONE]" : "other + [DONE]") : "cut", 1, Integer::sum);
             assertEquals("data: [DONE]", lines.getLast(), "the stream ends with [DONE]: " + lines.getLast());
             assertTrue(lines.get(lines.size() - 2).contains("\"finish_reason\":\"abort\"")
                     || lines.get(lines.size() - 2).contains("\"finish_reason\":\"length\""),
                     "a last chunk with a finish_reason: " + lines.get(lines.size() - 2));
         }
         assertEquals(143, gateway.awaitExit(Duration.ofSeconds(30)), "the gateway exits after its drain");
+        report("SIGTERM the gateway under 16 HTTP streams (drain timeout 2 s)", ends.toString());
         readers.shutdown();
     }
 }

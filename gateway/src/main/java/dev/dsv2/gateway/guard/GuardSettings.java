@@ -23,7 +23,7 @@ import java.util.List;
  * @param admissionWait           {@code dsv2.gateway.admission-wait}: how long a request waits for its turn before
  *                                a 429 with {@code Retry-After}
  * @param tokenizerThreads        {@code dsv2.gateway.tokenizer-threads}: the bounded pool that tokenizes HTTP
- *                                requests (off the event loop); requests beyond {@code 4 x threads} waiting get 429
+ *                                requests (off the event loop); beyond 1024 waiting, or after the admission wait, 429
  * @param drainTimeout            {@code dsv2.shutdown.drain-timeout}: on SIGTERM, how long in-flight streams may
  *                                run before they are ended with {@code finish_reason: "abort"}
  */

@@ -9,11 +9,16 @@ import java.util.function.Supplier;
 
 /**
  * Bounds the CPU work of interactive requests before they reach the router (JSON, chat template, tokenization): at
- * most {@code threads} run at once and at most {@code 4 x threads} wait; a request beyond that, or one that waits
- * longer than the admission wait, gets 429. Requests run on virtual threads (never the event loop), so without
- * this bound eight 9 MB prompts took every core and a 2-token request waited 18 s behind them.
+ * most {@code threads} run at once and at most {@value #MAX_WAITING} wait (a burst of hundreds of small requests
+ * must queue, not fail); a request beyond that, or one that waits longer than the admission wait, gets 429.
+ * Requests run on virtual threads (never the event loop), so without this bound eight 9 MB prompts took every core
+ * and a 2-token request waited 18 s behind them; prompts that cannot fit the context are refused before this by
+ * their byte length.
  */
 public final class TokenizerGate {
+    /** Requests that may wait for a tokenizer thread at once. */
+    static final int MAX_WAITING = 1024;
+
     private final Semaphore running;
     private final int maxWaiting;
     private final long waitNanos;
@@ -21,7 +26,7 @@ public final class TokenizerGate {
 
     public TokenizerGate(GuardSettings settings) {
         this.running = new Semaphore(settings.tokenizerThreads(), true);
-        this.maxWaiting = 4 * settings.tokenizerThreads();
+        this.maxWaiting = MAX_WAITING;
         this.waitNanos = settings.admissionWait().toNanos();
     }
 

@@ -37,6 +37,7 @@ import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
 import jakarta.inject.Inject;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalInt;
 import java.util.UUID;
@@ -151,7 +152,7 @@ public class InferenceService extends InferenceGrpc.InferenceImplBase {
         private final String id;
         private final ServerCallStreamObserver<GenerateChunk> call;
         private final InFlightLimit.Permit permit;
-        private java.util.List<Runnable> held = new java.util.ArrayList<>();
+        private List<Runnable> held = new ArrayList<>();
 
         ChunkSink(String id, ServerCallStreamObserver<GenerateChunk> call, InFlightLimit.Permit permit) {
             this.id = id;
@@ -161,7 +162,7 @@ public class InferenceService extends InferenceGrpc.InferenceImplBase {
 
         /** Sends the first chunk, then whatever the router sent meanwhile. */
         void open(GenerateChunk first) {
-            java.util.List<Runnable> replay;
+            List<Runnable> replay;
             synchronized (this) {
                 if (!call.isCancelled()) {
                     call.onNext(first);

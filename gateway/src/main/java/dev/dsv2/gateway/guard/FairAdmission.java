@@ -109,14 +109,12 @@ public final class FairAdmission {
             queues.computeIfAbsent(owner, o -> new ArrayDeque<>()).add(waiter);
             dispatch();
         }
-        boolean granted;
         try {
-            granted = waiter.granted.await(settings.admissionWait().toNanos(), TimeUnit.NANOSECONDS);
+            waiter.granted.await(settings.admissionWait().toNanos(), TimeUnit.NANOSECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            granted = false;
         }
-        synchronized (this) {
+        synchronized (this) { // granted, or still queued: decided under the lock
             if (waiter.ticket != null) {
                 return waiter.ticket;
             }

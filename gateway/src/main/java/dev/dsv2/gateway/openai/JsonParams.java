@@ -2,6 +2,7 @@ package dev.dsv2.gateway.openai;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.dsv2.gateway.core.ApiError;
+import dev.dsv2.gateway.core.Prompts;
 
 import java.util.Optional;
 import java.util.OptionalDouble;
@@ -107,7 +108,7 @@ final class JsonParams {
             return OptionalLong.of(v.longValue());
         }
         if (v.isIntegralNumber()) {
-            throw ApiError.invalid(field, field + " is out of range: " + dev.dsv2.gateway.core.Prompts.clip(
+            throw ApiError.invalid(field, field + " is out of range: " + Prompts.clip(
                     v.asText()) + " does not fit a 64-bit integer");
         }
         if (v.isNumber() && v.doubleValue() == Math.rint(v.doubleValue()) && Math.abs(v.doubleValue()) < 1e18) {

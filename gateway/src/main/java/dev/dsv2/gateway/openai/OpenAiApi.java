@@ -6,6 +6,7 @@ import dev.dsv2.gateway.core.ApiError;
 import dev.dsv2.gateway.core.Caller;
 import dev.dsv2.gateway.core.GenerationService;
 import dev.dsv2.gateway.core.InFlightLimit;
+import dev.dsv2.gateway.core.Prompts;
 import dev.dsv2.gateway.core.RequestHandle;
 import dev.dsv2.gateway.core.ServingObserver.Outcome;
 import dev.dsv2.gateway.guard.FairAdmission;
@@ -78,7 +79,7 @@ public final class OpenAiApi {
             ServedModel m = generations.model();
             if (!m.name().equals(id)) {
                 throw new ApiError(ApiError.Kind.NOT_FOUND, "model", ApiError.MODEL_NOT_FOUND, "The model `"
-                        + dev.dsv2.gateway.core.Prompts.clip(id) + "` does not exist. This server serves `"
+                        + Prompts.clip(id) + "` does not exist. This server serves `"
                         + m.name() + "`.");
             }
             return new OpenAiResponse(200, modelObject(m));

@@ -1,9 +1,12 @@
 package dev.dsv2.gateway.openai;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dsv2.gateway.core.ApiError;
+import dev.dsv2.gateway.core.Caller;
+import dev.dsv2.gateway.core.Prompts;
 import dev.dsv2.gateway.guard.FairAdmission;
 import dev.dsv2.gateway.guard.HttpGuard;
 import io.vertx.core.buffer.Buffer;
@@ -30,8 +33,10 @@ import java.util.logging.Logger;
  * The OpenAI-compatible HTTP API on the gateway's HTTP port: {@code GET /v1/models}, {@code POST /v1/completions},
  * {@code POST /v1/chat/completions} ({@code "stream": true} as server-sent events). Plain Vert.x routes: request
  * work (JSON, tokenization, chat templates) runs on virtual threads, never on the event loop; a client that
- * disconnects cancels its generation (the router frees the sequence's cache at once). The logic lives in
- * {@link OpenAiApi}; this class only moves bytes.
+ * disconnects cancels its generation (the router frees the sequence's cache at once). Refusals before any work are
+ * in OpenAI's error shape too: 415 for a body that is not JSON, 413 over {@value #MAX_BODY_BYTES} bytes, 408 for a
+ * body that does not arrive (authentication and the shutdown drain come before, in
+ * {@link dev.dsv2.gateway.guard.HttpGuard}). The logic lives in {@link OpenAiApi}; this class only moves bytes.
  */
 @ApplicationScoped
 public class OpenAiRoutes {
@@ -68,7 +73,9 @@ public class OpenAiRoutes {
 
     /**
      * Only JSON bodies: a web page can POST {@code text/plain} (or a form) to any server without a CORS preflight,
-     * so accepting those would let any site a user visits drive a server on their machine.
+     * so accepting those would let any site a user visits drive a server on their machine (415 otherwise). A JSON
+     * request's body must then arrive within {@code dsv2.http.body-timeout} (408 and the connection closed
+     * otherwise), so half-sent requests do not hold connections.
      */
     private void requireJson(RoutingContext ctx) {
         String type = ctx.request().getHeader("content-type");
@@ -90,7 +97,7 @@ public class OpenAiRoutes {
         }
         write(ctx, OpenAiErrors.response(new ApiError(ApiError.Kind.INVALID_ARGUMENT, null,
                 "unsupported_media_type", "Content-Type must be application/json, got "
-                + (type == null ? "none" : "\"" + clip(type) + "\""))), 415);
+                + (type == null ? "none" : "\"" + Prompts.clip(type) + "\""))), 415);
     }
 
     /**
@@ -128,20 +135,14 @@ public class OpenAiRoutes {
         }
     }
 
-    /** At most 200 characters of a client's value, for an error message. */
-    static String clip(String s) {
-        return s.length() <= 200 ? s : s.substring(0, 200) + "... (" + s.length() + " characters)";
-    }
-
     private void handle(RoutingContext ctx, Endpoint endpoint) {
         bodyArrived(ctx);
-        dev.dsv2.gateway.core.Caller caller = HttpGuard.caller(ctx);
+        Caller caller = HttpGuard.caller(ctx);
         requests.execute(() -> {
             JsonNode body;
             try {
                 Buffer raw = ctx.body().buffer();
-                body = raw == null ? null : mapper.reader()
-                        .with(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+                body = raw == null ? null : mapper.reader().with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
                         .readTree(raw.getBytes());
             } catch (IOException e) {
                 String detail = e instanceof JsonProcessingException j ? j.getOriginalMessage() : e.getMessage();
@@ -158,7 +159,7 @@ public class OpenAiRoutes {
         });
     }
 
-    private void complete(RoutingContext ctx, Endpoint endpoint, JsonNode body, dev.dsv2.gateway.core.Caller caller) {
+    private void complete(RoutingContext ctx, Endpoint endpoint, JsonNode body, Caller caller) {
         CompletableFuture<OpenAiResponse> result = api.complete(endpoint, body, null, caller).toCompletableFuture();
         ctx.response().closeHandler(v -> result.cancel(false));
         result.whenComplete((response, failure) -> {
@@ -170,7 +171,7 @@ public class OpenAiRoutes {
         });
     }
 
-    private void stream(RoutingContext ctx, Endpoint endpoint, JsonNode body, dev.dsv2.gateway.core.Caller caller) {
+    private void stream(RoutingContext ctx, Endpoint endpoint, JsonNode body, Caller caller) {
         HttpServerResponse response = ctx.response();
         AtomicReference<OpenAiApi.StreamStart.Started> running = new AtomicReference<>();
         response.closeHandler(v -> {

@@ -41,4 +41,9 @@ final class LauncherCommands {
             + "router + 2 expert shards on loopback, and the expert RPC share of the router's step time.")
     static final class BenchServing extends ViaLauncher {
     }
+
+    @Command(name = "loadtest", description = "N streaming clients for M seconds with random cancellations against a "
+            + "gateway on loopback: requests ok/failed, p50/p99 latency, KV blocks in use when idle, heap after GC.")
+    static final class LoadTest extends ViaLauncher {
+    }
 }

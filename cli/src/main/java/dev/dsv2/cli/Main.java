@@ -10,6 +10,7 @@ import picocli.CommandLine.Command;
         subcommands = {MakeModelCommand.class, GenerateCommand.class, TokenizeCommand.class, BenchCommand.class,
                 QuantizeCommand.class, Int8ErrorCommand.class, SelfcheckCommand.class,
                 LauncherCommands.Serve.class, LauncherCommands.ServeLocal.class, LauncherCommands.BenchServing.class,
+                LauncherCommands.LoadTest.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
     public static void main(String[] args) {

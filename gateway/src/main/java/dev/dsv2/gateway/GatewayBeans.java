@@ -4,6 +4,8 @@ import dev.dsv2.engine.serve.ServingSettings;
 import dev.dsv2.gateway.core.GenerationService;
 import dev.dsv2.gateway.core.InFlightLimit;
 import dev.dsv2.gateway.core.Interactive;
+import dev.dsv2.gateway.guard.FairAdmission;
+import dev.dsv2.gateway.guard.TokenizerGate;
 import dev.dsv2.gateway.metrics.ServingMetrics;
 import dev.dsv2.gateway.model.GatewaySettings;
 import dev.dsv2.gateway.model.ModelHost;
@@ -76,8 +78,9 @@ public class GatewayBeans {
 
     @Produces
     @Singleton
-    OpenAiApi openAi(GenerationService generations, @Interactive InFlightLimit interactive) {
-        return new OpenAiApi(generations, interactive);
+    OpenAiApi openAi(GenerationService generations, @Interactive InFlightLimit interactive, FairAdmission admission,
+                     TokenizerGate tokenizerGate) {
+        return new OpenAiApi(generations, interactive, admission, tokenizerGate);
     }
 
     void start(@Observes StartupEvent event, ModelHost host, ServingMetrics metrics) {

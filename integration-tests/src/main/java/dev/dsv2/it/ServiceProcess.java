@@ -29,13 +29,15 @@ public final class ServiceProcess implements AutoCloseable {
     public final int grpcPort;
     private final Process process;
     private final Path log;
+    private final List<String> command;
 
-    private ServiceProcess(String name, int httpPort, int grpcPort, Process process, Path log) {
+    private ServiceProcess(String name, int httpPort, int grpcPort, Process process, Path log, List<String> command) {
         this.name = name;
         this.httpPort = httpPort;
         this.grpcPort = grpcPort;
         this.process = process;
         this.log = log;
+        this.command = List.copyOf(command);
     }
 
     public static int freePort() {
@@ -67,14 +69,42 @@ public final class ServiceProcess implements AutoCloseable {
         props.forEach((k, v) -> cmd.add("-D" + k + "=" + v));
         cmd.add("-jar");
         cmd.add(jar.toString());
+        return launch(name, http, grpc, cmd);
+    }
+
+    private static ServiceProcess launch(String name, int http, int grpc, List<String> cmd) {
         try {
             Path logs = Files.createDirectories(Path.of(System.getProperty("dsv2.logs", "target/it-logs")));
             Path log = logs.resolve(name + ".log");
-            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-            return new ServiceProcess(name, http, grpc, p, log);
+            Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+            return new ServiceProcess(name, http, grpc, p, log, cmd);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** Kills the process as {@code kill -9} would (no shutdown hooks run) and waits for it to be gone. */
+    public void kill() throws InterruptedException {
+        process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+    }
+
+    /** Sends SIGTERM (a graceful shutdown) and returns at once. */
+    public void terminate() {
+        process.destroy();
+    }
+
+    /** Waits for the process to exit; its exit code, or -1 if it did not within {@code timeout}. */
+    public int awaitExit(Duration timeout) throws InterruptedException {
+        return process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS) ? process.exitValue() : -1;
+    }
+
+    /** The same service again, on the same ports, after it was killed (its log continues). */
+    public ServiceProcess restart() {
+        if (process.isAlive()) {
+            throw new IllegalStateException(name + " is still running");
+        }
+        return launch(name, httpPort, grpcPort, command);
     }
 
     public String grpcAddress() {

@@ -1,16 +1,13 @@
 package dev.dsv2.gateway.batch;
 
-import dev.dsv2.gateway.core.InFlightLimit;
-import dev.dsv2.gateway.openai.Endpoint;
 import dev.dsv2.gateway.openai.OpenAiApi;
-import dev.dsv2.gateway.openai.OpenAiErrors;
-import dev.dsv2.gateway.openai.OpenAiResponse;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
@@ -18,22 +15,14 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 import java.time.Duration;
-import java.util.ArrayDeque;
 import java.util.Collection;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
-import java.util.Queue;
 import java.util.Set;
-import java.util.concurrent.CancellationException;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -51,6 +40,9 @@ import java.util.logging.Logger;
  * input's result exactly once, even when a gateway is killed mid-batch: its open transaction is aborted (at once
  * when an instance with the same transactional.id starts, else after {@code transaction.timeout.ms}) and the next
  * owner of the partition re-reads from the last committed offset.
+ *
+ * <p>This class is the transaction loop (clients, polling, commits, rebalances, errors); what happens to each
+ * record (parse, dead-letter, generate, retry, result line) is {@link RecordPipeline}'s.
  *
  * <p><b>Concurrency.</b> One loop thread owns the consumer and the producer. Records of a poll generate
  * concurrently, up to {@code dsv2.kafka.max-in-flight} at once (a permit of the batch {@link InFlightLimit}, apart
@@ -71,8 +63,14 @@ import java.util.logging.Logger;
  * (the new owner re-reads it); lost partitions are dropped without committing.
  */
 public final class BatchProcessor implements AutoCloseable {
-    /** Lifecycle: {@code STARTING → RUNNING → CLOSED | FAILED} (or {@code HALTED} in crash tests). */
-    public enum State { STARTING, RUNNING, CLOSED, FAILED, HALTED }
+    /** Lifecycle: {@code STARTING → RUNNING → CLOSED | FAILED}. */
+    public enum State { STARTING, RUNNING, CLOSED, FAILED }
+
+    /** Makes the transactional producer from its configuration (tests wrap it to simulate a crash). */
+    @FunctionalInterface
+    interface ProducerFactory {
+        Producer<byte[], byte[]> create(Map<String, Object> config);
+    }
 
     private static final Logger LOG = Logger.getLogger(BatchProcessor.class.getName());
     static final Duration IDLE_POLL = Duration.ofMillis(200);
@@ -80,44 +78,41 @@ public final class BatchProcessor implements AutoCloseable {
     /** Aborted transactions in a row before the error is treated as fatal. */
     static final int MAX_CONSECUTIVE_ABORTS = 10;
     static final long MAX_ABORT_BACKOFF_MS = 5_000;
-    static final long MAX_RETRY_BACKOFF_MS = 10_000;
     static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(10);
 
     private final BatchSettings settings;
-    private final OpenAiApi api;
     private final BatchMetrics metrics;
-    private final InFlightLimit limit;
-    private final int maxResultBytes;
-    private final ExecutorService starter = Executors.newVirtualThreadPerTaskExecutor();
-    /** Records whose generation answered, handed from the generating threads to the loop. */
-    private final Queue<RecordTask> answered = new ConcurrentLinkedQueue<>();
+    private final ProducerFactory producers;
     private final Thread thread;
     private final CountDownLatch stopped = new CountDownLatch(1);
     private volatile State state = State.STARTING;
     private volatile Throwable failure;
     private volatile boolean closeRequested;
-    private volatile int haltAtTransaction;
 
     // Owned by the loop thread.
     private final PartitionQueues pending = new PartitionQueues();
-    private final ArrayDeque<RecordTask> waiting = new ArrayDeque<>();
+    private final RecordPipeline records;
     private KafkaConsumer<byte[], byte[]> consumer;
-    private KafkaProducer<byte[], byte[]> producer;
+    private Producer<byte[], byte[]> producer;
     private boolean inTransaction;
     private int transactionsBegun;
     private int consecutiveAborts;
     private long lastCommitNanos = System.nanoTime();
     /** A failure inside a rebalance callback, rethrown by the loop once poll has returned. */
     private RuntimeException deferred;
-    /** Set on a fatal error or a halt: nothing may be committed any more. */
+    /** Set on a fatal error: nothing may be committed any more. */
     private boolean stopping;
 
     public BatchProcessor(BatchSettings settings, OpenAiApi api, BatchMetrics metrics) {
+        this(settings, api, metrics, config -> new KafkaProducer<>(config, new ByteArraySerializer(),
+                new ByteArraySerializer()));
+    }
+
+    BatchProcessor(BatchSettings settings, OpenAiApi api, BatchMetrics metrics, ProducerFactory producers) {
         this.settings = settings;
-        this.api = api;
         this.metrics = metrics;
-        this.limit = new InFlightLimit("batch", settings.maxInFlight());
-        this.maxResultBytes = settings.maxResultBytes();
+        this.producers = producers;
+        this.records = new RecordPipeline(settings, api, pending);
         this.thread = Thread.ofPlatform().name("dsv2-batch-" + settings.transactionalId()).daemon()
                 .unstarted(this::run);
     }
@@ -136,7 +131,7 @@ public final class BatchProcessor implements AutoCloseable {
         return Optional.ofNullable(failure);
     }
 
-    /** Waits until the loop has stopped (closed, failed or halted); true if it has. */
+    /** Waits until the loop has stopped (closed or failed); true if it has. */
     public boolean awaitStopped(Duration timeout) throws InterruptedException {
         return stopped.await(timeout.toMillis(), TimeUnit.MILLISECONDS);
     }
@@ -157,16 +152,9 @@ public final class BatchProcessor implements AutoCloseable {
                 Thread.currentThread().interrupt();
             }
         }
-        starter.shutdown();
-    }
-
-    /**
-     * Crash tests: at the {@code n}-th transaction, after its records have been sent and flushed to the broker but
-     * before it commits, stop as a killed process would: the transaction is left open (neither committed nor
-     * aborted), running generations are abandoned, and the clients are closed without further requests.
-     */
-    void haltAtTransaction(int n) {
-        haltAtTransaction = n;
+        if (!thread.isAlive()) {
+            records.close();
+        }
     }
 
     private void run() {
@@ -188,8 +176,6 @@ public final class BatchProcessor implements AutoCloseable {
                     recover(e);
                 }
             }
-        } catch (Halt h) {
-            exit = State.HALTED;
         } catch (Throwable t) {
             exit = State.FAILED;
             failure = t;
@@ -204,7 +190,7 @@ public final class BatchProcessor implements AutoCloseable {
 
     /** Creates the clients; {@code initTransactions} fences an earlier instance and aborts its open transaction. */
     private void open() throws InterruptedException {
-        producer = new KafkaProducer<>(settings.producerConfig(), new ByteArraySerializer(), new ByteArraySerializer());
+        producer = producers.create(settings.producerConfig());
         for (int attempt = 1; ; attempt++) {
             try {
                 producer.initTransactions();
@@ -225,11 +211,11 @@ public final class BatchProcessor implements AutoCloseable {
 
     /** One turn of the loop: poll, start generations, collect answers, maybe commit, apply back-pressure. */
     private void step() {
-        ConsumerRecords<byte[], byte[]> records = consumer.poll(pending.isEmpty() ? IDLE_POLL : BUSY_POLL);
-        if (!records.isEmpty()) {
-            metrics.consumed(records.count());
-            for (ConsumerRecord<byte[], byte[]> record : records) {
-                accept(record);
+        ConsumerRecords<byte[], byte[]> polled = consumer.poll(pending.isEmpty() ? IDLE_POLL : BUSY_POLL);
+        if (!polled.isEmpty()) {
+            metrics.consumed(polled.count());
+            for (ConsumerRecord<byte[], byte[]> record : polled) {
+                records.accept(record);
             }
         }
         // Only now: the records poll returned are pending, so a rewind re-reads them too.
@@ -238,106 +224,15 @@ public final class BatchProcessor implements AutoCloseable {
             deferred = null;
             throw e;
         }
-        collectAnswers();
-        startWaiting();
+        records.collectAnswers(true);
+        records.startWaiting();
         if (pending.hasReady() && (pending.allDone()
                 || System.nanoTime() - lastCommitNanos >= settings.commitInterval().toNanos())) {
             commitReady();
         }
         throttle();
         metrics.lag(lag());
-        metrics.inFlight(limit.inFlight());
-    }
-
-    private void accept(ConsumerRecord<byte[], byte[]> record) {
-        RecordTask task = new RecordTask(record, BatchInput.parse(record.value()));
-        pending.add(task);
-        switch (task.input) {
-            case BatchInput.Malformed m -> {
-                LOG.warning(() -> "Kafka batch: " + record.topic() + "-" + record.partition() + "@" + record.offset()
-                        + " is not a batch line, dead-lettered to " + settings.dlqTopic() + ": " + m.reason());
-                task.finishDeadLetter(BatchOutput.deadLetter(settings.dlqTopic(), record, m.reason()));
-            }
-            case BatchInput.Request r when Endpoint.ofPath(r.url()) == null ->
-                    finishResult(task, r, BatchOutput.badUrl(r.url()));
-            case BatchInput.Request r -> waiting.addLast(task);
-        }
-    }
-
-    private void finishResult(RecordTask task, BatchInput.Request request, OpenAiResponse response) {
-        task.finishResult(BatchOutput.result(settings.resultsTopic(), task.record, request.customId(), response,
-                maxResultBytes), response.status());
-    }
-
-    /** Starts waiting requests while batch permits are free (a retried one once its backoff has passed). */
-    private void startWaiting() {
-        long now = System.nanoTime();
-        for (Iterator<RecordTask> it = waiting.iterator(); it.hasNext(); ) {
-            RecordTask task = it.next();
-            if (task.retries > 0 && task.notBefore - now > 0) {
-                continue;
-            }
-            Optional<InFlightLimit.Permit> permit = limit.tryAcquire();
-            if (permit.isEmpty()) {
-                return;
-            }
-            it.remove();
-            launch(task, permit.get());
-        }
-    }
-
-    private void launch(RecordTask task, InFlightLimit.Permit permit) {
-        BatchInput.Request request = (BatchInput.Request) task.input;
-        Endpoint endpoint = Endpoint.ofPath(request.url());
-        starter.execute(() -> {
-            if (task.cancelled()) {
-                permit.close();
-                return;
-            }
-            CompletableFuture<OpenAiResponse> call;
-            try {
-                call = api.complete(endpoint, request.body(), permit).toCompletableFuture();
-            } catch (RuntimeException e) {
-                permit.close();
-                call = CompletableFuture.completedFuture(OpenAiErrors.response(e));
-            }
-            if (!task.attach(call)) {
-                return;
-            }
-            call.whenComplete((response, error) -> {
-                if (error instanceof CancellationException || task.cancelled()) {
-                    return;
-                }
-                task.response = response != null ? response : OpenAiErrors.response(error);
-                answered.add(task);
-            });
-        });
-    }
-
-    /** Turns answered generations into results; a transient refusal goes back to the queue with a backoff. */
-    private void collectAnswers() {
-        RecordTask task;
-        while ((task = answered.poll()) != null) {
-            if (task.cancelled()) {
-                continue;
-            }
-            OpenAiResponse response = task.response;
-            if (response.status() == 429 || response.status() == 503) {
-                if (closeRequested || stopping) {
-                    continue;
-                }
-                task.retries++;
-                task.notBefore = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(
-                        backoff(task.retries, MAX_RETRY_BACKOFF_MS));
-                waiting.addFirst(task);
-                RecordTask t = task;
-                LOG.log(task.retries == 1 || task.retries % 10 == 0 ? Level.WARNING : Level.FINE, () -> "Kafka batch: "
-                        + t.partition() + "@" + t.offset() + " was refused for now (" + response.status() + " "
-                        + response.body().at("/error/message").asText() + "), retry " + t.retries);
-            } else {
-                finishResult(task, (BatchInput.Request) task.input, response);
-            }
-        }
+        metrics.inFlight(records.inFlight());
     }
 
     /**
@@ -368,10 +263,6 @@ public final class BatchProcessor implements AutoCloseable {
             offsets.put(e.getKey(), new OffsetAndMetadata(e.getValue().getLast().offset() + 1));
         }
         producer.sendOffsetsToTransaction(offsets, consumer.groupMetadata());
-        if (transactionsBegun == haltAtTransaction) {
-            producer.flush();
-            throw new Halt();
-        }
         producer.commitTransaction();
         inTransaction = false;
         pending.remove(ready);
@@ -401,7 +292,7 @@ public final class BatchProcessor implements AutoCloseable {
             metrics.aborted();
         }
         Map<TopicPartition, Long> rewind = pending.firstOffsets();
-        discard(pending.dropAll());
+        records.discard(pending.dropAll());
         Set<TopicPartition> assigned = consumer.assignment();
         rewind.forEach((tp, offset) -> {
             if (assigned.contains(tp)) {
@@ -409,15 +300,6 @@ public final class BatchProcessor implements AutoCloseable {
             }
         });
         Thread.sleep(backoff(consecutiveAborts, MAX_ABORT_BACKOFF_MS));
-    }
-
-    /** Abandons records: their generations are aborted, and they leave the start queue. */
-    private void discard(List<RecordTask> tasks) {
-        if (tasks.isEmpty()) {
-            return;
-        }
-        tasks.forEach(RecordTask::cancel);
-        waiting.removeIf(RecordTask::cancelled);
     }
 
     /** Pauses fetching while enough records are held; resumes when the backlog has drained. */
@@ -444,7 +326,7 @@ public final class BatchProcessor implements AutoCloseable {
         stopping = exit != State.CLOSED;
         if (consumer != null) {
             if (exit == State.CLOSED) {
-                collectAnswers();
+                records.collectAnswers(false);
             }
             try {
                 // Revokes the partitions: on a clean close the finished work is committed first (see Rebalance).
@@ -453,7 +335,7 @@ public final class BatchProcessor implements AutoCloseable {
                 LOG.warning("Kafka batch: closing the consumer failed: " + e);
             }
         }
-        if (inTransaction && exit != State.HALTED) {
+        if (inTransaction) {
             try {
                 producer.abortTransaction();
                 metrics.aborted();
@@ -461,18 +343,16 @@ public final class BatchProcessor implements AutoCloseable {
                 LOG.fine(() -> "Kafka batch: abort on close failed (the broker aborts it on timeout): " + e);
             }
         }
-        discard(pending.dropAll());
-        waiting.clear();
+        records.discard(pending.dropAll());
+        records.close();
         metrics.inFlight(0);
         if (producer != null) {
             try {
-                // A halt closes at once, as a killed process would: its open transaction stays open.
                 producer.close(exit == State.CLOSED ? CLOSE_TIMEOUT : Duration.ZERO);
             } catch (RuntimeException e) {
                 LOG.warning("Kafka batch: closing the producer failed: " + e);
             }
         }
-        starter.shutdown();
         LOG.info(() -> "Kafka batch consumer " + settings.transactionalId() + " stopped (" + exit + ")");
     }
 
@@ -486,31 +366,24 @@ public final class BatchProcessor implements AutoCloseable {
         public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
             if (!stopping && deferred == null) {
                 try {
-                    collectAnswers();
+                    records.collectAnswers(!closeRequested);
                     commitReady();
                 } catch (RuntimeException e) {
                     deferred = e;
                 }
             }
-            discard(pending.drop(partitions));
+            records.discard(pending.drop(partitions));
         }
 
         @Override
         public void onPartitionsLost(Collection<TopicPartition> partitions) {
             // Another member may own them already: nothing may be committed for them.
-            discard(pending.drop(partitions));
+            records.discard(pending.drop(partitions));
         }
 
         @Override
         public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
             LOG.fine(() -> "Kafka batch: assigned " + partitions);
-        }
-    }
-
-    /** The crash of {@link #haltAtTransaction}. */
-    private static final class Halt extends RuntimeException {
-        Halt() {
-            super("halted before committing a transaction", null, false, false);
         }
     }
 }

@@ -14,6 +14,8 @@ public final class ApiError extends RuntimeException {
     public enum Kind {
         /** Bad parameters or a prompt over the context limit. gRPC INVALID_ARGUMENT, HTTP 400. */
         INVALID_ARGUMENT(400),
+        /** No API key or a wrong one. gRPC UNAUTHENTICATED, HTTP 401. */
+        UNAUTHENTICATED(401),
         /** An unknown model (or request id). gRPC NOT_FOUND, HTTP 404. */
         NOT_FOUND(404),
         /** Too many requests in flight. gRPC RESOURCE_EXHAUSTED, HTTP 429. */

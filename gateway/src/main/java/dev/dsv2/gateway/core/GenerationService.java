@@ -75,6 +75,15 @@ public final class GenerationService {
      */
     public RequestHandle start(String requestId, String api, List<SequenceSpec> sequences, OutputOptions output,
                                GenerationSink sink) {
+        return start(Caller.INTERNAL, requestId, api, sequences, output, sink);
+    }
+
+    /**
+     * Starts {@code caller}'s request: with API keys, {@code requestId} only has to be unique among the caller's
+     * own requests, and only the caller can {@link #abort(Caller, String)} it.
+     */
+    public RequestHandle start(Caller caller, String requestId, String api, List<SequenceSpec> sequences,
+                               OutputOptions output, GenerationSink sink) {
         if (sequences.isEmpty()) {
             throw new IllegalArgumentException("request " + requestId + " has no sequences");
         }
@@ -90,18 +99,19 @@ public final class GenerationService {
             }
             params.add(p);
         }
+        String key = caller.scope(requestId);
         List<String> routerIds = new ArrayList<>();
         for (SequenceSpec spec : sequences) {
-            routerIds.add(sequences.size() == 1 ? requestId : requestId + "/" + spec.index());
+            routerIds.add(sequences.size() == 1 ? key : key + "/" + spec.index());
         }
-        RequestHandle handle = new RequestHandle(requestId, router, routerIds);
-        if (inFlight.putIfAbsent(requestId, handle) != null) {
+        RequestHandle handle = new RequestHandle(requestId, api, router, routerIds);
+        if (inFlight.putIfAbsent(key, handle) != null) {
             throw ApiError.invalid("request_id", "request_id " + requestId + " is already in flight");
         }
         AtomicInteger remaining = new AtomicInteger(sequences.size());
         Runnable onEnd = () -> {
             if (remaining.decrementAndGet() == 0) {
-                inFlight.remove(requestId, handle);
+                inFlight.remove(key, handle);
             }
         };
         DiscardableSink guarded = new DiscardableSink(sink);
@@ -116,7 +126,7 @@ public final class GenerationService {
         } catch (ServingException | ApiError | IllegalArgumentException e) {
             guarded.discard();
             handle.abort();
-            inFlight.remove(requestId, handle);
+            inFlight.remove(key, handle);
             throw e instanceof ServingException se ? ApiError.of(se)
                     : e instanceof ApiError ae ? ae : ApiError.invalid(null, e.getMessage());
         }
@@ -125,8 +135,35 @@ public final class GenerationService {
 
     /** Aborts an in-flight request by id; false when there is none. */
     public boolean abort(String requestId) {
-        RequestHandle handle = inFlight.get(requestId);
+        return abort(Caller.INTERNAL, requestId);
+    }
+
+    /**
+     * Aborts {@code caller}'s in-flight request {@code requestId}; false when the caller has none by that id (an
+     * authenticated caller never reaches another key's requests, nor learns that they exist).
+     */
+    public boolean abort(Caller caller, String requestId) {
+        RequestHandle handle = inFlight.get(caller.scope(requestId));
         return handle != null && handle.abort();
+    }
+
+    /** Whether {@code caller} has a request {@code requestId} in flight. */
+    public boolean inFlight(Caller caller, String requestId) {
+        return inFlight.containsKey(caller.scope(requestId));
+    }
+
+    /**
+     * Aborts every request in flight whose API label {@code which} accepts (the end of a shutdown drain); returns
+     * how many were still running.
+     */
+    public int abortAll(java.util.function.Predicate<String> which) {
+        int n = 0;
+        for (RequestHandle h : List.copyOf(inFlight.values())) {
+            if (which.test(h.api()) && h.abort()) {
+                n++;
+            }
+        }
+        return n;
     }
 
     /** Requests in flight (all APIs). */

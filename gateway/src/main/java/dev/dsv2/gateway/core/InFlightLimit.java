@@ -62,6 +62,7 @@ public final class InFlightLimit {
     /** One admitted request; {@link #close} releases it (once, however often it is called). */
     public final class Permit implements AutoCloseable {
         private final AtomicBoolean released = new AtomicBoolean();
+        private final java.util.List<AutoCloseable> also = new java.util.concurrent.CopyOnWriteArrayList<>();
 
         private Permit() {
         }
@@ -70,10 +71,28 @@ public final class InFlightLimit {
             return InFlightLimit.this;
         }
 
+        /** Releases {@code other} (e.g. the request's admission ticket) together with this permit. */
+        public Permit alsoRelease(AutoCloseable other) {
+            also.add(other);
+            if (released.get()) {
+                closeQuietly(other);
+            }
+            return this;
+        }
+
         @Override
         public void close() {
             if (released.compareAndSet(false, true)) {
                 permits.release();
+                also.forEach(Permit::closeQuietly);
+            }
+        }
+
+        private static void closeQuietly(AutoCloseable c) {
+            try {
+                c.close();
+            } catch (Exception e) {
+                throw new IllegalStateException("releasing " + c + " failed: " + e, e);
             }
         }
     }

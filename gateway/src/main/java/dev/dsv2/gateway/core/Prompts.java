@@ -23,13 +23,39 @@ import java.util.OptionalInt;
  * </ul>
  */
 public final class Prompts {
+    /** The chat roles both APIs accept ({@code developer} is rendered as {@code system}). */
+    public static final java.util.Set<String> ROLES = java.util.Set.of("system", "developer", "user", "assistant",
+            "tool");
+
     private Prompts() {
+    }
+
+    /**
+     * Checks a chat message's role ({@code at} names the message, e.g. {@code messages[2]}) and returns the role the
+     * template gets.
+     */
+    public static String role(String role, String at) {
+        if (role == null || role.isEmpty()) {
+            throw ApiError.invalid(at + ".role", at + ".role is required (one of system, developer, user, "
+                    + "assistant, tool)");
+        }
+        if (!ROLES.contains(role)) {
+            throw ApiError.invalid(at + ".role", at + ".role \"" + clip(role) + "\" is not one of system, "
+                    + "developer, user, assistant, tool");
+        }
+        return role.equals("developer") ? "system" : role;
+    }
+
+    /** At most 100 characters of a client's value, for an error message (a 1 MB value is not echoed back). */
+    public static String clip(String s) {
+        return s.length() <= 100 ? s : s.substring(0, 100) + "... (" + s.length() + " characters)";
     }
 
     public static int[] encodeText(ServedModel model, String text, String param) {
         if (text.isEmpty() && !model.tokenizer().addBosToken()) {
             throw ApiError.invalid(param, param + " must not be empty");
         }
+        PromptBound.check(model, PromptBound.utf8Length(text), param);
         int[] ids = model.tokenizer().encodePrompt(text);
         if (ids.length == 0) {
             throw ApiError.invalid(param, param + " must not be empty");
@@ -45,6 +71,11 @@ public final class Prompts {
             throw ApiError.invalid(param, "model " + model.name() + " has no chat template (tokenizer_config.json "
                     + "\"chat_template\"); send a plain prompt instead");
         }
+        long bytes = 0;
+        for (ChatMessage m : messages) {
+            bytes += m.content() == null ? 0 : PromptBound.utf8Length(m.content());
+        }
+        PromptBound.check(model, bytes, param);
         try {
             return model.tokenizer().encodeChat(messages, true);
         } catch (ChatTemplateException e) {

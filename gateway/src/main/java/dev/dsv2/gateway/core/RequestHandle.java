@@ -7,13 +7,20 @@ import java.util.List;
 /** A running API request (all its sequences), for cancellation when the client goes away or asks to abort. */
 public final class RequestHandle {
     private final String requestId;
+    private final String api;
     private final RouterClient router;
     private final List<String> routerRequestIds;
 
-    RequestHandle(String requestId, RouterClient router, List<String> routerRequestIds) {
+    RequestHandle(String requestId, String api, RouterClient router, List<String> routerRequestIds) {
         this.requestId = requestId;
+        this.api = api;
         this.router = router;
         this.routerRequestIds = List.copyOf(routerRequestIds);
+    }
+
+    /** The metrics label of the API that started it ({@code grpc}, {@code chat}, {@code batch}, ...). */
+    public String api() {
+        return api;
     }
 
     public String requestId() {

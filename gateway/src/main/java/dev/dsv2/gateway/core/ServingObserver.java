@@ -23,7 +23,7 @@ public interface ServingObserver {
 
         public static Outcome of(ApiError.Kind kind) {
             return switch (kind) {
-                case INVALID_ARGUMENT, NOT_FOUND -> INVALID;
+                case INVALID_ARGUMENT, NOT_FOUND, UNAUTHENTICATED -> INVALID;
                 case RESOURCE_EXHAUSTED -> REJECTED;
                 case UNAVAILABLE -> UNAVAILABLE;
                 case INTERNAL -> ERROR;

@@ -12,6 +12,7 @@ final class GrpcErrors {
     static Status.Code code(ApiError.Kind kind) {
         return switch (kind) {
             case INVALID_ARGUMENT -> Status.Code.INVALID_ARGUMENT;
+            case UNAUTHENTICATED -> Status.Code.UNAUTHENTICATED;
             case NOT_FOUND -> Status.Code.NOT_FOUND;
             case RESOURCE_EXHAUSTED -> Status.Code.RESOURCE_EXHAUSTED;
             case UNAVAILABLE -> Status.Code.UNAVAILABLE;

@@ -3,6 +3,7 @@ package dev.dsv2.gateway.grpc;
 import dev.dsv2.engine.sample.SamplingParams;
 import dev.dsv2.gateway.core.ApiError;
 import dev.dsv2.gateway.core.OutputOptions;
+import dev.dsv2.gateway.core.Prompts;
 import dev.dsv2.gateway.core.TokenLogprob;
 import dev.dsv2.proto.v1.ChatMessages;
 import dev.dsv2.proto.v1.GenerateRequest;
@@ -80,10 +81,7 @@ final class GrpcRequests {
         List<ChatMessage> out = new ArrayList<>();
         for (int i = 0; i < messages.getMessagesCount(); i++) {
             var m = messages.getMessages(i);
-            if (m.getRole().isEmpty()) {
-                throw ApiError.invalid("messages", "messages[" + i + "].role is required");
-            }
-            out.add(new ChatMessage(m.getRole(), m.getContent()));
+            out.add(new ChatMessage(Prompts.role(m.getRole(), "messages[" + i + "]"), m.getContent()));
         }
         return out;
     }

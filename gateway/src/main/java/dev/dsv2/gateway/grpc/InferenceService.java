@@ -3,6 +3,7 @@ package dev.dsv2.gateway.grpc;
 import dev.dsv2.engine.sample.FinishReason;
 import dev.dsv2.engine.sample.SamplingParams;
 import dev.dsv2.gateway.core.ApiError;
+import dev.dsv2.gateway.core.Caller;
 import dev.dsv2.gateway.core.GenerationService;
 import dev.dsv2.gateway.core.GenerationSink;
 import dev.dsv2.gateway.core.InFlightLimit;
@@ -14,6 +15,9 @@ import dev.dsv2.gateway.core.SequenceSpec;
 import dev.dsv2.gateway.core.ServingObserver.Outcome;
 import dev.dsv2.gateway.core.TokenLogprob;
 import dev.dsv2.gateway.core.Usage;
+import dev.dsv2.gateway.guard.FairAdmission;
+import dev.dsv2.gateway.guard.GrpcGuard;
+import dev.dsv2.gateway.guard.TokenizerGate;
 import dev.dsv2.gateway.model.ServedModel;
 import dev.dsv2.proto.v1.AbortRequest;
 import dev.dsv2.proto.v1.AbortResponse;
@@ -33,6 +37,7 @@ import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
 import jakarta.inject.Inject;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalInt;
 import java.util.UUID;
@@ -55,6 +60,12 @@ public class InferenceService extends InferenceGrpc.InferenceImplBase {
     @Interactive
     InFlightLimit interactive;
 
+    @Inject
+    FairAdmission admission;
+
+    @Inject
+    TokenizerGate tokenizerGate;
+
     @Override
     @Blocking
     public void generate(GenerateRequest request, StreamObserver<GenerateChunk> responses) {
@@ -66,46 +77,28 @@ public class InferenceService extends InferenceGrpc.InferenceImplBase {
                 h.abort();
             }
         });
+        Caller caller = GrpcGuard.caller();
         InFlightLimit.Permit permit = null;
         try {
             permit = interactive.acquireOrRefuse();
             ServedModel model = servedModel(request.getModel());
             String id = request.getRequestId().isEmpty() ? "gen-" + UUID.randomUUID() : request.getRequestId();
-            int[] prompt;
-            int defaultMax;
-            String promptParam;
-            switch (request.getInputCase()) {
-                case PROMPT -> {
-                    promptParam = "prompt";
-                    prompt = Prompts.encodeText(model, request.getPrompt(), promptParam);
-                    defaultMax = SamplingParams.DEFAULT_MAX_TOKENS;
-                }
-                case PROMPT_IDS -> {
-                    promptParam = "prompt_ids";
-                    prompt = Prompts.checkIds(model, request.getPromptIds().getIdsList().stream()
-                            .mapToInt(Integer::intValue).toArray(), promptParam);
-                    defaultMax = SamplingParams.DEFAULT_MAX_TOKENS;
-                }
-                case MESSAGES -> {
-                    promptParam = "messages";
-                    prompt = Prompts.encodeChat(model, GrpcRequests.messages(request.getMessages()), promptParam);
-                    defaultMax = Integer.MAX_VALUE;
-                }
-                default -> throw ApiError.invalid("prompt", "one of prompt, prompt_ids or messages is required");
+            if (generations.inFlight(caller, id)) {
+                throw ApiError.invalid("request_id", "request_id " + Prompts.clip(id) + " is already in flight");
             }
-            SamplingParams.Builder sampling = GrpcRequests.sampling(request, model.vocabSize());
-            int maxTokens = Prompts.maxTokens(prompt.length, request.hasMaxTokens()
-                            ? OptionalInt.of(request.getMaxTokens()) : OptionalInt.empty(), defaultMax,
-                    model.contextLimit(), generations.cacheCapacityTokens(model), promptParam, "max_tokens");
-            SequenceSpec spec = new SequenceSpec(0, prompt, sampling.maxTokens(maxTokens).build());
+            SequenceSpec spec = tokenizerGate.run(() -> sequence(request, model));
+            permit.alsoRelease(admission.admit(caller.owner(), List.of(spec)));
             OutputOptions output = new OutputOptions(request.getIncludeSpecialTokens(), request.hasLogprobs(),
                     request.hasLogprobs() ? request.getLogprobs() : 0);
             GenerateChunk.Builder first = GenerateChunk.newBuilder().setRequestId(id);
-            for (int t : prompt) {
+            for (int t : spec.promptIds()) {
                 first.addPromptIds(t);
             }
-            responses.onNext(first.build());
-            running.set(generations.start(id, API, List.of(spec), output, new ChunkSink(id, call, permit)));
+            // The first chunk goes out only once the request is accepted (a duplicate id is refused before any
+            // chunk); the sink holds the router's events until then.
+            ChunkSink sink = new ChunkSink(id, call, permit);
+            running.set(generations.start(caller, id, API, List.of(spec), output, sink));
+            sink.open(first.build());
             if (call.isCancelled()) {
                 running.get().abort();
             }
@@ -120,11 +113,46 @@ public class InferenceService extends InferenceGrpc.InferenceImplBase {
         }
     }
 
-    /** Streams one sequence's output as chunks; ends the call and releases the permit at the end. */
+    /** Validates and tokenizes a Generate request into its one sequence. */
+    private SequenceSpec sequence(GenerateRequest request, ServedModel model) {
+        int[] prompt;
+        int defaultMax;
+        String promptParam;
+        switch (request.getInputCase()) {
+            case PROMPT -> {
+                promptParam = "prompt";
+                prompt = Prompts.encodeText(model, request.getPrompt(), promptParam);
+                defaultMax = SamplingParams.DEFAULT_MAX_TOKENS;
+            }
+            case PROMPT_IDS -> {
+                promptParam = "prompt_ids";
+                prompt = Prompts.checkIds(model, request.getPromptIds().getIdsList().stream()
+                        .mapToInt(Integer::intValue).toArray(), promptParam);
+                defaultMax = SamplingParams.DEFAULT_MAX_TOKENS;
+            }
+            case MESSAGES -> {
+                promptParam = "messages";
+                prompt = Prompts.encodeChat(model, GrpcRequests.messages(request.getMessages()), promptParam);
+                defaultMax = Integer.MAX_VALUE;
+            }
+            default -> throw ApiError.invalid("prompt", "one of prompt, prompt_ids or messages is required");
+        }
+        SamplingParams.Builder sampling = GrpcRequests.sampling(request, model.vocabSize());
+        int maxTokens = Prompts.maxTokens(prompt.length, request.hasMaxTokens()
+                        ? OptionalInt.of(request.getMaxTokens()) : OptionalInt.empty(), defaultMax,
+                model.contextLimit(), generations.cacheCapacityTokens(model), promptParam, "max_tokens");
+        return new SequenceSpec(0, prompt, sampling.maxTokens(maxTokens).build());
+    }
+
+    /**
+     * Streams one sequence's output as chunks; ends the call and releases the permit at the end. Events that arrive
+     * before {@link #open} (the request's first chunk) are replayed after it, in order.
+     */
     private final class ChunkSink implements GenerationSink {
         private final String id;
         private final ServerCallStreamObserver<GenerateChunk> call;
         private final InFlightLimit.Permit permit;
+        private List<Runnable> held = new ArrayList<>();
 
         ChunkSink(String id, ServerCallStreamObserver<GenerateChunk> call, InFlightLimit.Permit permit) {
             this.id = id;
@@ -132,9 +160,31 @@ public class InferenceService extends InferenceGrpc.InferenceImplBase {
             this.permit = permit;
         }
 
+        /** Sends the first chunk, then whatever the router sent meanwhile. */
+        void open(GenerateChunk first) {
+            List<Runnable> replay;
+            synchronized (this) {
+                if (!call.isCancelled()) {
+                    call.onNext(first);
+                }
+                replay = held;
+                held = null;
+                replay.forEach(Runnable::run);
+            }
+        }
+
+        /** Whether the event must wait for {@link #open} (then it is kept). */
+        private synchronized boolean hold(Runnable event) {
+            if (held != null) {
+                held.add(event);
+                return true;
+            }
+            return false;
+        }
+
         @Override
-        public void onDelta(int index, int tokenId, String text, TokenLogprob logprob) {
-            if (call.isCancelled()) {
+        public synchronized void onDelta(int index, int tokenId, String text, TokenLogprob logprob) {
+            if (hold(() -> onDelta(index, tokenId, text, logprob)) || call.isCancelled()) {
                 return;
             }
             GenerateChunk.Builder chunk = GenerateChunk.newBuilder().setRequestId(id).setText(text)
@@ -146,7 +196,10 @@ public class InferenceService extends InferenceGrpc.InferenceImplBase {
         }
 
         @Override
-        public void onFinish(int index, FinishReason reason, String text, Usage usage) {
+        public synchronized void onFinish(int index, FinishReason reason, String text, Usage usage) {
+            if (hold(() -> onFinish(index, reason, text, usage))) {
+                return;
+            }
             permit.close();
             generations.observer().request(API, reason == FinishReason.ABORT ? Outcome.ABORTED : Outcome.SUCCESS);
             if (call.isCancelled()) {
@@ -161,7 +214,10 @@ public class InferenceService extends InferenceGrpc.InferenceImplBase {
         }
 
         @Override
-        public void onError(int index, ApiError error) {
+        public synchronized void onError(int index, ApiError error) {
+            if (hold(() -> onError(index, error))) {
+                return;
+            }
             permit.close();
             generations.observer().request(API, Outcome.of(error.kind()));
             if (!call.isCancelled()) {
@@ -176,7 +232,8 @@ public class InferenceService extends InferenceGrpc.InferenceImplBase {
             responses.onError(GrpcErrors.toStatus(ApiError.invalid("request_id", "request_id is required")));
             return;
         }
-        responses.onNext(AbortResponse.newBuilder().setFound(generations.abort(request.getRequestId())).build());
+        responses.onNext(AbortResponse.newBuilder().setFound(generations.abort(GrpcGuard.caller(),
+                request.getRequestId())).build());
         responses.onCompleted();
     }
 
@@ -253,8 +310,8 @@ public class InferenceService extends InferenceGrpc.InferenceImplBase {
     private ServedModel servedModel(String name) {
         ServedModel model = generations.model();
         if (!name.isEmpty() && !name.equals(model.name())) {
-            throw new ApiError(ApiError.Kind.NOT_FOUND, "model", ApiError.MODEL_NOT_FOUND, "model \"" + name
-                    + "\" is not served here; this server serves \"" + model.name() + "\"");
+            throw new ApiError(ApiError.Kind.NOT_FOUND, "model", ApiError.MODEL_NOT_FOUND, "model \""
+                    + Prompts.clip(name) + "\" is not served here; this server serves \"" + model.name() + "\"");
         }
         return model;
     }

@@ -2,6 +2,7 @@ package dev.dsv2.gateway.openai;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.dsv2.gateway.core.ApiError;
+import dev.dsv2.gateway.core.Prompts;
 
 import java.util.Optional;
 import java.util.OptionalDouble;
@@ -106,6 +107,10 @@ final class JsonParams {
         if (v.isIntegralNumber() && v.canConvertToLong()) {
             return OptionalLong.of(v.longValue());
         }
+        if (v.isIntegralNumber()) {
+            throw ApiError.invalid(field, field + " is out of range: " + Prompts.clip(
+                    v.asText()) + " does not fit a 64-bit integer");
+        }
         if (v.isNumber() && v.doubleValue() == Math.rint(v.doubleValue()) && Math.abs(v.doubleValue()) < 1e18) {
             return OptionalLong.of((long) v.doubleValue());
         }
@@ -120,7 +125,7 @@ final class JsonParams {
         }
         long x = v.getAsLong();
         if (x < min || x > max) {
-            throw ApiError.invalid(field, field + " must be " + (max == Integer.MAX_VALUE ? ">= " + min
+            throw ApiError.invalid(field, field + " must be " + (max == Integer.MAX_VALUE && x < min ? ">= " + min
                     : "in [" + min + ", " + max + "]") + ", got " + x);
         }
         return OptionalInt.of((int) x);

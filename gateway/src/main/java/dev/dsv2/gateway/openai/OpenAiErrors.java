@@ -14,7 +14,7 @@ public final class OpenAiErrors {
 
     public static String type(ApiError.Kind kind) {
         return switch (kind) {
-            case INVALID_ARGUMENT, NOT_FOUND -> "invalid_request_error";
+            case INVALID_ARGUMENT, NOT_FOUND, UNAUTHENTICATED -> "invalid_request_error";
             case RESOURCE_EXHAUSTED -> "rate_limit_error";
             case UNAVAILABLE -> "service_unavailable_error";
             case INTERNAL -> "server_error";

@@ -35,7 +35,6 @@ public record OpenAiRequest(Endpoint endpoint, String model, List<int[]> prompts
                             boolean includeUsage, int promptTokens) {
     /** OpenAI's limit on {@code n}. */
     public static final int MAX_N = 128;
-    static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant", "tool");
 
     /**
      * Validates and tokenizes {@code body}.
@@ -51,8 +50,8 @@ public record OpenAiRequest(Endpoint endpoint, String model, List<int[]> prompts
         String model = p.string("model").orElseThrow(() -> ApiError.invalid("model",
                 "you must provide a model parameter (this server serves \"" + served.name() + "\")"));
         if (!model.equals(served.name())) {
-            throw new ApiError(ApiError.Kind.NOT_FOUND, "model", ApiError.MODEL_NOT_FOUND, "The model `" + model
-                    + "` does not exist. This server serves `" + served.name() + "` (see GET /v1/models).");
+            throw new ApiError(ApiError.Kind.NOT_FOUND, "model", ApiError.MODEL_NOT_FOUND, "The model `"
+                    + Prompts.clip(model) + "` does not exist. This server serves `" + served.name() + "` (see GET /v1/models).");
         }
         boolean stream = p.bool("stream", false);
         boolean includeUsage = false;
@@ -184,15 +183,8 @@ public record OpenAiRequest(Endpoint endpoint, String model, List<int[]> prompts
                 throw JsonParams.wrongType(at, "an object", m);
             }
             JsonNode roleNode = m.get("role");
-            if (roleNode == null || !roleNode.isTextual()) {
-                throw ApiError.invalid(at + ".role", at + ".role is required (one of system, developer, user, "
-                        + "assistant, tool)");
-            }
-            String role = roleNode.textValue();
-            if (!ROLES.contains(role)) {
-                throw ApiError.invalid(at + ".role", at + ".role \"" + role + "\" is not one of system, developer, "
-                        + "user, assistant, tool");
-            }
+            String given = roleNode == null || !roleNode.isTextual() ? null : roleNode.textValue();
+            String role = Prompts.role(given, at);
             String content = content(m.get("content"), at + ".content");
             if (content == null && !role.equals("assistant")) {
                 throw ApiError.invalid(at + ".content", at + ".content is required for role " + role);
@@ -205,7 +197,7 @@ public record OpenAiRequest(Endpoint endpoint, String model, List<int[]> prompts
             if (m.path("name").isTextual()) {
                 extra.put("name", m.get("name").textValue());
             }
-            out.add(new ChatMessage(role.equals("developer") ? "system" : role, content, calls, extra));
+            out.add(new ChatMessage(role, content, calls, extra));
         }
         return out;
     }
@@ -224,7 +216,10 @@ public record OpenAiRequest(Endpoint endpoint, String model, List<int[]> prompts
         StringBuilder text = new StringBuilder();
         for (int j = 0; j < content.size(); j++) {
             JsonNode part = content.get(j);
-            if (!"text".equals(part.path("type").asText()) || !part.path("text").isTextual()) {
+            if ("text".equals(part.path("type").asText()) && !part.path("text").isTextual()) {
+                throw ApiError.invalid(at, at + "[" + j + "].text is required (a string) in a text content part");
+            }
+            if (!"text".equals(part.path("type").asText())) {
                 throw ApiError.invalid(at, at + "[" + j + "]: only text content parts ({\"type\": \"text\", "
                         + "\"text\": ...}) are supported, got type " + part.path("type"));
             }
@@ -269,9 +264,15 @@ public record OpenAiRequest(Endpoint endpoint, String model, List<int[]> prompts
             return List.of(Prompts.checkIds(served, ids(prompt, "prompt"), "prompt"));
         }
         List<int[]> out = new ArrayList<>();
+        boolean texts = prompt.get(0).isTextual();
         for (int i = 0; i < prompt.size(); i++) {
             JsonNode one = prompt.get(i);
             String at = "prompt[" + i + "]";
+            if (one.isTextual() != texts && (one.isTextual() || one.isArray())) {
+                throw ApiError.invalid("prompt", "prompt mixes strings and token id arrays (" + at + " is "
+                        + JsonParams.describe(one) + ", prompt[0] is " + JsonParams.describe(prompt.get(0))
+                        + "); send one kind");
+            }
             if (one.isTextual()) {
                 out.add(Prompts.encodeText(served, one.textValue(), at));
             } else if (one.isArray()) {

@@ -249,11 +249,16 @@ class BatchProcessorTest {
 
         // The first instance dies at its third transaction: results sent and flushed, offsets added, no commit.
         SimpleMeterRegistry first = new SimpleMeterRegistry();
-        BatchProcessor crashed = new BatchProcessor(s, api, new BatchMetrics(first));
-        crashed.haltAtTransaction(3);
+        java.util.concurrent.atomic.AtomicReference<CrashingProducer> producer = new java.util.concurrent.atomic.AtomicReference<>();
+        BatchProcessor crashed = new BatchProcessor(s, api, new BatchMetrics(first), config -> {
+            producer.set(new CrashingProducer(config, 3));
+            return producer.get();
+        });
         crashed.start();
         assertTrue(crashed.awaitStopped(TIMEOUT), "the first instance did not reach its third transaction");
-        assertEquals(BatchProcessor.State.HALTED, crashed.state());
+        assertTrue(producer.get().crashed(), "stopped by the simulated crash");
+        assertEquals(BatchProcessor.State.FAILED, crashed.state());
+        assertTrue(crashed.failure().orElseThrow().getMessage().contains("simulated crash"));
         int committedBefore = (int) count(first, "dsv2.batch.records.produced");
         assertTrue(committedBefore > 0 && committedBefore < n, "committed before the crash: " + committedBefore);
         int visible = broker.readToEnd(s.resultsTopic(), true).size();

@@ -5,6 +5,7 @@ import dev.dsv2.proto.internal.v1.ExpertResponse;
 import dev.dsv2.proto.internal.v1.ExpertsGrpc;
 import dev.dsv2.proto.internal.v1.ShardInfo;
 import dev.dsv2.proto.internal.v1.ShardInfoRequest;
+import dev.dsv2.testsupport.ContainerImageExpectations;
 import dev.dsv2.testsupport.TestCheckpoints;
 import dev.dsv2.testsupport.TestVectors;
 import io.grpc.ManagedChannel;
@@ -92,14 +93,7 @@ class ExpertServiceTest {
     @Test
     void theContainerImageIsTheOneTheHelmChartExpects() {
         org.eclipse.microprofile.config.Config c = org.eclipse.microprofile.config.ConfigProvider.getConfig();
-        assertEquals("dsv2-expert", c.getValue("quarkus.container-image.name", String.class));
-        assertEquals("0.1.0", c.getValue("quarkus.container-image.tag", String.class));
-        assertEquals("eclipse-temurin:25-jre", c.getValue("quarkus.jib.base-jvm-image", String.class));
-        assertEquals("185", c.getValue("quarkus.jib.user", String.class));
-        assertEquals(List.of("/bin/sh", "-c", "exec java $JAVA_OPTS_APPEND -jar quarkus-run.jar"),
-                c.getValues("quarkus.jib.jvm-entrypoint", String.class));
-        String opts = c.getValue("quarkus.jib.environment-variables.\"JAVA_OPTS_APPEND\"", String.class);
-        assertTrue(opts.contains("--add-modules jdk.incubator.vector") && opts.contains("--enable-native-access=ALL-UNNAMED"),
-                opts);
+        ContainerImageExpectations.assertImage("dsv2-expert", key -> c.getValue(key, String.class),
+                key -> c.getValues(key, String.class));
     }
 }

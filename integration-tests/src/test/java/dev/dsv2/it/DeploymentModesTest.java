@@ -4,15 +4,13 @@ import dev.dsv2.engine.checkpoint.ModelPresets;
 import dev.dsv2.engine.checkpoint.RandomCheckpointWriter;
 import dev.dsv2.engine.sample.FinishReason;
 import dev.dsv2.engine.sample.SamplingParams;
-import dev.dsv2.engine.sample.TopLogprobs;
 import dev.dsv2.engine.serve.BatchScheduler;
-import dev.dsv2.engine.serve.ErrorKind;
-import dev.dsv2.engine.serve.GenerationListener;
 import dev.dsv2.engine.serve.ServingEngine;
 import dev.dsv2.engine.serve.ServingSettings;
 import dev.dsv2.gateway.router.EmbeddedRouter;
 import dev.dsv2.router.RouterEngine;
 import dev.dsv2.router.WireDtype;
+import dev.dsv2.testsupport.CollectingListener;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -22,7 +20,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -39,33 +36,6 @@ class DeploymentModesTest {
     private static final Map<String, String> KEYS = Map.of("dsv2.threads", "1", "dsv2.context-limit", "512",
             "dsv2.max-batch-tokens", "48", "dsv2.max-running", "6", "dsv2.max-waiting", "100");
 
-    /** Collects one request's tokens. */
-    static final class Tokens implements GenerationListener {
-        final List<Integer> ids = new ArrayList<>();
-        final CompletableFuture<FinishReason> done = new CompletableFuture<>();
-        volatile String error;
-
-        @Override
-        public synchronized void onToken(int tokenId, float logprob, TopLogprobs top) {
-            ids.add(tokenId);
-        }
-
-        @Override
-        public void onComplete(FinishReason reason, int promptTokens, int completionTokens) {
-            done.complete(reason);
-        }
-
-        @Override
-        public void onError(ErrorKind kind, String message) {
-            error = kind + ": " + message;
-            done.complete(FinishReason.ERROR);
-        }
-
-        synchronized int[] ids() {
-            return ids.stream().mapToInt(Integer::intValue).toArray();
-        }
-    }
-
     private static int[] prompt(int i) {
         int[] p = new int[4 + (i * 11) % 60];
         for (int j = 0; j < p.length; j++) {
@@ -81,15 +51,15 @@ class DeploymentModesTest {
 
     /** Runs the same requests, all at once, and returns each one's tokens. */
     private static List<int[]> generate(BatchScheduler scheduler) throws Exception {
-        List<Tokens> all = new ArrayList<>();
+        List<CollectingListener> all = new ArrayList<>();
         for (int i = 0; i < 10; i++) {
-            Tokens t = new Tokens();
+            CollectingListener t = new CollectingListener();
             all.add(t);
             scheduler.submit("r" + i, prompt(i), params(i), t);
         }
         List<int[]> out = new ArrayList<>();
-        for (Tokens t : all) {
-            assertEquals(FinishReason.LENGTH, t.done.get(120, TimeUnit.SECONDS), t.error);
+        for (CollectingListener t : all) {
+            assertEquals(FinishReason.LENGTH, t.done.get(120, TimeUnit.SECONDS), t.errorMessage);
             out.add(t.ids());
         }
         return out;

@@ -15,6 +15,7 @@ import dev.dsv2.engine.serve.BatchScheduler;
 import dev.dsv2.engine.serve.ErrorKind;
 import dev.dsv2.engine.serve.ServingException;
 import dev.dsv2.engine.tensor.Bf16;
+import dev.dsv2.testsupport.CollectingListener;
 import dev.dsv2.testsupport.TestCheckpoints;
 import io.grpc.Status;
 import org.junit.jupiter.api.AfterAll;
@@ -192,9 +193,9 @@ class RemoteExpertsTest {
             for (RouterEngine.SharedExperts placement : RouterEngine.SharedExperts.values()) {
                 try (RouterEngine engine = router(shards, placement)) {
                     BatchScheduler s = engine.scheduler();
-                    List<Collector> cs = new ArrayList<>();
+                    List<CollectingListener> cs = new ArrayList<>();
                     for (int i = 0; i < 4; i++) {
-                        Collector c = new Collector();
+                        CollectingListener c = new CollectingListener();
                         cs.add(c);
                         s.submit("p" + i, prompt(i), greedy(10), c);
                     }
@@ -226,7 +227,7 @@ class RemoteExpertsTest {
                 assertTrue(engine.remote().awaitReady(Duration.ofSeconds(10)), engine.state());
                 assertTrue(engine.remote().status().contains("shard 1/2") && engine.remote().status()
                         .contains(shards.addresses().get(2)), engine.remote().status());
-                Collector c = new Collector(3);
+                CollectingListener c = new CollectingListener(3);
                 engine.scheduler().submit("r", prompt(1), greedy(40), c);
                 assertTrue(c.firstTokens.await(30, TimeUnit.SECONDS));
                 shards.kill(1);
@@ -242,7 +243,7 @@ class RemoteExpertsTest {
     void withoutAReplicaTheRequestFailsUnavailableNamingTheShardAndARestartedShardServesAgain() throws Exception {
         try (ExpertShards shards = ExpertShards.start(dir, backend, 1, 1);
              RouterEngine engine = router(shards, RouterEngine.SharedExperts.LOCAL)) {
-            Collector c = new Collector(3);
+            CollectingListener c = new CollectingListener(3);
             engine.scheduler().submit("doomed", prompt(2), greedy(200), c);
             assertTrue(c.firstTokens.await(30, TimeUnit.SECONDS));
             shards.kill(1);
@@ -257,12 +258,12 @@ class RemoteExpertsTest {
                 Thread.sleep(5);
             }
 
-            Collector meanwhile = new Collector();
+            CollectingListener meanwhile = new CollectingListener();
             engine.scheduler().submit("meanwhile", prompt(3), greedy(5), meanwhile);
             assertEquals(FinishReason.ERROR, meanwhile.done.get(60, TimeUnit.SECONDS), "still down");
 
             shards.restart(1);
-            Collector after = new Collector();
+            CollectingListener after = new CollectingListener();
             engine.scheduler().submit("after", prompt(3), greedy(12), after);
             assertEquals(FinishReason.LENGTH, after.done.get(60, TimeUnit.SECONDS), after.errorMessage);
             assertArrayEquals(localGreedy(prompt(3), 12), after.ids());

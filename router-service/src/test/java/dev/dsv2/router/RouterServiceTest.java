@@ -12,6 +12,7 @@ import dev.dsv2.proto.internal.v1.RouterRequest;
 import dev.dsv2.proto.internal.v1.RouterStatus;
 import dev.dsv2.proto.internal.v1.RouterStatusRequest;
 import dev.dsv2.proto.internal.v1.SamplingParams;
+import dev.dsv2.testsupport.ContainerImageExpectations;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -329,14 +330,7 @@ class RouterServiceTest {
     @Order(99)
     void theContainerImageIsTheOneTheHelmChartExpects() {
         org.eclipse.microprofile.config.Config c = org.eclipse.microprofile.config.ConfigProvider.getConfig();
-        assertEquals("dsv2-router", c.getValue("quarkus.container-image.name", String.class));
-        assertEquals("0.1.0", c.getValue("quarkus.container-image.tag", String.class));
-        assertEquals("eclipse-temurin:25-jre", c.getValue("quarkus.jib.base-jvm-image", String.class));
-        assertEquals("185", c.getValue("quarkus.jib.user", String.class));
-        assertEquals(List.of("/bin/sh", "-c", "exec java $JAVA_OPTS_APPEND -jar quarkus-run.jar"),
-                c.getValues("quarkus.jib.jvm-entrypoint", String.class));
-        String opts = c.getValue("quarkus.jib.environment-variables.\"JAVA_OPTS_APPEND\"", String.class);
-        assertTrue(opts.contains("--add-modules jdk.incubator.vector") && opts.contains("--enable-native-access=ALL-UNNAMED"),
-                opts);
+        ContainerImageExpectations.assertImage("dsv2-router", key -> c.getValue(key, String.class),
+                key -> c.getValues(key, String.class));
     }
 }

@@ -91,7 +91,8 @@ public record Int8Agreement(int steps, int freeRunAgreedSteps, int argmaxAgreedS
         return out;
     }
 
-    private static int argmax(float[] v, int off, int n) {
+    /** The index of the largest of {@code v[off, off + n)} (the first on ties). */
+    static int argmax(float[] v, int off, int n) {
         int best = 0;
         for (int i = 1; i < n; i++) {
             if (v[off + i] > v[off + best]) {

@@ -82,25 +82,16 @@ class Int8ModelTest {
         }
         float[] all = m.forward(ForwardBatch.of(PROMPT, pos, seqs, rows), cache, AttentionMode.AUTO, ws).clone();
         float[] out = Arrays.copyOf(all, (PROMPT.length + 4) * vocab);
-        int next = argmax(all, (PROMPT.length - 1) * vocab, vocab);
+        int next = Int8Agreement.argmax(all, (PROMPT.length - 1) * vocab, vocab);
         for (int s = 0; s < 4; s++) {
             float[] l = m.forward(ForwardBatch.single(seq, new int[]{next}, PROMPT.length + s), cache,
                     AttentionMode.AUTO, ws);
             System.arraycopy(l, 0, out, (PROMPT.length + s) * vocab, vocab);
-            next = argmax(l, 0, vocab);
+            next = Int8Agreement.argmax(l, 0, vocab);
         }
         return out;
     }
 
-    private static int argmax(float[] v, int off, int n) {
-        int best = 0;
-        for (int i = 1; i < n; i++) {
-            if (v[off + i] > v[off + best]) {
-                best = i;
-            }
-        }
-        return best;
-    }
 
     private static Path quantized(String preset) {
         Path out = tmp.resolve(preset + "-int8");

@@ -9,6 +9,7 @@ import dev.dsv2.engine.model.DeepseekV2Model;
 import dev.dsv2.engine.sample.FinishReason;
 import dev.dsv2.engine.sample.SamplingParams;
 import dev.dsv2.engine.sample.TopLogprobs;
+import dev.dsv2.testsupport.CollectingListener;
 import dev.dsv2.testsupport.TestCheckpoints;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -16,7 +17,6 @@ import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
@@ -42,37 +42,6 @@ class BatchSchedulerTest {
         backend.close();
     }
 
-    /** Collects one request's events. */
-    static class Collector implements GenerationListener {
-        final List<Integer> ids = new ArrayList<>();
-        final CompletableFuture<FinishReason> done = new CompletableFuture<>();
-        volatile ErrorKind error;
-        volatile String errorMessage;
-
-        @Override
-        public synchronized void onToken(int tokenId, float logprob, TopLogprobs top) {
-            ids.add(tokenId);
-        }
-
-        @Override
-        public void onComplete(FinishReason reason, int promptTokens, int completionTokens) {
-            done.complete(reason);
-        }
-
-        @Override
-        public void onError(ErrorKind kind, String message) {
-            error = kind;
-            errorMessage = message;
-            done.complete(FinishReason.ERROR);
-        }
-
-        int[] ids() {
-            synchronized (this) {
-                return ids.stream().mapToInt(Integer::intValue).toArray();
-            }
-        }
-    }
-
     private static int[] prompt(int i) {
         int n = 3 + (i * 7) % 40;
         int[] p = new int[n];
@@ -91,9 +60,9 @@ class BatchSchedulerTest {
         int n = 12;
         LatentKvCache cache = LatentKvCache.forTokens(model.config(), 4096);
         try (BatchScheduler s = new BatchScheduler(model, cache, new BatchScheduler.Config(32, 64, 64, 1024))) {
-            List<Collector> cs = new ArrayList<>();
+            List<CollectingListener> cs = new ArrayList<>();
             for (int i = 0; i < n; i++) {
-                Collector c = new Collector();
+                CollectingListener c = new CollectingListener();
                 cs.add(c);
                 s.submit("r" + i, prompt(i), greedy(8 + i % 5), c);
             }
@@ -112,9 +81,9 @@ class BatchSchedulerTest {
         // 6 blocks of 16 tokens: room for about two requests at a time; 10 requests must all complete.
         LatentKvCache cache = new LatentKvCache(model.config(), 6, 16);
         try (BatchScheduler s = new BatchScheduler(model, cache, new BatchScheduler.Config(64, 64, 64, 1024))) {
-            List<Collector> cs = new ArrayList<>();
+            List<CollectingListener> cs = new ArrayList<>();
             for (int i = 0; i < 10; i++) {
-                Collector c = new Collector();
+                CollectingListener c = new CollectingListener();
                 cs.add(c);
                 s.submit("w" + i, prompt(i), greedy(20), c);
             }
@@ -135,7 +104,7 @@ class BatchSchedulerTest {
         LatentKvCache cache = new LatentKvCache(model.config(), 2, 16);
         try (BatchScheduler s = new BatchScheduler(model, cache, BatchScheduler.Config.defaults(1024))) {
             ServingException e = assertThrows(ServingException.class,
-                    () -> s.submit("big", prompt(5), greedy(100), new Collector()));
+                    () -> s.submit("big", prompt(5), greedy(100), new CollectingListener()));
             assertEquals(ErrorKind.INVALID_ARGUMENT, e.kind());
             assertTrue(e.getMessage().contains("32 tokens"), e.getMessage());
         }
@@ -146,7 +115,7 @@ class BatchSchedulerTest {
         LatentKvCache cache = LatentKvCache.forTokens(model.config(), 1024);
         try (BatchScheduler s = new BatchScheduler(model, cache, BatchScheduler.Config.defaults(16))) {
             ServingException e = assertThrows(ServingException.class,
-                    () -> s.submit("long", new int[20], greedy(4), new Collector()));
+                    () -> s.submit("long", new int[20], greedy(4), new CollectingListener()));
             assertEquals(ErrorKind.INVALID_ARGUMENT, e.kind());
             assertTrue(e.getMessage().contains("20 tokens") && e.getMessage().contains("16"), e.getMessage());
         }
@@ -157,7 +126,7 @@ class BatchSchedulerTest {
         LatentKvCache cache = LatentKvCache.forTokens(model.config(), 4096);
         try (BatchScheduler s = new BatchScheduler(model, cache, BatchScheduler.Config.defaults(2048))) {
             CountDownLatch started = new CountDownLatch(3);
-            Collector c = new Collector() {
+            CollectingListener c = new CollectingListener() {
                 @Override
                 public synchronized void onToken(int tokenId, float logprob, TopLogprobs top) {
                     super.onToken(tokenId, logprob, top);
@@ -178,9 +147,9 @@ class BatchSchedulerTest {
     void duplicateRequestIdsAreRefused() {
         LatentKvCache cache = LatentKvCache.forTokens(model.config(), 4096);
         try (BatchScheduler s = new BatchScheduler(model, cache, BatchScheduler.Config.defaults(2048))) {
-            s.submit("same", prompt(1), greedy(500), new Collector());
+            s.submit("same", prompt(1), greedy(500), new CollectingListener());
             ServingException e = assertThrows(ServingException.class,
-                    () -> s.submit("same", prompt(2), greedy(5), new Collector()));
+                    () -> s.submit("same", prompt(2), greedy(5), new CollectingListener()));
             assertEquals(ErrorKind.INVALID_ARGUMENT, e.kind());
             s.abort("same");
         }
@@ -200,7 +169,7 @@ class BatchSchedulerTest {
                 p[40] = 100 + i;
                 p[41] = 200 + i;
                 p[42] = 300 + i;
-                Collector c = new Collector();
+                CollectingListener c = new CollectingListener();
                 s.submit("p" + i, p, greedy(6), c);
                 assertEquals(FinishReason.LENGTH, c.done.get(60, TimeUnit.SECONDS));
                 assertArrayEquals(alone.generate(p, greedy(6), null, TokenListener.NONE).outputIds(), c.ids(),

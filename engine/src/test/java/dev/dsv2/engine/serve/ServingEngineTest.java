@@ -11,6 +11,7 @@ import dev.dsv2.engine.model.DeepseekV2Model;
 import dev.dsv2.engine.model.WeightFormat;
 import dev.dsv2.engine.sample.FinishReason;
 import dev.dsv2.engine.sample.SamplingParams;
+import dev.dsv2.testsupport.CollectingListener;
 import dev.dsv2.testsupport.TestCheckpoints;
 import org.junit.jupiter.api.Test;
 
@@ -57,7 +58,7 @@ class ServingEngineTest {
             assertEquals(1024, engine.cache().capacityTokens(), "1000 tokens rounded up to whole blocks of 64");
             assertEquals(new BatchScheduler.Config(32, 4, 4096, 512), engine.scheduler().config());
             assertEquals(512, engine.contextLimit());
-            BatchSchedulerTest.Collector c = new BatchSchedulerTest.Collector();
+            CollectingListener c = new CollectingListener();
             engine.scheduler().submit("r", prompt, greedy, c);
             assertEquals(FinishReason.LENGTH, c.done.get(60, TimeUnit.SECONDS), c.errorMessage);
             DeepseekV2Model model = engine.model();

@@ -1,4 +1,4 @@
-package dev.dsv2.router;
+package dev.dsv2.testsupport;
 
 import dev.dsv2.engine.sample.FinishReason;
 import dev.dsv2.engine.sample.TopLogprobs;
@@ -10,19 +10,23 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 
-/** Collects one scheduler request's events. */
-class Collector implements GenerationListener {
-    final List<Integer> ids = new ArrayList<>();
-    final CompletableFuture<FinishReason> done = new CompletableFuture<>();
-    final CountDownLatch firstTokens;
-    volatile ErrorKind error;
-    volatile String errorMessage;
+/**
+ * Collects one scheduler request's events for a test: the token ids, how it finished ({@link #done}; an error
+ * completes it with {@link FinishReason#ERROR} and keeps {@link #error} / {@link #errorMessage}), and a latch that
+ * opens after the first {@code tokensToWaitFor} tokens (to act in the middle of a stream).
+ */
+public class CollectingListener implements GenerationListener {
+    public final List<Integer> ids = new ArrayList<>();
+    public final CompletableFuture<FinishReason> done = new CompletableFuture<>();
+    public final CountDownLatch firstTokens;
+    public volatile ErrorKind error;
+    public volatile String errorMessage;
 
-    Collector(int tokensToWaitFor) {
+    public CollectingListener(int tokensToWaitFor) {
         firstTokens = new CountDownLatch(tokensToWaitFor);
     }
 
-    Collector() {
+    public CollectingListener() {
         this(1);
     }
 
@@ -44,7 +48,8 @@ class Collector implements GenerationListener {
         done.complete(FinishReason.ERROR);
     }
 
-    synchronized int[] ids() {
+    /** The tokens so far. */
+    public synchronized int[] ids() {
         return ids.stream().mapToInt(Integer::intValue).toArray();
     }
 }

@@ -32,7 +32,9 @@ import java.util.concurrent.TimeUnit;
  * {@code ./dsv2 bench-serving}: aggregate decode throughput of the served system at concurrency 1, 8 and 32, for the
  * embedded all-in-one server versus a gateway + router + 2 expert shards on loopback, all driven through the public
  * gRPC API as a client would; and, for the distributed run, the share of the router's step time spent in expert
- * RPCs (in flight, and blocked waiting — the part not hidden behind other work), read from the router's metrics.
+ * RPCs (in flight, and blocked waiting — the part not hidden behind other work), read from the router's metrics, and
+ * where a shard call's round trip goes (serialize, send, shard queue, shard compute, reply, deserialize: the router's
+ * {@code dsv2_router_expert_call_phase_seconds{phase}}, mean per call).
  *
  * <p>Usage: {@code bench-serving [--model DIR | --preset NAME] [--tokens N] [--prompt-tokens N] [--json]}.
  */
@@ -40,8 +42,15 @@ public final class ServingBenchmark {
     private static final int[] CONCURRENCY = {1, 8, 32};
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    /** The router's expert-call timeline phases (dsv2_router_expert_call_phase_seconds{phase}), in order. */
+    static final String[] PHASES = {"serialize", "send", "queue", "compute", "reply", "deserialize"};
+
+    /**
+     * @param timelineMicros mean microseconds per answered shard call in each of {@link #PHASES} (empty when embedded)
+     * @param layerMicros    mean microseconds per MoE layer and micro-batch from sending to combining (NaN embedded)
+     */
     record Level(String mode, int concurrency, int tokens, double seconds, double expertInFlightShare,
-                 double expertWaitShare) {
+                 double expertWaitShare, Map<String, Double> timelineMicros, double layerMicros) {
         double tokensPerSecond() {
             return tokens / seconds;
         }
@@ -139,13 +148,22 @@ public final class ServingBenchmark {
                     double seconds = (System.nanoTime() - t0) / 1e9;
                     double inFlight = Double.NaN;
                     double waited = Double.NaN;
+                    double layerMicros = Double.NaN;
+                    Map<String, Double> timeline = new LinkedHashMap<>();
                     if (router != null) {
                         Map<String, Double> after = routerTimes(router);
                         double step = delta(before, after, "dsv2_router_step_seconds_sum");
-                        inFlight = delta(before, after, "dsv2_router_expert_layer_seconds_sum") / step;
+                        double layerSum = delta(before, after, "dsv2_router_expert_layer_seconds_sum");
+                        inFlight = layerSum / step;
                         waited = delta(before, after, "dsv2_router_expert_wait_seconds_sum") / step;
+                        layerMicros = 1e6 * layerSum / delta(before, after, "dsv2_router_expert_layer_seconds_count");
+                        for (String phase : PHASES) {
+                            String key = "dsv2_router_expert_call_phase_seconds_%s{phase=\"" + phase + "\"}";
+                            timeline.put(phase, 1e6 * delta(before, after, key.formatted("sum"))
+                                    / delta(before, after, key.formatted("count")));
+                        }
                     }
-                    Level l = new Level(mode, c, generated, seconds, inFlight, waited);
+                    Level l = new Level(mode, c, generated, seconds, inFlight, waited, timeline, layerMicros);
                     System.err.printf("bench-serving: %s concurrency %d: %.1f tokens/s%n", mode, c,
                             l.tokensPerSecond());
                     levels.add(l);
@@ -205,7 +223,13 @@ public final class ServingBenchmark {
             int space = line.lastIndexOf(' ');
             String name = line.substring(0, brace >= 0 ? brace : line.indexOf(' '));
             if (name.startsWith("dsv2_router_")) {
-                sums.merge(name, Double.parseDouble(line.substring(space + 1)), Double::sum);
+                double value = Double.parseDouble(line.substring(space + 1));
+                sums.merge(name, value, Double::sum);
+                int phase = line.indexOf("phase=\"");
+                if (brace >= 0 && phase > 0) { // also keyed by the phase label alone
+                    String label = line.substring(phase, line.indexOf('"', phase + 7) + 1);
+                    sums.merge(name + "{" + label + "}", value, Double::sum);
+                }
             }
         }
         return sums;
@@ -231,6 +255,9 @@ public final class ServingBenchmark {
                 if (!Double.isNaN(l.expertInFlightShare())) {
                     r.put("expert_rpc_step_share", l.expertInFlightShare());
                     r.put("expert_wait_step_share", l.expertWaitShare());
+                    r.put("expert_layer_us", l.layerMicros());
+                    ObjectNode tl = r.putObject("expert_call_timeline_us");
+                    l.timelineMicros().forEach(tl::put);
                 }
             }
             System.out.println(JSON.writeValueAsString(o));
@@ -241,6 +268,25 @@ public final class ServingBenchmark {
         for (Level l : results) {
             System.out.printf("%-18s %11d %14.1f %22s %22s%n", l.mode(), l.concurrency(), l.tokensPerSecond(),
                     pct(l.expertInFlightShare()), pct(l.expertWaitShare()));
+        }
+        System.out.println();
+        System.out.println("expert call timeline (router + shards, mean us per answered shard call; layer = per MoE"
+                + " layer and micro-batch, send to combine):");
+        StringBuilder head = new StringBuilder(String.format("%-18s %11s %10s", "mode", "concurrency", "layer"));
+        for (String p : PHASES) {
+            head.append(String.format(" %11s", p));
+        }
+        System.out.println(head);
+        for (Level l : results) {
+            if (l.timelineMicros().isEmpty()) {
+                continue;
+            }
+            StringBuilder row = new StringBuilder(String.format("%-18s %11d %10.0f", l.mode(), l.concurrency(),
+                    l.layerMicros()));
+            for (String p : PHASES) {
+                row.append(String.format(" %11.0f", l.timelineMicros().get(p)));
+            }
+            System.out.println(row);
         }
     }
 

@@ -26,6 +26,7 @@ final class ExpertShards implements AutoCloseable {
     private final List<ServedShard> served = new ArrayList<>();
     private final List<PlainExpertServer> pods = new ArrayList<>();
     private final List<Integer> ports = new ArrayList<>();
+    private final List<SimpleMeterRegistry> registries = new ArrayList<>();
 
     private ExpertShards(Path dir, Backend backend) {
         this.dir = dir;
@@ -47,7 +48,9 @@ final class ExpertShards implements AutoCloseable {
             ServedShard served = ServedShard.ofLoaded(settings, shard, "tiny");
             for (int r = 0; r < replicas[i]; r++) {
                 s.served.add(served);
-                PlainExpertServer pod = PlainExpertServer.start(served, "127.0.0.1", 0, 1, new SimpleMeterRegistry());
+                SimpleMeterRegistry registry = new SimpleMeterRegistry();
+                s.registries.add(registry);
+                PlainExpertServer pod = PlainExpertServer.start(served, "127.0.0.1", 0, 1, registry);
                 s.pods.add(pod);
                 s.ports.add(pod.port());
             }
@@ -63,6 +66,11 @@ final class ExpertShards implements AutoCloseable {
         return ports.get(pod);
     }
 
+    /** ComputeStreams routers opened on pod {@code pod} (since it first started; restarts count on). */
+    double streamsOpened(int pod) {
+        return registries.get(pod).get("dsv2.expert.compute.streams").counter().count();
+    }
+
     /** Stops pod {@code pod} at once (connections dropped, calls in flight fail). */
     void kill(int pod) {
         pods.get(pod).close();
@@ -71,7 +79,7 @@ final class ExpertShards implements AutoCloseable {
     /** Starts pod {@code pod} again on its old port. */
     void restart(int pod) {
         pods.set(pod, PlainExpertServer.start(served.get(pod), "127.0.0.1", ports.get(pod), 1,
-                new SimpleMeterRegistry()));
+                registries.get(pod)));
     }
 
     @Override

@@ -8,6 +8,7 @@ import picocli.CommandLine.Command;
         description = "DeepSeek-V2 family inference: make random checkpoints, generate, tokenize, benchmark, serve, "
                 + "check the CUDA kernels.",
         subcommands = {MakeModelCommand.class, GenerateCommand.class, TokenizeCommand.class, BenchCommand.class, SelfcheckCommand.class,
+                PlacementCommand.class,
                 LauncherCommands.Serve.class, LauncherCommands.ServeLocal.class, LauncherCommands.BenchServing.class,
                 CommandLine.HelpCommand.class})
 public final class Main {

@@ -45,7 +45,7 @@ public final class ExpertMetrics {
             latency[l] = Timer.builder("dsv2.expert.compute").tag("layer", layer)
                     .description("Compute call latency on the shard, queueing excluded").register(registry);
             tokens[l] = new Counter[config.nRoutedExperts()];
-            for (int e = placement.first(); e < placement.end(); e++) {
+            for (int e : placement.owned(l)) {
                 tokens[l][e] = Counter.builder("dsv2.expert.tokens").tag("layer", layer)
                         .tag("expert", Integer.toString(e)).description("Rows routed to this expert")
                         .register(registry);

@@ -62,8 +62,12 @@ public final class ServingBenchmark {
         int tokens = 32;
         int promptTokens = 16;
         boolean json = false;
+        double requestRate = 0;
+        int numPrompts = 0;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
+                case "--request-rate" -> requestRate = Double.parseDouble(args[++i]);
+                case "--num-prompts" -> numPrompts = Integer.parseInt(args[++i]);
                 case "--model" -> model = Path.of(args[++i]).toAbsolutePath();
                 case "--preset" -> preset = args[++i];
                 case "--tokens" -> tokens = Integer.parseInt(args[++i]);
@@ -71,9 +75,13 @@ public final class ServingBenchmark {
                 case "--json" -> json = true;
                 case "-h", "--help" -> {
                     System.out.println("Usage: ./dsv2 bench-serving [--model DIR | --preset NAME (default lite-layers:2)]"
-                            + " [--tokens N (32)] [--prompt-tokens N (16)] [--json]\n"
+                            + " [--tokens N (32)] [--prompt-tokens N (16)] [--request-rate R --num-prompts N] [--json]\n"
                             + "Decode tokens/s at concurrency 1, 8, 32: embedded vs gateway + router + 2 expert shards"
-                            + " on loopback, and the router's step time share spent in expert RPCs.");
+                            + " on loopback, the router's step time share spent in expert RPCs and where a shard call's"
+                            + " time goes.\nWith --request-rate R --num-prompts N: open loop instead, N requests"
+                            + " arriving as a Poisson process of rate R/s, prompt and output lengths drawn from a fixed"
+                            + " seed around --prompt-tokens and --tokens; TTFT and inter-token latency p50/p90/p99,"
+                            + " tokens/s and failed requests.");
                     return;
                 }
                 default -> {
@@ -86,6 +94,19 @@ public final class ServingBenchmark {
             model = presetModel(preset);
         }
         int vocab = ModelConfig.load(model).vocabSize();
+        if (requestRate > 0 || numPrompts > 0) {
+            OpenLoopLoad load = new OpenLoopLoad(requestRate, numPrompts, promptTokens, tokens, 7);
+            System.err.println("bench-serving: " + load);
+            List<OpenLoopLoad.Result> open = new ArrayList<>();
+            for (String mode : List.of("embedded", "router+2-shards")) {
+                open.add(withServices(mode, model, (channel, router) -> {
+                    load(InferenceGrpc.newBlockingStub(channel), 2, Math.min(tokens, 8), promptTokens, vocab, 99);
+                    return load.run(mode, InferenceGrpc.newStub(channel), vocab);
+                }));
+            }
+            OpenLoopLoad.report(model, open, json, System.out);
+            return;
+        }
         List<Level> results = new ArrayList<>();
         results.addAll(run("embedded", model, vocab, tokens, promptTokens));
         results.addAll(run("router+2-shards", model, vocab, tokens, promptTokens));
@@ -107,7 +128,26 @@ public final class ServingBenchmark {
         return dir;
     }
 
+    /** What runs against a started system: its public gRPC API, and the router process (null when embedded). */
+    @FunctionalInterface
+    interface Workload<T> {
+        T run(ManagedChannel gateway, ServiceProcess router) throws Exception;
+    }
+
     static List<Level> run(String mode, Path model, int vocab, int tokens, int promptTokens) throws Exception {
+        return withServices(mode, model, (channel, router) -> {
+            InferenceGrpc.InferenceBlockingStub stub = InferenceGrpc.newBlockingStub(channel);
+            load(stub, 2, Math.min(tokens, 8), promptTokens, vocab, 99); // warm-up (JIT, connections)
+            List<Level> levels = new ArrayList<>();
+            for (int c : CONCURRENCY) {
+                levels.add(level(mode, stub, router, c, vocab, tokens, promptTokens));
+            }
+            return levels;
+        });
+    }
+
+    /** Starts {@code mode} (embedded, or router + 2 shards) on {@code model}, runs {@code workload}, stops it all. */
+    static <T> T withServices(String mode, Path model, Workload<T> workload) throws Exception {
         System.err.println("bench-serving: starting " + mode + " on " + model);
         List<ServiceProcess> procs = new ArrayList<>();
         List<String> jvm = List.of("-Xmx3g");
@@ -138,37 +178,7 @@ public final class ServingBenchmark {
             gateway.awaitReady(Duration.ofMinutes(10));
             ManagedChannel channel = ManagedChannelBuilder.forTarget(gateway.grpcAddress()).usePlaintext().build();
             try {
-                InferenceGrpc.InferenceBlockingStub stub = InferenceGrpc.newBlockingStub(channel);
-                load(stub, 2, Math.min(tokens, 8), promptTokens, vocab, 99); // warm-up (JIT, connections)
-                List<Level> levels = new ArrayList<>();
-                for (int c : CONCURRENCY) {
-                    Map<String, Double> before = router == null ? Map.of() : routerTimes(router);
-                    long t0 = System.nanoTime();
-                    int generated = load(stub, c, tokens, promptTokens, vocab, c);
-                    double seconds = (System.nanoTime() - t0) / 1e9;
-                    double inFlight = Double.NaN;
-                    double waited = Double.NaN;
-                    double layerMicros = Double.NaN;
-                    Map<String, Double> timeline = new LinkedHashMap<>();
-                    if (router != null) {
-                        Map<String, Double> after = routerTimes(router);
-                        double step = delta(before, after, "dsv2_router_step_seconds_sum");
-                        double layerSum = delta(before, after, "dsv2_router_expert_layer_seconds_sum");
-                        inFlight = layerSum / step;
-                        waited = delta(before, after, "dsv2_router_expert_wait_seconds_sum") / step;
-                        layerMicros = 1e6 * layerSum / delta(before, after, "dsv2_router_expert_layer_seconds_count");
-                        for (String phase : PHASES) {
-                            String key = "dsv2_router_expert_call_phase_seconds_%s{phase=\"" + phase + "\"}";
-                            timeline.put(phase, 1e6 * delta(before, after, key.formatted("sum"))
-                                    / delta(before, after, key.formatted("count")));
-                        }
-                    }
-                    Level l = new Level(mode, c, generated, seconds, inFlight, waited, timeline, layerMicros);
-                    System.err.printf("bench-serving: %s concurrency %d: %.1f tokens/s%n", mode, c,
-                            l.tokensPerSecond());
-                    levels.add(l);
-                }
-                return levels;
+                return workload.run(channel, router);
             } finally {
                 channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
             }
@@ -177,6 +187,36 @@ public final class ServingBenchmark {
                 p.close();
             }
         }
+    }
+
+    /** One closed-loop level: {@code c} streams at once, and the router's expert-call figures meanwhile. */
+    static Level level(String mode, InferenceGrpc.InferenceBlockingStub stub, ServiceProcess router, int c, int vocab,
+                       int tokens, int promptTokens) throws Exception {
+        Map<String, Double> before = router == null ? Map.of() : routerTimes(router);
+        long t0 = System.nanoTime();
+        int generated = load(stub, c, tokens, promptTokens, vocab, c);
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        double inFlight = Double.NaN;
+        double waited = Double.NaN;
+        double layerMicros = Double.NaN;
+        Map<String, Double> timeline = new LinkedHashMap<>();
+        if (router != null) {
+            Map<String, Double> after = routerTimes(router);
+            double step = delta(before, after, "dsv2_router_step_seconds_sum");
+            double layerSum = delta(before, after, "dsv2_router_expert_layer_seconds_sum");
+            inFlight = layerSum / step;
+            waited = delta(before, after, "dsv2_router_expert_wait_seconds_sum") / step;
+            layerMicros = 1e6 * layerSum / delta(before, after, "dsv2_router_expert_layer_seconds_count");
+            for (String phase : PHASES) {
+                String key = "dsv2_router_expert_call_phase_seconds_%s{phase=\"" + phase + "\"}";
+                timeline.put(phase, 1e6 * delta(before, after, key.formatted("sum"))
+                        / delta(before, after, key.formatted("count")));
+            }
+        }
+        Level l = new Level(mode, c, generated, seconds, inFlight, waited, timeline, layerMicros);
+        System.err.printf("bench-serving: %s concurrency %d: %.1f tokens/s%n", mode, c,
+                l.tokensPerSecond());
+        return l;
     }
 
     /** {@code streams} concurrent greedy streams of {@code tokens} tokens each; returns the tokens generated. */

@@ -172,7 +172,7 @@ public final class RemoteExperts implements RoutedExperts, AutoCloseable {
         for (int r = 0; r < rows; r++) {
             for (int k = 0; k < topK; k++) {
                 int e = ids[r * topK + k];
-                int s = t.ownerOfExpert[e];
+                int s = t.shardFor(layer, e, r);
                 if (lastRow[s] != r) {
                     lastRow[s] = r;
                     rowsOf[s][count[s]++] = r;
@@ -210,7 +210,7 @@ public final class RemoteExperts implements RoutedExperts, AutoCloseable {
             for (int i = 0; i < count[s]; i++) {
                 int base = rowsOf[s][i] * topK;
                 for (int k = 0; k < topK; k++) {
-                    boolean mine = t.ownerOfExpert[ids[base + k]] == s;
+                    boolean mine = t.shardFor(layer, ids[base + k], rowsOf[s][i]) == s;
                     req.addExpertIds(mine ? ids[base + k] : ExpertShard.SKIP);
                     req.addExpertWeights(mine ? weights[base + k] : 0f);
                 }

@@ -3,6 +3,7 @@ package dev.dsv2.router;
 import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.model.ExpertPlacement;
 import dev.dsv2.engine.model.ExpertShard;
+import dev.dsv2.engine.model.PlacementPlan;
 import dev.dsv2.expert.PlainExpertServer;
 import dev.dsv2.expert.ServedShard;
 import dev.dsv2.expert.ShardSettings;
@@ -38,11 +39,23 @@ final class ExpertShards implements AutoCloseable {
      * experts. Pod order: shard 0's replicas, then shard 1's, ...
      */
     static ExpertShards start(Path dir, Backend backend, int... replicas) {
+        int n = replicas.length;
+        return start(dir, backend, i -> new ExpertPlacement(i, n, TestCheckpoints.TINY.nRoutedExperts()), replicas);
+    }
+
+    /** One pod per shard of {@code plan}, each holding its experts of every layer and the shared experts. */
+    static ExpertShards start(Path dir, Backend backend, PlacementPlan plan) {
+        int[] one = new int[plan.shardCount()];
+        java.util.Arrays.fill(one, 1);
+        return start(dir, backend, plan::forShard, one);
+    }
+
+    private static ExpertShards start(Path dir, Backend backend, java.util.function.IntFunction<ExpertPlacement> placement,
+                                      int... replicas) {
         ExpertShards s = new ExpertShards(dir, backend);
         int n = replicas.length;
         for (int i = 0; i < n; i++) {
-            ExpertShard shard = ExpertShard.load(dir, backend, new ExpertPlacement(i, n, TestCheckpoints.TINY.nRoutedExperts()),
-                    true, null);
+            ExpertShard shard = ExpertShard.load(dir, backend, placement.apply(i), true, null);
             s.shards.add(shard);
             ShardSettings settings = ShardSettings.resolve(n, OptionalInt.of(i), OptionalInt.empty(), replicas[i], true);
             ServedShard served = ServedShard.ofLoaded(settings, shard, "tiny");

@@ -61,6 +61,10 @@ public final class ExpertShard implements AutoCloseable {
             throw new IllegalArgumentException(dir + ": config.json has n_routed_experts " + c.nRoutedExperts()
                     + " but the placement is for " + placement.numExperts() + " experts");
         }
+        if (!placement.contiguous() && placement.perLayer().length != c.numHiddenLayers()) {
+            throw new IllegalArgumentException(dir + ": the placement covers " + placement.perLayer().length
+                    + " layers, config.json has " + c.numHiddenLayers());
+        }
         Checkpoint ckpt = Checkpoint.open(dir, report);
         try {
             ModelLoader.Names names = new ModelLoader.Names(ckpt);
@@ -79,7 +83,7 @@ public final class ExpertShard implements AutoCloseable {
                             c.sharedIntermediateSize(), c.hiddenSize());
                     bytes += shared[layer].byteSize();
                 }
-                report.accept("layer " + layer + ": experts " + placement.first() + ".." + (placement.end() - 1)
+                report.accept("layer " + layer + ": " + placement.describe(layer)
                         + (shared[layer] != null ? " + shared" : "") + " mapped");
             }
             return new ExpertShard(c, placement, backend, experts, shared, bytes, ckpt);

@@ -87,7 +87,7 @@ final class ModelLoader {
         for (int i = 0; i < experts.length; i++) {
             if (c.isMoeLayer(i)) {
                 experts[i] = new SwiGluMlp[c.nRoutedExperts()];
-                for (int e : placement.owned()) {
+                for (int e : placement.owned(i)) {
                     experts[i][e] = mlp(names, "model.layers." + i + ".mlp.experts." + e + ".",
                             c.moeIntermediateSize(), c.hiddenSize());
                 }

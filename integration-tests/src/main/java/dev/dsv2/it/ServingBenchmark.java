@@ -98,9 +98,11 @@ public final class ServingBenchmark {
             OpenLoopLoad load = new OpenLoopLoad(requestRate, numPrompts, promptTokens, tokens, 7);
             System.err.println("bench-serving: " + load);
             List<OpenLoopLoad.Result> open = new ArrayList<>();
+            int warmTokens = Math.min(tokens, 8);
+            int warmPrompt = promptTokens;
             for (String mode : List.of("embedded", "router+2-shards")) {
                 open.add(withServices(mode, model, (channel, router) -> {
-                    load(InferenceGrpc.newBlockingStub(channel), 2, Math.min(tokens, 8), promptTokens, vocab, 99);
+                    load(InferenceGrpc.newBlockingStub(channel), 2, warmTokens, warmPrompt, vocab, 99); // warm-up
                     return load.run(mode, InferenceGrpc.newStub(channel), vocab);
                 }));
             }

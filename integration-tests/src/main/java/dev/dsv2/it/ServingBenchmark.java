@@ -48,9 +48,10 @@ public final class ServingBenchmark {
     /**
      * @param timelineMicros mean microseconds per answered shard call in each of {@link #PHASES} (empty when embedded)
      * @param layerMicros    mean microseconds per MoE layer and micro-batch from sending to combining (NaN embedded)
+     * @param shardLoad      max / mean (row, expert) pairs computed per shard during the level (NaN embedded)
      */
     record Level(String mode, int concurrency, int tokens, double seconds, double expertInFlightShare,
-                 double expertWaitShare, Map<String, Double> timelineMicros, double layerMicros) {
+                 double expertWaitShare, Map<String, Double> timelineMicros, double layerMicros, double shardLoad) {
         double tokensPerSecond() {
             return tokens / seconds;
         }
@@ -101,7 +102,7 @@ public final class ServingBenchmark {
             int warmTokens = Math.min(tokens, 8);
             int warmPrompt = promptTokens;
             for (String mode : List.of("embedded", "router+2-shards")) {
-                open.add(withServices(mode, model, (channel, router) -> {
+                open.add(withServices(mode, model, (channel, router, shards) -> {
                     load(InferenceGrpc.newBlockingStub(channel), 2, warmTokens, warmPrompt, vocab, 99); // warm-up
                     return load.run(mode, InferenceGrpc.newStub(channel), vocab);
                 }));
@@ -130,19 +131,22 @@ public final class ServingBenchmark {
         return dir;
     }
 
-    /** What runs against a started system: its public gRPC API, and the router process (null when embedded). */
+    /**
+     * What runs against a started system: its public gRPC API, the router process (null when embedded) and the expert
+     * shard processes (empty when embedded).
+     */
     @FunctionalInterface
     interface Workload<T> {
-        T run(ManagedChannel gateway, ServiceProcess router) throws Exception;
+        T run(ManagedChannel gateway, ServiceProcess router, List<ServiceProcess> shards) throws Exception;
     }
 
     static List<Level> run(String mode, Path model, int vocab, int tokens, int promptTokens) throws Exception {
-        return withServices(mode, model, (channel, router) -> {
+        return withServices(mode, model, (channel, router, shards) -> {
             InferenceGrpc.InferenceBlockingStub stub = InferenceGrpc.newBlockingStub(channel);
             load(stub, 2, Math.min(tokens, 8), promptTokens, vocab, 99); // warm-up (JIT, connections)
             List<Level> levels = new ArrayList<>();
             for (int c : CONCURRENCY) {
-                levels.add(level(mode, stub, router, c, vocab, tokens, promptTokens));
+                levels.add(level(mode, stub, router, shards, c, vocab, tokens, promptTokens));
             }
             return levels;
         });
@@ -154,6 +158,7 @@ public final class ServingBenchmark {
         List<ServiceProcess> procs = new ArrayList<>();
         List<String> jvm = List.of("-Xmx3g");
         ServiceProcess router = null;
+        List<ServiceProcess> shards = new ArrayList<>();
         try {
             Map<String, String> gatewayProps = new LinkedHashMap<>(Map.of("dsv2.model.dir", model.toString(),
                     "dsv2.kv-cache.tokens", "16384", "dsv2.gateway.max-in-flight", "0"));
@@ -165,6 +170,7 @@ public final class ServingBenchmark {
                             "dsv2.model.dir", model.toString(), "dsv2.shard.index", "" + i,
                             "dsv2.shard.count", "2"), jvm));
                 }
+                shards.addAll(procs);
                 for (ServiceProcess p : procs) {
                     p.awaitReady(Duration.ofMinutes(10));
                 }
@@ -180,7 +186,7 @@ public final class ServingBenchmark {
             gateway.awaitReady(Duration.ofMinutes(10));
             ManagedChannel channel = ManagedChannelBuilder.forTarget(gateway.grpcAddress()).usePlaintext().build();
             try {
-                return workload.run(channel, router);
+                return workload.run(channel, router, shards);
             } finally {
                 channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
             }
@@ -192,9 +198,10 @@ public final class ServingBenchmark {
     }
 
     /** One closed-loop level: {@code c} streams at once, and the router's expert-call figures meanwhile. */
-    static Level level(String mode, InferenceGrpc.InferenceBlockingStub stub, ServiceProcess router, int c, int vocab,
-                       int tokens, int promptTokens) throws Exception {
+    static Level level(String mode, InferenceGrpc.InferenceBlockingStub stub, ServiceProcess router,
+                       List<ServiceProcess> shards, int c, int vocab, int tokens, int promptTokens) throws Exception {
         Map<String, Double> before = router == null ? Map.of() : routerTimes(router);
+        double[] shardBefore = shardPairs(shards);
         long t0 = System.nanoTime();
         int generated = load(stub, c, tokens, promptTokens, vocab, c);
         double seconds = (System.nanoTime() - t0) / 1e9;
@@ -215,7 +222,16 @@ public final class ServingBenchmark {
                         / delta(before, after, key.formatted("count")));
             }
         }
-        Level l = new Level(mode, c, generated, seconds, inFlight, waited, timeline, layerMicros);
+        double[] shardAfter = shardPairs(shards);
+        double max = 0;
+        double sum = 0;
+        for (int i = 0; i < shardAfter.length; i++) {
+            double pairs = shardAfter[i] - shardBefore[i];
+            max = Math.max(max, pairs);
+            sum += pairs;
+        }
+        double shardLoad = shards.isEmpty() || sum == 0 ? Double.NaN : max / (sum / shards.size());
+        Level l = new Level(mode, c, generated, seconds, inFlight, waited, timeline, layerMicros, shardLoad);
         System.err.printf("bench-serving: %s concurrency %d: %.1f tokens/s%n", mode, c,
                 l.tokensPerSecond());
         return l;
@@ -252,6 +268,19 @@ public final class ServingBenchmark {
         } finally {
             pool.shutdownNow();
         }
+    }
+
+    /** Per shard process: the (row, expert) pairs it has computed ({@code dsv2_expert_tokens_total}, summed). */
+    static double[] shardPairs(List<ServiceProcess> shards) throws IOException, InterruptedException {
+        double[] pairs = new double[shards.size()];
+        for (int i = 0; i < pairs.length; i++) {
+            for (String line : shards.get(i).metrics().split("\n")) {
+                if (line.startsWith("dsv2_expert_tokens_total{")) {
+                    pairs[i] += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+                }
+            }
+        }
+        return pairs;
     }
 
     /** Sums of the router's timers (Prometheus text), keyed by metric name (labels summed over). */
@@ -298,6 +327,7 @@ public final class ServingBenchmark {
                     r.put("expert_rpc_step_share", l.expertInFlightShare());
                     r.put("expert_wait_step_share", l.expertWaitShare());
                     r.put("expert_layer_us", l.layerMicros());
+                    r.put("shard_load_max_mean", l.shardLoad());
                     ObjectNode tl = r.putObject("expert_call_timeline_us");
                     l.timelineMicros().forEach(tl::put);
                 }
@@ -306,10 +336,12 @@ public final class ServingBenchmark {
             return;
         }
         System.out.println("model: " + model + " (" + Runtime.getRuntime().availableProcessors() + " cpus)");
-        System.out.printf("%-18s %11s %14s %22s %22s%n", "mode", "concurrency", "tokens/s", "expert RPC share", "blocked-wait share");
+        System.out.printf("%-18s %11s %14s %22s %22s %16s%n", "mode", "concurrency", "tokens/s", "expert RPC share",
+                "blocked-wait share", "shard max/mean");
         for (Level l : results) {
-            System.out.printf("%-18s %11d %14.1f %22s %22s%n", l.mode(), l.concurrency(), l.tokensPerSecond(),
-                    pct(l.expertInFlightShare()), pct(l.expertWaitShare()));
+            System.out.printf("%-18s %11d %14.1f %22s %22s %16s%n", l.mode(), l.concurrency(), l.tokensPerSecond(),
+                    pct(l.expertInFlightShare()), pct(l.expertWaitShare()),
+                    Double.isNaN(l.shardLoad()) ? "-" : String.format("%.2f", l.shardLoad()));
         }
         System.out.println();
         System.out.println("expert call timeline (router + shards, mean us per answered shard call; layer = per MoE"

@@ -6,9 +6,9 @@ import picocli.CommandLine.Command;
 /** Entry point of the {@code ./dsv2} launcher: one sub-command per user-facing task. */
 @Command(name = "dsv2", mixinStandardHelpOptions = true, version = "dsv2 0.1.0",
         description = "DeepSeek-V2 family inference: make random checkpoints, generate, tokenize, benchmark, quantize "
-                + "to int8, serve, check the CUDA kernels.",
+                + "to int8, plan expert placement, serve, check the CUDA kernels.",
         subcommands = {MakeModelCommand.class, GenerateCommand.class, TokenizeCommand.class, BenchCommand.class,
-                QuantizeCommand.class, Int8ErrorCommand.class, SelfcheckCommand.class,
+                QuantizeCommand.class, Int8ErrorCommand.class, SelfcheckCommand.class, PlacementCommand.class,
                 LauncherCommands.Serve.class, LauncherCommands.ServeLocal.class, LauncherCommands.BenchServing.class,
                 LauncherCommands.LoadTest.class,
                 CommandLine.HelpCommand.class})

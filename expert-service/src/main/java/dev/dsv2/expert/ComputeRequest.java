@@ -65,7 +65,7 @@ public record ComputeRequest(int layer, float[] x, int rows, int[] ids, float[] 
                     throw new IllegalArgumentException("expert_ids[" + i + "]: " + e + " is outside [0, " + numExperts
                             + ") (use -1 for a pair another shard owns)");
                 }
-                if (!placement.owns(e)) {
+                if (!placement.owns(layer, e)) {
                     throw new IllegalArgumentException("expert_ids[" + i + "]: expert " + e + " is not owned by "
                             + placement + "; send it to the shard that owns it, or -1 to skip the pair");
                 }

@@ -1,18 +1,22 @@
 package dev.dsv2.expert;
 
 import dev.dsv2.engine.model.ExpertShard;
+import dev.dsv2.proto.internal.v1.CallError;
 import dev.dsv2.proto.internal.v1.ExpertRequest;
 import dev.dsv2.proto.internal.v1.ExpertResponse;
 import dev.dsv2.proto.internal.v1.ExpertsGrpc;
 import dev.dsv2.proto.internal.v1.ShardInfo;
 import dev.dsv2.proto.internal.v1.ShardInfoRequest;
+import dev.dsv2.proto.internal.v1.ShardTiming;
 import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
 
+import java.time.Instant;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.function.Consumer;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -20,10 +24,14 @@ import java.util.logging.Logger;
  * The {@code dsv2.internal.v1.Experts} service of one shard, framework-free (Quarkus registers a subclass; tests
  * and embedded deployments put it in a plain grpc-java server).
  *
- * <p>{@code Compute} never runs on the transport thread: calls are handed to {@code compute}, a bounded executor;
- * when its queue is full the call fails with RESOURCE_EXHAUSTED, and a call whose client has gone (cancelled,
- * deadline passed) while it waited is dropped. Status codes: INVALID_ARGUMENT for a malformed request (the message
- * names the field), UNAVAILABLE while the weights load, INTERNAL for anything unexpected.
+ * <p>Calls arrive as unary {@code Compute} RPCs or on a router's long-lived {@code ComputeStream} (one per router and
+ * pod, every layer's call on it, answered by {@code call_id} in completion order). Either way a call never runs on
+ * the transport thread: it is handed to {@code compute}, a bounded executor; when its queue is full the call fails
+ * with RESOURCE_EXHAUSTED, and a call whose client has gone (cancelled, deadline passed, stream closed) while it
+ * waited is dropped. Status codes: INVALID_ARGUMENT for a malformed request (the message names the field),
+ * UNAVAILABLE while the weights load, INTERNAL for anything unexpected; on the stream a failed call is answered with
+ * that code in {@code error} and the stream stays open. Every answer carries the shard's side of the call's timeline
+ * ({@link ShardTiming}: queue, decode, compute, encode, and wall-clock stamps).
  */
 public class ExpertsEndpoint extends ExpertsGrpc.ExpertsImplBase {
     private static final Logger LOG = Logger.getLogger(ExpertsEndpoint.class.getName());
@@ -31,6 +39,7 @@ public class ExpertsEndpoint extends ExpertsGrpc.ExpertsImplBase {
     private final ServedShard served;
     private final Executor compute;
     private final ExpertMetrics metrics;
+    private final ThreadLocal<float[]> outputs = ThreadLocal.withInitial(() -> new float[0]);
 
     public ExpertsEndpoint(ServedShard served, Executor compute, ExpertMetrics metrics) {
         this.served = served;
@@ -41,52 +50,121 @@ public class ExpertsEndpoint extends ExpertsGrpc.ExpertsImplBase {
     @Override
     public void compute(ExpertRequest request, StreamObserver<ExpertResponse> responses) {
         Context context = Context.current();
+        submit(request, context::isCancelled, responses::onNext, responses::onCompleted, responses::onError);
+    }
+
+    @Override
+    public StreamObserver<ExpertRequest> computeStream(StreamObserver<ExpertResponse> responses) {
+        metrics.streamOpened();
+        return new StreamObserver<>() {
+            private volatile boolean open = true;
+
+            @Override
+            public void onNext(ExpertRequest request) {
+                long id = request.getCallId();
+                submit(request, () -> !open, this::send, () -> { }, e -> send(ExpertResponse.newBuilder().setCallId(id)
+                        .setError(CallError.newBuilder().setCode(e.getStatus().getCode().value())
+                                .setMessage(e.getStatus().getDescription() == null ? ""
+                                        : e.getStatus().getDescription())).build()));
+            }
+
+            private void send(ExpertResponse response) {
+                synchronized (this) { // a StreamObserver is not thread-safe; answers come from several threads
+                    if (open) {
+                        responses.onNext(response);
+                    }
+                }
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                open = false; // the router went away; calls still queued are dropped
+            }
+
+            @Override
+            public void onCompleted() {
+                synchronized (this) {
+                    open = false;
+                    responses.onCompleted();
+                }
+            }
+        };
+    }
+
+    /** Hands one call to the compute executor; exactly one of {@code answer} (then {@code done}) or {@code fail} runs. */
+    private void submit(ExpertRequest request, java.util.function.BooleanSupplier gone, Consumer<ExpertResponse> answer,
+                        Runnable done, Consumer<StatusRuntimeException> fail) {
+        long received = System.nanoTime();
+        long receivedUnix = unixNanos();
         try {
             compute.execute(() -> {
-                if (context.isCancelled()) {
+                if (gone.getAsBoolean()) {
                     return;
                 }
-                respond(request, responses);
+                ExpertResponse response;
+                try {
+                    response = computeNow(request, received, receivedUnix);
+                } catch (StatusRuntimeException e) {
+                    fail.accept(e);
+                    return;
+                }
+                answer.accept(response);
+                done.run();
             });
         } catch (RejectedExecutionException e) {
-            responses.onError(Status.RESOURCE_EXHAUSTED.withDescription(served.settings().label()
+            fail.accept(Status.RESOURCE_EXHAUSTED.withDescription(served.settings().label()
                     + " is saturated: its compute queue is full; retry on another replica or later").asRuntimeException());
         }
     }
 
-    private void respond(ExpertRequest request, StreamObserver<ExpertResponse> responses) {
-        ExpertResponse response;
+    /** Validates, computes and encodes one call on the calling thread; failures as the status the caller gets. */
+    ExpertResponse computeNow(ExpertRequest request, long received, long receivedUnix) {
         try {
-            response = computeNow(request);
+            return timedCompute(request, received, receivedUnix);
         } catch (StatusRuntimeException e) {
-            responses.onError(e);
-            return;
+            throw e;
         } catch (IllegalArgumentException e) {
-            responses.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
-            return;
+            throw Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException();
         } catch (RuntimeException | Error e) {
             LOG.log(Level.SEVERE, served.settings().label() + ": Compute of layer " + request.getLayer() + " failed", e);
-            responses.onError(Status.INTERNAL.withDescription(served.settings().label() + ": Compute of layer "
-                    + request.getLayer() + " failed: " + e).asRuntimeException());
-            return;
+            throw Status.INTERNAL.withDescription(served.settings().label() + ": Compute of layer "
+                    + request.getLayer() + " failed: " + e).asRuntimeException();
         }
-        responses.onNext(response);
-        responses.onCompleted();
     }
 
-    /** Validates, computes and encodes one call on the calling thread. */
-    ExpertResponse computeNow(ExpertRequest request) {
+    private ExpertResponse timedCompute(ExpertRequest request, long received, long receivedUnix) {
         ExpertShard shard = served.shard();
         long t0 = System.nanoTime();
         ComputeRequest call = ComputeRequest.of(request, shard);
+        long t1 = System.nanoTime();
         int hidden = shard.config().hiddenSize();
-        float[] out = new float[call.rows() * hidden];
+        float[] out = outputBuffer(call.rows() * hidden);
         shard.compute(call.layer(), call.x(), call.rows(), call.ids(), call.weights(), call.topK(),
                 call.includeShared(), out);
-        ExpertResponse response = ExpertResponse.newBuilder()
-                .setOutput(WireTensors.f32(out, call.rows(), hidden)).build();
-        metrics.record(call, System.nanoTime() - t0);
-        return response;
+        long t2 = System.nanoTime();
+        ExpertResponse.Builder response = ExpertResponse.newBuilder().setCallId(request.getCallId())
+                .setOutput(WireTensors.f32(out, call.rows(), hidden));
+        long t3 = System.nanoTime();
+        metrics.record(call, t3 - t0);
+        return response.setTiming(ShardTiming.newBuilder().setQueueNanos(t0 - received).setDecodeNanos(t1 - t0)
+                .setComputeNanos(t2 - t1).setEncodeNanos(t3 - t2).setReceivedUnixNanos(receivedUnix)
+                .setRepliedUnixNanos(unixNanos())).build();
+    }
+
+    /** The calling compute thread's output buffer, grown as needed (encoded into the response before reuse). */
+    private float[] outputBuffer(int size) {
+        float[] b = outputs.get();
+        if (b.length < size) {
+            b = new float[Math.max(size, b.length + b.length / 2)];
+            outputs.set(b);
+        }
+        return b;
+    }
+
+    /** Wall-clock time in nanoseconds since the epoch (microsecond resolution on Linux). */
+    static long unixNanos() {
+        Instant now = Instant.now();
+        return now.getEpochSecond() * 1_000_000_000L + now.getNano();
     }
 
     @Override

@@ -4,8 +4,10 @@ import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.model.ExpertPlacement;
 import dev.dsv2.engine.model.ExpertShard;
+import dev.dsv2.engine.model.PlacementPlan;
 import dev.dsv2.engine.model.WeightFormat;
 import dev.dsv2.engine.serve.ModelLifecycle;
+import dev.dsv2.proto.internal.v1.LayerExperts;
 import dev.dsv2.proto.internal.v1.ShardInfo;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -29,21 +31,54 @@ public final class ServedShard implements AutoCloseable {
     private final String modelName;
     private final ModelLifecycle<ExpertShard> lifecycle;
 
+    /** The contiguous default placement: shard i of N owns experts [i*E/N, (i+1)*E/N) in every layer. */
     public ServedShard(ShardSettings settings, ModelConfig config, String modelName) {
+        this(settings, config, modelName, contiguous(settings, config, modelName));
+    }
+
+    /**
+     * The placement of a {@link PlacementPlan} file ({@code dsv2.shard.placement}, written by {@code ./dsv2
+     * placement}): this shard's experts in each layer.
+     *
+     * @throws IllegalArgumentException naming the file when it does not fit the model or dsv2.shard.count
+     */
+    public ServedShard(ShardSettings settings, ModelConfig config, String modelName, Path placementFile) {
+        this(settings, config, modelName, planned(settings, config, placementFile));
+    }
+
+    private ServedShard(ShardSettings settings, ModelConfig config, String modelName, ExpertPlacement placement) {
         this.settings = settings;
         this.config = config;
         this.modelName = modelName;
+        this.placement = placement;
+        this.lifecycle = new ModelLifecycle<>(settings.label(), ExpertShard::close);
+    }
+
+    private static ExpertPlacement contiguous(ShardSettings settings, ModelConfig config, String modelName) {
+        requireExperts(config, modelName);
+        return new ExpertPlacement(settings.shardIndex(), settings.shardCount(), config.nRoutedExperts());
+    }
+
+    private static ExpertPlacement planned(ShardSettings settings, ModelConfig config, Path file) {
+        requireExperts(config, file.toString());
+        PlacementPlan plan = PlacementPlan.read(file, config.numHiddenLayers(), config.nRoutedExperts());
+        if (plan.shardCount() != settings.shardCount()) {
+            throw new IllegalArgumentException("dsv2.shard.placement " + file + " places the experts on "
+                    + plan.shardCount() + " shards but dsv2.shard.count is " + settings.shardCount());
+        }
+        return plan.forShard(settings.shardIndex());
+    }
+
+    private static void requireExperts(ModelConfig config, String modelName) {
         if (config.nRoutedExperts() < 1) {
             throw new IllegalArgumentException("model " + modelName + " has no routed experts (n_routed_experts is "
                     + config.nRoutedExperts() + "): there is nothing for an expert shard to serve");
         }
-        this.placement = new ExpertPlacement(settings.shardIndex(), settings.shardCount(), config.nRoutedExperts());
-        this.lifecycle = new ModelLifecycle<>(settings.label(), ExpertShard::close);
     }
 
-    /** A shard whose weights are already loaded (embedding and tests). */
+    /** A shard whose weights are already loaded (embedding and tests), with the shard's own placement. */
     public static ServedShard ofLoaded(ShardSettings settings, ExpertShard shard, String modelName) {
-        ServedShard s = new ServedShard(settings, shard.config(), modelName);
+        ServedShard s = new ServedShard(settings, shard.config(), modelName, shard.placement());
         s.lifecycle.load(() -> shard);
         return s;
     }
@@ -109,8 +144,20 @@ public final class ServedShard implements AutoCloseable {
                 .setHiddenSize(config.hiddenSize())
                 .setModel(modelName)
                 .setReady(ready());
-        for (int e : placement.owned()) {
-            b.addOwnedExperts(e);
+        if (placement.contiguous()) {
+            for (int e : placement.owned()) {
+                b.addOwnedExperts(e);
+            }
+        } else {
+            for (int l = 0; l < config.numHiddenLayers(); l++) {
+                if (config.isMoeLayer(l)) {
+                    LayerExperts.Builder layer = LayerExperts.newBuilder().setLayer(l);
+                    for (int e : placement.owned(l)) {
+                        layer.addExperts(e);
+                    }
+                    b.addLayers(layer);
+                }
+            }
         }
         ExpertShard s = lifecycle.orNull();
         if (s != null) {

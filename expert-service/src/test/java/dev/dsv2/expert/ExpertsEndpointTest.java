@@ -129,6 +129,52 @@ class ExpertsEndpointTest {
     }
 
     @Test
+    void theComputeStreamAnswersEveryCallByIdWithItsTimingAndABadCallDoesNotEndIt() throws Exception {
+        float[] x = TestVectors.gaussian(2 * D, 9);
+        java.util.concurrent.LinkedBlockingQueue<ExpertResponse> replies = new java.util.concurrent.LinkedBlockingQueue<>();
+        java.util.concurrent.CompletableFuture<Status> ended = new java.util.concurrent.CompletableFuture<>();
+        io.grpc.stub.StreamObserver<ExpertRequest> requests = ExpertsGrpc.newStub(channel).computeStream(
+                new io.grpc.stub.StreamObserver<>() {
+                    @Override
+                    public void onNext(ExpertResponse value) {
+                        replies.add(value);
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        ended.complete(Status.fromThrowable(t));
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                        ended.complete(Status.OK);
+                    }
+                });
+        ExpertRequest good = valid(x).build();
+        requests.onNext(good.toBuilder().setCallId(11).build());
+        requests.onNext(valid(x).setLayer(0).setCallId(12).build()); // a dense layer: this call fails, not the stream
+        requests.onNext(good.toBuilder().setCallId(13).setIncludeShared(true).build());
+        java.util.Map<Long, ExpertResponse> byId = new java.util.HashMap<>();
+        for (int i = 0; i < 3; i++) {
+            ExpertResponse r = replies.poll(30, java.util.concurrent.TimeUnit.SECONDS);
+            assertTrue(r != null, "reply " + i + " of 3");
+            byId.put(r.getCallId(), r);
+        }
+        assertClose(expected(good, x), decode(byId.get(11L).getOutput()), "call 11");
+        assertClose(expected(good.toBuilder().setIncludeShared(true).build(), x), decode(byId.get(13L).getOutput()),
+                "call 13, with shared experts");
+        assertEquals(Status.Code.INVALID_ARGUMENT.value(), byId.get(12L).getError().getCode());
+        assertTrue(byId.get(12L).getError().getMessage().contains("layer: 0 is a dense layer"),
+                byId.get(12L).getError().getMessage());
+        assertFalse(byId.get(12L).hasOutput());
+        var t = byId.get(11L).getTiming();
+        assertTrue(t.getComputeNanos() > 0 && t.getReceivedUnixNanos() > 0
+                && t.getRepliedUnixNanos() >= t.getReceivedUnixNanos(), t.toString());
+        requests.onCompleted();
+        assertEquals(Status.Code.OK, ended.get(30, java.util.concurrent.TimeUnit.SECONDS).getCode());
+    }
+
+    @Test
     void bf16AndF16HiddenStatesAreDecodedExactly() {
         float[] x = TestVectors.gaussian(2 * D, 9);
         float[] rounded = new float[x.length];

@@ -32,7 +32,9 @@ import java.util.concurrent.TimeUnit;
  * {@code ./dsv2 bench-serving}: aggregate decode throughput of the served system at concurrency 1, 8 and 32, for the
  * embedded all-in-one server versus a gateway + router + 2 expert shards on loopback, all driven through the public
  * gRPC API as a client would; and, for the distributed run, the share of the router's step time spent in expert
- * RPCs (in flight, and blocked waiting — the part not hidden behind other work), read from the router's metrics.
+ * RPCs (in flight, and blocked waiting — the part not hidden behind other work), read from the router's metrics, and
+ * where a shard call's round trip goes (serialize, send, shard queue, shard compute, reply, deserialize: the router's
+ * {@code dsv2_router_expert_call_phase_seconds{phase}}, mean per call).
  *
  * <p>Usage: {@code bench-serving [--model DIR | --preset NAME] [--tokens N] [--prompt-tokens N] [--json]}.
  */
@@ -40,8 +42,16 @@ public final class ServingBenchmark {
     private static final int[] CONCURRENCY = {1, 8, 32};
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    /** The router's expert-call timeline phases (dsv2_router_expert_call_phase_seconds{phase}), in order. */
+    static final String[] PHASES = {"serialize", "send", "queue", "compute", "reply", "deserialize"};
+
+    /**
+     * @param timelineMicros mean microseconds per answered shard call in each of {@link #PHASES} (empty when embedded)
+     * @param layerMicros    mean microseconds per MoE layer and micro-batch from sending to combining (NaN embedded)
+     * @param shardLoad      max / mean (row, expert) pairs computed per shard during the level (NaN embedded)
+     */
     record Level(String mode, int concurrency, int tokens, double seconds, double expertInFlightShare,
-                 double expertWaitShare) {
+                 double expertWaitShare, Map<String, Double> timelineMicros, double layerMicros, double shardLoad) {
         double tokensPerSecond() {
             return tokens / seconds;
         }
@@ -53,8 +63,12 @@ public final class ServingBenchmark {
         int tokens = 32;
         int promptTokens = 16;
         boolean json = false;
+        double requestRate = 0;
+        int numPrompts = 0;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
+                case "--request-rate" -> requestRate = Double.parseDouble(args[++i]);
+                case "--num-prompts" -> numPrompts = Integer.parseInt(args[++i]);
                 case "--model" -> model = Path.of(args[++i]).toAbsolutePath();
                 case "--preset" -> preset = args[++i];
                 case "--tokens" -> tokens = Integer.parseInt(args[++i]);
@@ -62,9 +76,13 @@ public final class ServingBenchmark {
                 case "--json" -> json = true;
                 case "-h", "--help" -> {
                     System.out.println("Usage: ./dsv2 bench-serving [--model DIR | --preset NAME (default lite-layers:2)]"
-                            + " [--tokens N (32)] [--prompt-tokens N (16)] [--json]\n"
+                            + " [--tokens N (32)] [--prompt-tokens N (16)] [--request-rate R --num-prompts N] [--json]\n"
                             + "Decode tokens/s at concurrency 1, 8, 32: embedded vs gateway + router + 2 expert shards"
-                            + " on loopback, and the router's step time share spent in expert RPCs.");
+                            + " on loopback, the router's step time share spent in expert RPCs and where a shard call's"
+                            + " time goes.\nWith --request-rate R --num-prompts N: open loop instead, N requests"
+                            + " arriving as a Poisson process of rate R/s, prompt and output lengths drawn from a fixed"
+                            + " seed around --prompt-tokens and --tokens; TTFT and inter-token latency p50/p90/p99,"
+                            + " tokens/s and failed requests.");
                     return;
                 }
                 default -> {
@@ -77,6 +95,21 @@ public final class ServingBenchmark {
             model = presetModel(preset);
         }
         int vocab = ModelConfig.load(model).vocabSize();
+        if (requestRate > 0 || numPrompts > 0) {
+            OpenLoopLoad load = new OpenLoopLoad(requestRate, numPrompts, promptTokens, tokens, 7);
+            System.err.println("bench-serving: " + load);
+            List<OpenLoopLoad.Result> open = new ArrayList<>();
+            int warmTokens = Math.min(tokens, 8);
+            int warmPrompt = promptTokens;
+            for (String mode : List.of("embedded", "router+2-shards")) {
+                open.add(withServices(mode, model, (channel, router, shards) -> {
+                    load(InferenceGrpc.newBlockingStub(channel), 2, warmTokens, warmPrompt, vocab, 99); // warm-up
+                    return load.run(mode, InferenceGrpc.newStub(channel), vocab);
+                }));
+            }
+            OpenLoopLoad.report(model, open, json, System.out);
+            return;
+        }
         List<Level> results = new ArrayList<>();
         results.addAll(run("embedded", model, vocab, tokens, promptTokens));
         results.addAll(run("router+2-shards", model, vocab, tokens, promptTokens));
@@ -98,11 +131,34 @@ public final class ServingBenchmark {
         return dir;
     }
 
+    /**
+     * What runs against a started system: its public gRPC API, the router process (null when embedded) and the expert
+     * shard processes (empty when embedded).
+     */
+    @FunctionalInterface
+    interface Workload<T> {
+        T run(ManagedChannel gateway, ServiceProcess router, List<ServiceProcess> shards) throws Exception;
+    }
+
     static List<Level> run(String mode, Path model, int vocab, int tokens, int promptTokens) throws Exception {
+        return withServices(mode, model, (channel, router, shards) -> {
+            InferenceGrpc.InferenceBlockingStub stub = InferenceGrpc.newBlockingStub(channel);
+            load(stub, 2, Math.min(tokens, 8), promptTokens, vocab, 99); // warm-up (JIT, connections)
+            List<Level> levels = new ArrayList<>();
+            for (int c : CONCURRENCY) {
+                levels.add(level(mode, stub, router, shards, c, vocab, tokens, promptTokens));
+            }
+            return levels;
+        });
+    }
+
+    /** Starts {@code mode} (embedded, or router + 2 shards) on {@code model}, runs {@code workload}, stops it all. */
+    static <T> T withServices(String mode, Path model, Workload<T> workload) throws Exception {
         System.err.println("bench-serving: starting " + mode + " on " + model);
         List<ServiceProcess> procs = new ArrayList<>();
         List<String> jvm = List.of("-Xmx3g");
         ServiceProcess router = null;
+        List<ServiceProcess> shards = new ArrayList<>();
         try {
             Map<String, String> gatewayProps = new LinkedHashMap<>(Map.of("dsv2.model.dir", model.toString(),
                     "dsv2.kv-cache.tokens", "16384", "dsv2.gateway.max-in-flight", "0"));
@@ -114,6 +170,7 @@ public final class ServingBenchmark {
                             "dsv2.model.dir", model.toString(), "dsv2.shard.index", "" + i,
                             "dsv2.shard.count", "2"), jvm));
                 }
+                shards.addAll(procs);
                 for (ServiceProcess p : procs) {
                     p.awaitReady(Duration.ofMinutes(10));
                 }
@@ -129,28 +186,7 @@ public final class ServingBenchmark {
             gateway.awaitReady(Duration.ofMinutes(10));
             ManagedChannel channel = ManagedChannelBuilder.forTarget(gateway.grpcAddress()).usePlaintext().build();
             try {
-                InferenceGrpc.InferenceBlockingStub stub = InferenceGrpc.newBlockingStub(channel);
-                load(stub, 2, Math.min(tokens, 8), promptTokens, vocab, 99); // warm-up (JIT, connections)
-                List<Level> levels = new ArrayList<>();
-                for (int c : CONCURRENCY) {
-                    Map<String, Double> before = router == null ? Map.of() : routerTimes(router);
-                    long t0 = System.nanoTime();
-                    int generated = load(stub, c, tokens, promptTokens, vocab, c);
-                    double seconds = (System.nanoTime() - t0) / 1e9;
-                    double inFlight = Double.NaN;
-                    double waited = Double.NaN;
-                    if (router != null) {
-                        Map<String, Double> after = routerTimes(router);
-                        double step = delta(before, after, "dsv2_router_step_seconds_sum");
-                        inFlight = delta(before, after, "dsv2_router_expert_layer_seconds_sum") / step;
-                        waited = delta(before, after, "dsv2_router_expert_wait_seconds_sum") / step;
-                    }
-                    Level l = new Level(mode, c, generated, seconds, inFlight, waited);
-                    System.err.printf("bench-serving: %s concurrency %d: %.1f tokens/s%n", mode, c,
-                            l.tokensPerSecond());
-                    levels.add(l);
-                }
-                return levels;
+                return workload.run(channel, router, shards);
             } finally {
                 channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
             }
@@ -159,6 +195,46 @@ public final class ServingBenchmark {
                 p.close();
             }
         }
+    }
+
+    /** One closed-loop level: {@code c} streams at once, and the router's expert-call figures meanwhile. */
+    static Level level(String mode, InferenceGrpc.InferenceBlockingStub stub, ServiceProcess router,
+                       List<ServiceProcess> shards, int c, int vocab, int tokens, int promptTokens) throws Exception {
+        Map<String, Double> before = router == null ? Map.of() : routerTimes(router);
+        double[] shardBefore = shardPairs(shards);
+        long t0 = System.nanoTime();
+        int generated = load(stub, c, tokens, promptTokens, vocab, c);
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        double inFlight = Double.NaN;
+        double waited = Double.NaN;
+        double layerMicros = Double.NaN;
+        Map<String, Double> timeline = new LinkedHashMap<>();
+        if (router != null) {
+            Map<String, Double> after = routerTimes(router);
+            double step = delta(before, after, "dsv2_router_step_seconds_sum");
+            double layerSum = delta(before, after, "dsv2_router_expert_layer_seconds_sum");
+            inFlight = layerSum / step;
+            waited = delta(before, after, "dsv2_router_expert_wait_seconds_sum") / step;
+            layerMicros = 1e6 * layerSum / delta(before, after, "dsv2_router_expert_layer_seconds_count");
+            for (String phase : PHASES) {
+                String key = "dsv2_router_expert_call_phase_seconds_%s{phase=\"" + phase + "\"}";
+                timeline.put(phase, 1e6 * delta(before, after, key.formatted("sum"))
+                        / delta(before, after, key.formatted("count")));
+            }
+        }
+        double[] shardAfter = shardPairs(shards);
+        double max = 0;
+        double sum = 0;
+        for (int i = 0; i < shardAfter.length; i++) {
+            double pairs = shardAfter[i] - shardBefore[i];
+            max = Math.max(max, pairs);
+            sum += pairs;
+        }
+        double shardLoad = shards.isEmpty() || sum == 0 ? Double.NaN : max / (sum / shards.size());
+        Level l = new Level(mode, c, generated, seconds, inFlight, waited, timeline, layerMicros, shardLoad);
+        System.err.printf("bench-serving: %s concurrency %d: %.1f tokens/s%n", mode, c,
+                l.tokensPerSecond());
+        return l;
     }
 
     /** {@code streams} concurrent greedy streams of {@code tokens} tokens each; returns the tokens generated. */
@@ -194,6 +270,19 @@ public final class ServingBenchmark {
         }
     }
 
+    /** Per shard process: the (row, expert) pairs it has computed ({@code dsv2_expert_tokens_total}, summed). */
+    static double[] shardPairs(List<ServiceProcess> shards) throws IOException, InterruptedException {
+        double[] pairs = new double[shards.size()];
+        for (int i = 0; i < pairs.length; i++) {
+            for (String line : shards.get(i).metrics().split("\n")) {
+                if (line.startsWith("dsv2_expert_tokens_total{")) {
+                    pairs[i] += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+                }
+            }
+        }
+        return pairs;
+    }
+
     /** Sums of the router's timers (Prometheus text), keyed by metric name (labels summed over). */
     static Map<String, Double> routerTimes(ServiceProcess router) throws IOException, InterruptedException {
         Map<String, Double> sums = new LinkedHashMap<>();
@@ -205,7 +294,13 @@ public final class ServingBenchmark {
             int space = line.lastIndexOf(' ');
             String name = line.substring(0, brace >= 0 ? brace : line.indexOf(' '));
             if (name.startsWith("dsv2_router_")) {
-                sums.merge(name, Double.parseDouble(line.substring(space + 1)), Double::sum);
+                double value = Double.parseDouble(line.substring(space + 1));
+                sums.merge(name, value, Double::sum);
+                int phase = line.indexOf("phase=\"");
+                if (brace >= 0 && phase > 0) { // also keyed by the phase label alone
+                    String label = line.substring(phase, line.indexOf('"', phase + 7) + 1);
+                    sums.merge(name + "{" + label + "}", value, Double::sum);
+                }
             }
         }
         return sums;
@@ -231,16 +326,41 @@ public final class ServingBenchmark {
                 if (!Double.isNaN(l.expertInFlightShare())) {
                     r.put("expert_rpc_step_share", l.expertInFlightShare());
                     r.put("expert_wait_step_share", l.expertWaitShare());
+                    r.put("expert_layer_us", l.layerMicros());
+                    r.put("shard_load_max_mean", l.shardLoad());
+                    ObjectNode tl = r.putObject("expert_call_timeline_us");
+                    l.timelineMicros().forEach(tl::put);
                 }
             }
             System.out.println(JSON.writeValueAsString(o));
             return;
         }
         System.out.println("model: " + model + " (" + Runtime.getRuntime().availableProcessors() + " cpus)");
-        System.out.printf("%-18s %11s %14s %22s %22s%n", "mode", "concurrency", "tokens/s", "expert RPC share", "blocked-wait share");
+        System.out.printf("%-18s %11s %14s %22s %22s %16s%n", "mode", "concurrency", "tokens/s", "expert RPC share",
+                "blocked-wait share", "shard max/mean");
         for (Level l : results) {
-            System.out.printf("%-18s %11d %14.1f %22s %22s%n", l.mode(), l.concurrency(), l.tokensPerSecond(),
-                    pct(l.expertInFlightShare()), pct(l.expertWaitShare()));
+            System.out.printf("%-18s %11d %14.1f %22s %22s %16s%n", l.mode(), l.concurrency(), l.tokensPerSecond(),
+                    pct(l.expertInFlightShare()), pct(l.expertWaitShare()),
+                    Double.isNaN(l.shardLoad()) ? "-" : String.format("%.2f", l.shardLoad()));
+        }
+        System.out.println();
+        System.out.println("expert call timeline (router + shards, mean us per answered shard call; layer = per MoE"
+                + " layer and micro-batch, send to combine):");
+        StringBuilder head = new StringBuilder(String.format("%-18s %11s %10s", "mode", "concurrency", "layer"));
+        for (String p : PHASES) {
+            head.append(String.format(" %11s", p));
+        }
+        System.out.println(head);
+        for (Level l : results) {
+            if (l.timelineMicros().isEmpty()) {
+                continue;
+            }
+            StringBuilder row = new StringBuilder(String.format("%-18s %11d %10.0f", l.mode(), l.concurrency(),
+                    l.layerMicros()));
+            for (String p : PHASES) {
+                row.append(String.format(" %11.0f", l.timelineMicros().get(p)));
+            }
+            System.out.println(row);
         }
     }
 

@@ -7,9 +7,9 @@ import dev.dsv2.engine.model.RoutedExperts;
 import dev.dsv2.engine.serve.ErrorKind;
 import dev.dsv2.engine.serve.ServingException;
 import dev.dsv2.proto.internal.v1.ExpertRequest;
-import dev.dsv2.proto.internal.v1.ExpertResponse;
 import io.grpc.Status;
 
+import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -32,9 +32,11 @@ import java.util.stream.Collectors;
  * <p><b>Dispatch</b> ({@link #start}). Per MoE layer, every shard gets one call carrying each row that has at least
  * one (expert, weight) pair the shard owns, each row once, with all its {@code top_k} pairs; pairs owned elsewhere
  * carry expert {@code -1}. The hidden rows travel as {@link WireDtype} (float32 by default, so that a distributed
- * run gives the embedded run's tokens; bf16 halves the bytes). All shard calls of a layer go out at once (async
- * stubs, deadline {@code dsv2.router.expert-timeout}); {@link Pending#await()} sums the F32 partial results in shard
- * order (deterministic). With shared experts placed on the shards ({@code dsv2.router.shared-experts=shards}) exactly
+ * run gives the embedded run's tokens; bf16 halves the bytes), encoded straight into one pooled buffer per layer in
+ * flight and wrapped without a copy. All shard calls of a layer go out at once, each on its pod's long-lived
+ * {@link ComputeStream} (timeout {@code dsv2.router.expert-timeout} per call); {@link Pending#await()} adds the F32
+ * partial results straight from the reply bytes into the output, in shard order (deterministic), and reports each
+ * call's {@link CallTimeline} (serialize, send, shard queue, shard compute, reply, deserialize). With shared experts placed on the shards ({@code dsv2.router.shared-experts=shards}) exactly
  * one shard per layer (rotating) also gets every row with {@code include_shared}.
  *
  * <p><b>Failures.</b> A call that fails UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED or CANCELLED (by the
@@ -84,6 +86,10 @@ public final class RemoteExperts implements RoutedExperts, AutoCloseable {
         default void onLayer(long inFlightNanos, long waitedNanos) {
         }
 
+        /** The timeline of one answered shard call (the attempt that succeeded). */
+        default void onCallTimeline(CallTimeline timeline) {
+        }
+
         CallObserver NONE = (shard, endpoint, nanos, code) -> { };
     }
 
@@ -92,6 +98,7 @@ public final class RemoteExperts implements RoutedExperts, AutoCloseable {
     private final ShardDiscovery discovery;
     private final CallObserver observer;
     private final AtomicLong steps = new AtomicLong();
+    private final BufferPool buffers = new BufferPool();
     // A layer below the last one starts a new forward pass; the two micro-batches of one step share a number.
     private volatile int lastLayer = Integer.MAX_VALUE;
 
@@ -165,7 +172,7 @@ public final class RemoteExperts implements RoutedExperts, AutoCloseable {
         for (int r = 0; r < rows; r++) {
             for (int k = 0; k < topK; k++) {
                 int e = ids[r * topK + k];
-                int s = t.ownerOfExpert[e];
+                int s = t.shardFor(layer, e, r);
                 if (lastRow[s] != r) {
                     lastRow[s] = r;
                     rowsOf[s][count[s]++] = r;
@@ -178,44 +185,61 @@ public final class RemoteExperts implements RoutedExperts, AutoCloseable {
             }
             count[shared.index] = rows;
         }
-        List<CompletableFuture<ExpertResponse>> calls = new ArrayList<>(n);
+        int total = 0;
+        for (int s = 0; s < n; s++) {
+            total += count[s];
+        }
+        // One pooled buffer holds this layer's hidden rows for every shard; it returns to the pool once every call
+        // (retries included) is over.
+        ByteBuffer layerBuffer = buffers.take(total * d * options.wireDtype().bytes());
+        List<CompletableFuture<ComputeStream.Reply>> calls = new ArrayList<>(n);
+        long[] serialize = new long[n];
+        int offset = 0;
         for (int s = 0; s < n; s++) {
             if (count[s] == 0) {
                 calls.add(null);
                 continue;
             }
+            long e0 = System.nanoTime();
+            int bytes = count[s] * d * options.wireDtype().bytes();
             ExpertRequest.Builder req = ExpertRequest.newBuilder().setLayer(layer).setTopK(topK).setStep(step)
                     .setIncludeShared(shared != null && shared.index == s)
-                    .setHidden(HiddenCodec.encodeRows(x, d, rowsOf[s], count[s], options.wireDtype()));
+                    .setHidden(HiddenCodec.encodeRows(x, d, rowsOf[s], count[s], options.wireDtype(),
+                            layerBuffer.slice(offset, bytes)));
+            offset += bytes;
             for (int i = 0; i < count[s]; i++) {
                 int base = rowsOf[s][i] * topK;
                 for (int k = 0; k < topK; k++) {
-                    boolean mine = t.ownerOfExpert[ids[base + k]] == s;
+                    boolean mine = t.shardFor(layer, ids[base + k], rowsOf[s][i]) == s;
                     req.addExpertIds(mine ? ids[base + k] : ExpertShard.SKIP);
                     req.addExpertWeights(mine ? weights[base + k] : 0f);
                 }
             }
-            calls.add(callWithFailover(t.groups[s], req.build(), layer));
+            ExpertRequest built = req.build();
+            serialize[s] = System.nanoTime() - e0;
+            calls.add(callWithFailover(t.groups[s], built, layer));
         }
+        CompletableFuture.allOf(calls.stream().filter(c -> c != null).toArray(CompletableFuture[]::new))
+                .whenComplete((ok, error) -> buffers.give(layerBuffer));
         return () -> {
             long waitFrom = System.nanoTime();
-            combine(t, calls, rowsOf, count, rows, d, out);
+            combine(t, calls, rowsOf, count, rows, d, out, serialize);
             long done = System.nanoTime();
             observer.onLayer(done - started, done - waitFrom);
         };
     }
 
-    private void combine(ShardTopology t, List<CompletableFuture<ExpertResponse>> calls, int[][] rowsOf, int[] count,
-                         int rows, int d, float[] out) {
+    private void combine(ShardTopology t, List<CompletableFuture<ComputeStream.Reply>> calls, int[][] rowsOf,
+                         int[] count, int rows, int d, float[] out, long[] serialize) {
         Arrays.fill(out, 0, rows * d, 0f);
         for (int s = 0; s < calls.size(); s++) {
-            CompletableFuture<ExpertResponse> call = calls.get(s);
+            CompletableFuture<ComputeStream.Reply> call = calls.get(s);
             if (call == null) {
                 continue;
             }
-            ExpertResponse response;
+            ComputeStream.Reply reply;
             try {
-                response = call.get();
+                reply = call.get();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new ServingException(ErrorKind.UNAVAILABLE, "interrupted while waiting for "
@@ -226,31 +250,26 @@ public final class RemoteExperts implements RoutedExperts, AutoCloseable {
                 }
                 throw new ServingException(ErrorKind.INTERNAL, t.groups[s].label() + ": " + e.getCause());
             }
-            float[] part;
+            long d0 = System.nanoTime();
             try {
-                part = HiddenCodec.decodeF32(response.getOutput(), count[s], d, t.groups[s].label());
+                HiddenCodec.addF32Rows(reply.response().getOutput(), count[s], d, rowsOf[s], out,
+                        t.groups[s].label());
             } catch (IllegalStateException e) {
                 throw new ServingException(ErrorKind.INTERNAL, e.getMessage());
             }
-            for (int i = 0; i < count[s]; i++) {
-                int dst = rowsOf[s][i] * d;
-                int src = i * d;
-                for (int c = 0; c < d; c++) {
-                    out[dst + c] += part[src + c];
-                }
-            }
+            observer.onCallTimeline(CallTimeline.of(s, serialize[s], reply, System.nanoTime() - d0));
         }
     }
 
-    private CompletableFuture<ExpertResponse> callWithFailover(ShardTopology.Group group, ExpertRequest request,
-                                                               int layer) {
-        CompletableFuture<ExpertResponse> result = new CompletableFuture<>();
+    private CompletableFuture<ComputeStream.Reply> callWithFailover(ShardTopology.Group group, ExpertRequest request,
+                                                                    int layer) {
+        CompletableFuture<ComputeStream.Reply> result = new CompletableFuture<>();
         attempt(group, group.attemptOrder(), 0, request, layer, null, result);
         return result;
     }
 
     private void attempt(ShardTopology.Group group, List<ShardEndpoint> order, int i, ExpertRequest request,
-                         int layer, Status last, CompletableFuture<ExpertResponse> result) {
+                         int layer, Status last, CompletableFuture<ComputeStream.Reply> result) {
         if (i == order.size()) {
             String tried = order.stream().map(ShardEndpoint::address).collect(Collectors.joining(", "));
             result.completeExceptionally(new ServingException(ErrorKind.UNAVAILABLE, group.label() + " (" + tried

@@ -33,6 +33,8 @@ import java.util.function.ToDoubleFunction;
  *   <li>{@code dsv2_router_step_rows} (summary: rows per scheduler step, the batch size),
  *       {@code dsv2_router_step_decode_rows}, {@code dsv2_router_step_seconds} (timer: forward pass per step);</li>
  *   <li>{@code dsv2_router_expert_rpc_seconds{shard,endpoint,code}} (timer: one Compute attempt per shard call);</li>
+ *   <li>{@code dsv2_router_expert_call_phase_seconds{phase}} (timer: each answered shard call's {@link CallTimeline},
+ *       phase = serialize, send, queue, compute, reply, deserialize);</li>
  *   <li>{@code dsv2_router_routed_tokens_total{layer,expert}} (counter: rows sent to each remote expert; one series
  *       per MoE layer x expert; absent when the experts are in-process, which load through the plain model loader).
  *       </li>
@@ -132,6 +134,13 @@ public final class RouterMetrics {
         Timer waited = Timer.builder("dsv2.router.expert.wait")
                 .description("Per MoE layer and micro-batch: time the router blocked waiting for the shards")
                 .register(registry);
+        Timer[] phases = new Timer[CallTimeline.PHASES.length];
+        for (int i = 0; i < phases.length; i++) {
+            phases[i] = Timer.builder("dsv2.router.expert.call.phase").tag("phase", CallTimeline.PHASES[i])
+                    .description("Per answered shard call: time in one phase of its round trip (serialize, send, "
+                            + "shard queue, shard compute, reply, deserialize)")
+                    .register(registry);
+        }
         return new RemoteExperts.CallObserver() {
             @Override
             public void onCall(int shard, String endpoint, long nanos, io.grpc.Status.Code code) {
@@ -140,6 +149,13 @@ public final class RouterMetrics {
                                 .tag("endpoint", endpoint).tag("code", code.name())
                                 .description("Compute call latency per expert shard (one attempt)").register(registry))
                         .record(nanos, TimeUnit.NANOSECONDS);
+            }
+
+            @Override
+            public void onCallTimeline(CallTimeline timeline) {
+                for (int i = 0; i < phases.length; i++) {
+                    phases[i].record(timeline.phase(i), TimeUnit.NANOSECONDS);
+                }
             }
 
             @Override

@@ -1,7 +1,6 @@
 package dev.dsv2.router;
 
 import dev.dsv2.proto.internal.v1.ExpertRequest;
-import dev.dsv2.proto.internal.v1.ExpertResponse;
 import dev.dsv2.proto.internal.v1.ExpertsGrpc;
 import dev.dsv2.proto.internal.v1.ShardInfo;
 import dev.dsv2.proto.internal.v1.ShardInfoRequest;
@@ -10,7 +9,6 @@ import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.NettyChannelBuilder;
-import io.grpc.stub.StreamObserver;
 
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
@@ -25,6 +23,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * reconnect backoff (up to minutes) runs out; so such a channel is never reused: after a connection-level failure,
  * and before a call finds it in that state, it is replaced by a fresh one that connects anew. A restarted pod is
  * therefore used again by the very next call.
+ *
+ * <p>Compute calls travel on one long-lived {@link ComputeStream} per pod; when it ends (pod stopped, connection
+ * lost) its calls fail with its status and the next call opens a new one, on a fresh channel if the old one failed.
  */
 final class ShardEndpoint implements AutoCloseable {
     static final int MAX_MESSAGE_BYTES = 256 << 20;
@@ -33,6 +34,7 @@ final class ShardEndpoint implements AutoCloseable {
     private final String host;
     private final int port;
     private final AtomicReference<ManagedChannel> channel;
+    private final AtomicReference<ComputeStream> stream = new AtomicReference<>();
     private volatile ShardInfo info;
     private volatile String state = "not contacted yet";
     private volatile long downSince;
@@ -131,32 +133,34 @@ final class ShardEndpoint implements AutoCloseable {
         return ch;
     }
 
-    /** Sends one Compute call; the future fails with the call's {@link StatusRuntimeException}. */
-    CompletableFuture<ExpertResponse> compute(ExpertRequest request, Duration timeout) {
-        ManagedChannel ch = usableChannel();
-        CompletableFuture<ExpertResponse> result = new CompletableFuture<>();
-        ExpertsGrpc.newStub(ch).withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS).compute(request,
-                new StreamObserver<>() {
-                    @Override
-                    public void onNext(ExpertResponse value) {
-                        result.complete(value);
-                    }
+    /**
+     * Sends one call on this pod's compute stream (opened on first use and again after it ends); the future fails
+     * with the call's {@link StatusRuntimeException}.
+     */
+    CompletableFuture<ComputeStream.Reply> compute(ExpertRequest request, Duration timeout) {
+        return stream().send(request, timeout);
+    }
 
-                    @Override
-                    public void onError(Throwable t) {
-                        afterFailure(ch, Status.fromThrowable(t));
-                        result.completeExceptionally(t);
-                    }
-
-                    @Override
-                    public void onCompleted() {
-                        if (!result.isDone()) {
-                            result.completeExceptionally(Status.INTERNAL
-                                    .withDescription(address + " completed Compute without a response").asRuntimeException());
-                        }
-                    }
+    /** The open compute stream, or a new one on a usable channel when there is none or it ended. */
+    private ComputeStream stream() {
+        ComputeStream s = stream.get();
+        if (s != null && !s.ended()) {
+            return s;
+        }
+        synchronized (stream) {
+            s = stream.get();
+            if (s == null || s.ended()) {
+                ManagedChannel ch = usableChannel();
+                ComputeStream[] self = new ComputeStream[1];
+                self[0] = new ComputeStream(ch, address, status -> {
+                    stream.compareAndSet(self[0], null);
+                    afterFailure(ch, status);
                 });
-        return result;
+                s = self[0];
+                stream.set(s);
+            }
+            return s;
+        }
     }
 
     void markUp() {
@@ -193,6 +197,10 @@ final class ShardEndpoint implements AutoCloseable {
     @Override
     public void close() {
         closed = true;
+        ComputeStream s = stream.get();
+        if (s != null) {
+            s.close();
+        }
         channel.get().shutdownNow();
     }
 

@@ -1,6 +1,7 @@
 package dev.dsv2.router;
 
 import dev.dsv2.engine.config.ModelConfig;
+import dev.dsv2.proto.internal.v1.LayerExperts;
 import dev.dsv2.proto.internal.v1.ShardInfo;
 
 import java.util.ArrayList;
@@ -54,12 +55,34 @@ final class ShardTopology {
 
     final int shardCount;
     final Group[] groups;
-    final int[] ownerOfExpert; // [E]
+    private final int[][][] owners; // [layer][expert] -> the shards holding it (several for a replicated hot expert)
 
-    private ShardTopology(int shardCount, Group[] groups, int[] ownerOfExpert) {
+    private ShardTopology(int shardCount, Group[] groups, int[][][] owners) {
         this.shardCount = shardCount;
         this.groups = groups;
-        this.ownerOfExpert = ownerOfExpert;
+        this.owners = owners;
+    }
+
+    /**
+     * The shard that computes row {@code row}'s pair with {@code expert} in {@code layer}: its owner, or for an
+     * expert several shards hold, one of them chosen by the row (so its rows are split evenly over the replicas).
+     */
+    int shardFor(int layer, int expert, int row) {
+        int[] o = owners[layer][expert];
+        return o.length == 1 ? o[0] : o[row % o.length];
+    }
+
+    /** The experts shard {@code info} holds in {@code layer}: its per-layer list, else its one list for all layers. */
+    static List<Integer> held(ShardInfo info, int layer) {
+        if (info.getLayersCount() == 0) {
+            return info.getOwnedExpertsList();
+        }
+        for (LayerExperts l : info.getLayersList()) {
+            if (l.getLayer() == layer) {
+                return l.getExpertsList();
+            }
+        }
+        return List.of();
     }
 
     /** The result of trying to build a topology: either one, or why not yet (for logs and readiness). */
@@ -95,27 +118,40 @@ final class ShardTopology {
             return new Attempt(null, "missing expert shard" + (missing.size() > 1 ? "s " : " ")
                     + missing.stream().map(i -> i + "/" + n).collect(Collectors.joining(", ")));
         }
-        int[] owner = new int[config.nRoutedExperts()];
-        Arrays.fill(owner, -1);
         Group[] groups = new Group[n];
         for (int i = 0; i < n; i++) {
             groups[i] = new Group(i, n, byIndex.get(i), counters[i]);
-            for (int e : groups[i].replicas.getFirst().info().getOwnedExpertsList()) {
-                owner[e] = i;
-            }
         }
-        for (int e = 0; e < owner.length; e++) {
-            if (owner[e] < 0) {
-                return new Attempt(null, "no shard owns expert " + e + " (shards report owning "
-                        + Arrays.stream(groups).map(g -> g.index + ": " + g.replicas.getFirst().info()
-                        .getOwnedExpertsList()).collect(Collectors.joining("; ")) + ")");
+        int[][][] owners = new int[config.numHiddenLayers()][][];
+        for (int l = 0; l < owners.length; l++) {
+            if (!config.isMoeLayer(l)) {
+                continue;
+            }
+            List<List<Integer>> byExpert = new ArrayList<>();
+            for (int e = 0; e < config.nRoutedExperts(); e++) {
+                byExpert.add(new ArrayList<>());
+            }
+            for (Group g : groups) {
+                for (int e : held(g.replicas.getFirst().info(), l)) {
+                    byExpert.get(e).add(g.index);
+                }
+            }
+            owners[l] = new int[config.nRoutedExperts()][];
+            for (int e = 0; e < owners[l].length; e++) {
+                if (byExpert.get(e).isEmpty()) {
+                    int layer = l;
+                    return new Attempt(null, "no shard owns expert " + e + " of layer " + l + " (shards report owning "
+                            + Arrays.stream(groups).map(g -> g.index + ": " + held(g.replicas.getFirst().info(), layer))
+                            .collect(Collectors.joining("; ")) + ")");
+                }
+                owners[l][e] = byExpert.get(e).stream().mapToInt(Integer::intValue).toArray();
             }
         }
         if (sharedOnShards && Arrays.stream(groups).noneMatch(g -> g.holdsShared)) {
             return new Attempt(null, "dsv2.router.shared-experts=shards but no shard holds the shared experts"
                     + " (start the shards with dsv2.shard.shared-experts=true, or use shared-experts=local)");
         }
-        return new Attempt(new ShardTopology(n, groups, owner), null);
+        return new Attempt(new ShardTopology(n, groups, owners), null);
     }
 
     /**
@@ -137,6 +173,16 @@ final class ShardTopology {
                 return "it reports owning expert " + x + ", outside [0, " + e + ")";
             }
         }
+        for (LayerExperts l : info.getLayersList()) {
+            if (l.getLayer() < 0 || l.getLayer() >= config.numHiddenLayers() || !config.isMoeLayer(l.getLayer())) {
+                return "it reports experts for layer " + l.getLayer() + ", not a MoE layer of the router's model";
+            }
+            for (int x : l.getExpertsList()) {
+                if (x < 0 || x >= e) {
+                    return "it reports owning expert " + x + " of layer " + l.getLayer() + ", outside [0, " + e + ")";
+                }
+            }
+        }
         for (ShardEndpoint other : endpoints) {
             ShardInfo o = other.info();
             if (o == null) {
@@ -145,6 +191,16 @@ final class ShardTopology {
             if (o.getShardCount() != info.getShardCount()) {
                 return "it reports " + info.getShardCount() + " shards but " + other.address() + " reports "
                         + o.getShardCount();
+            }
+            if ((o.getLayersCount() == 0) != (info.getLayersCount() == 0)) {
+                return "it uses " + (info.getLayersCount() == 0 ? "the contiguous default placement" : "a placement file")
+                        + " but " + other.address() + " uses " + (o.getLayersCount() == 0
+                        ? "the contiguous default" : "a placement file") + " (start every shard with the same"
+                        + " dsv2.shard.placement)";
+            }
+            if (o.getShardIndex() == info.getShardIndex() && !o.getLayersList().equals(info.getLayersList())) {
+                return "it is shard " + info.getShardIndex() + " but its placement differs from " + other.address()
+                        + "'s, the same shard (start every replica with the same dsv2.shard.placement)";
             }
             if (o.getShardIndex() == info.getShardIndex()
                     && !o.getOwnedExpertsList().equals(info.getOwnedExpertsList())) {

@@ -5,9 +5,11 @@ import java.util.concurrent.locks.LockSupport;
 
 /**
  * A persistent pool of kernel worker threads: {@link #parallelFor} splits a range into chunks that the workers and
- * the calling thread take from a shared counter. Workers spin briefly for the next job, then park, so a decode
- * step's many small kernels don't pay a thread hand-off each, yet idle workers don't starve the JIT on a
- * two-core machine. Re-entrant and concurrent calls run inline rather than wait.
+ * the calling thread take from a shared counter. Workers spin briefly (50 µs) for the next job, then park until a
+ * call unparks them: a decode step's many small kernels don't pay a thread wake-up each, and an idle pool uses no CPU
+ * at all (no timed wake-ups), so several processes on one host (router and expert shards co-located, as
+ * {@code serve-local} runs them) take the cores only while they have work. Re-entrant and concurrent calls run
+ * inline rather than wait.
  *
  * <p>The job description is one reused object, so a call allocates nothing itself. Reuse is safe because a call
  * returns only after every worker has left the job: the caller closes the job ({@code open = false}) and waits for
@@ -84,6 +86,11 @@ public final class WorkerPool implements AutoCloseable {
 
     public int threads() {
         return workers.length + 1;
+    }
+
+    /** The worker threads (not the callers), for tests of their idle state. */
+    java.util.List<Thread> workerThreads() {
+        return java.util.List.of(workers);
     }
 
     /**
@@ -170,7 +177,9 @@ public final class WorkerPool implements AutoCloseable {
                 if (System.nanoTime() < spinUntil) {
                     Thread.onSpinWait();
                 } else {
-                    LockSupport.parkNanos(this, 1_000_000);
+                    // Untimed: parallelFor unparks every worker after bumping the generation (a permit given before
+                    // this park makes it return at once), close() too; a spurious return re-checks the loop.
+                    LockSupport.park(this);
                 }
             }
         }

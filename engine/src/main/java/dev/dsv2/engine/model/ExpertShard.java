@@ -8,9 +8,6 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.function.Consumer;
 
-import static dev.dsv2.engine.model.Workspace.Slot.EXPERT_IN;
-import static dev.dsv2.engine.model.Workspace.Slot.EXPERT_OUT;
-import static dev.dsv2.engine.model.Workspace.Slot.SHARED_OUT;
 
 /**
  * One expert shard's weights: the routed experts its {@link ExpertPlacement} owns in every MoE layer, and
@@ -25,30 +22,26 @@ import static dev.dsv2.engine.model.Workspace.Slot.SHARED_OUT;
  *
  * <p>{@link #compute} is what one expert-service call runs: the rows routed to this shard, each row once with all its
  * {@code top_k} (expert, weight) pairs, where pairs owned by other shards are marked {@code -1} and skipped; rows
- * are grouped by expert so each owned expert's weights are streamed once per call.
+ * are grouped by expert so each owned expert's weights are streamed once per call. It is the embedded model's path
+ * ({@link LocalExperts#computeWithShared}: one grouped {@code Backend.swiGlu} call, the shared experts one more
+ * group, no allocation once warm), so a shard holding every expert gives the embedded MoE layer's output bit for bit.
  */
 public final class ExpertShard implements AutoCloseable {
     /** The expert id that marks a pair owned by another shard. */
-    public static final int SKIP = -1;
+    public static final int SKIP = RoutedExperts.SKIP;
 
     private final ModelConfig config;
     private final ExpertPlacement placement;
-    private final SwiGluMlp[][] experts; // [layer][expert], null where dense or not owned
-    private final LocalExperts routed;
+    private final LocalExperts routed; // the owned experts, through the embedded model's grouped kernel path
     private final SwiGluMlp[] shared; // [layer], null where dense or not held
     private final long weightBytes;
     private final ModelLoader.Names weightsOwner; // the checkpoint and any weights quantized at load time
-
-    private final Backend backend;
-    private final ThreadLocal<Workspace> workspaces = ThreadLocal.withInitial(Workspace::new);
 
     private ExpertShard(ModelConfig config, ExpertPlacement placement, Backend backend, SwiGluMlp[][] experts,
                         SwiGluMlp[] shared, long weightBytes, ModelLoader.Names weightsOwner) {
         this.config = config;
         this.placement = placement;
-        this.backend = backend;
-        this.experts = experts;
-        this.routed = new LocalExperts(backend, experts, config.hiddenSize());
+        this.routed = new LocalExperts(backend, experts, config.hiddenSize(), placement.toString());
         this.shared = shared;
         this.weightBytes = weightBytes;
         this.weightsOwner = weightsOwner;
@@ -74,10 +67,14 @@ public final class ExpertShard implements AutoCloseable {
             throw new IllegalArgumentException(dir + ": config.json has n_routed_experts " + c.nRoutedExperts()
                     + " but the placement is for " + placement.numExperts() + " experts");
         }
+        if (!placement.contiguous() && placement.perLayer().length != c.numHiddenLayers()) {
+            throw new IllegalArgumentException(dir + ": the placement covers " + placement.perLayer().length
+                    + " layers, config.json has " + c.numHiddenLayers());
+        }
         Checkpoint ckpt = Checkpoint.open(dir, report);
         ModelLoader.Names names = ModelLoader.Names.open(ckpt, dir, format, backend, report);
         try {
-            SwiGluMlp[][] experts = mapRouted(c, names, placement);
+            SwiGluMlp[][] experts = ModelLoader.localExperts(c, names, placement);
             long bytes = 0;
             SwiGluMlp[] shared = new SwiGluMlp[c.numHiddenLayers()];
             for (int layer = 0; layer < c.numHiddenLayers(); layer++) {
@@ -92,7 +89,7 @@ public final class ExpertShard implements AutoCloseable {
                             c.sharedIntermediateSize(), c.hiddenSize());
                     bytes += shared[layer].byteSize();
                 }
-                report.accept("layer " + layer + ": experts " + placement.first() + ".." + (placement.end() - 1)
+                report.accept("layer " + layer + ": " + placement.describe(layer)
                         + (shared[layer] != null ? " + shared" : "") + " mapped");
             }
             return new ExpertShard(c, placement, backend, experts, shared, bytes, names);
@@ -100,22 +97,6 @@ public final class ExpertShard implements AutoCloseable {
             names.close();
             throw e;
         }
-    }
-
-    /** {@code [layer][expert]}: the owned experts of every MoE layer, null elsewhere. */
-    private static SwiGluMlp[][] mapRouted(ModelConfig c, ModelLoader.Names names, ExpertPlacement placement) {
-        SwiGluMlp[][] experts = new SwiGluMlp[c.numHiddenLayers()][];
-        for (int layer = 0; layer < experts.length; layer++) {
-            if (!c.isMoeLayer(layer)) {
-                continue;
-            }
-            experts[layer] = new SwiGluMlp[c.nRoutedExperts()];
-            for (int e = placement.first(); e < placement.end(); e++) {
-                experts[layer][e] = ModelLoader.mlp(names, "model.layers." + layer + ".mlp.experts." + e + ".",
-                        c.moeIntermediateSize(), c.hiddenSize());
-            }
-        }
-        return experts;
     }
 
     /**
@@ -135,55 +116,7 @@ public final class ExpertShard implements AutoCloseable {
         if (includeShared && shared[layer] == null) {
             throw new IllegalArgumentException("include_shared: " + placement + " does not hold the shared experts");
         }
-        int d = config.hiddenSize();
-        int n = config.nRoutedExperts();
-        int pairs = rows * topK;
-        int[] counts = new int[n + 1];
-        for (int i = 0; i < pairs; i++) {
-            int e = ids[i];
-            if (e == SKIP) {
-                continue;
-            }
-            if (e < 0 || e >= n || experts[layer][e] == null) {
-                throw new IllegalArgumentException("layer " + layer + ": pair " + i + " (row " + i / topK
-                        + ") routes to expert " + e + ", which " + placement + " does not own");
-            }
-            counts[e + 1]++;
-        }
-        for (int e = 0; e < n; e++) {
-            counts[e + 1] += counts[e];
-        }
-        int[] order = new int[counts[n]];
-        int[] fill = Arrays.copyOf(counts, n);
-        for (int i = 0; i < pairs; i++) {
-            if (ids[i] != SKIP) {
-                order[fill[ids[i]]++] = i;
-            }
-        }
-        Arrays.fill(out, 0, rows * d, 0f);
-        Workspace ws = workspaces.get();
-        for (int e = placement.first(); e < placement.end(); e++) {
-            int from = counts[e];
-            int m = counts[e + 1] - from;
-            if (m == 0) {
-                continue;
-            }
-            float[] in = ws.get(EXPERT_IN, m * d);
-            for (int j = 0; j < m; j++) {
-                System.arraycopy(x, (order[from + j] / topK) * d, in, j * d, d);
-            }
-            float[] y = ws.get(EXPERT_OUT, m * d);
-            experts[layer][e].forward(backend, in, m, y, ws);
-            for (int j = 0; j < m; j++) {
-                int slot = order[from + j];
-                backend.axpy(weights[slot], y, j * d, out, (slot / topK) * d, d);
-            }
-        }
-        if (includeShared) {
-            float[] s = ws.get(SHARED_OUT, rows * d);
-            shared[layer].forward(backend, x, rows, s, ws);
-            backend.axpy(1f, s, 0, out, 0, rows * d);
-        }
+        routed.computeWithShared(layer, x, rows, ids, weights, topK, includeShared ? shared[layer] : null, out);
     }
 
     /** The MoE layer indices, e.g. "1..26" or "1, 3, 5", for messages. */

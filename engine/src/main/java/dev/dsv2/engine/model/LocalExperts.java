@@ -13,18 +13,31 @@ import static dev.dsv2.engine.model.Workspace.IntSlot.EXPERT_ORDER;
  * Routed experts computed in this process. Rows are grouped by expert (a counting sort of the (row, expert) pairs)
  * and handed to the backend's fused SwiGLU kernel as one call, so each selected expert's weights are streamed once
  * per call for all the rows routed to it. An expert shard holds only its share: experts it does not own are null,
- * and routing a row to one of them is an error naming layer and expert.
+ * pairs marked {@link #SKIP} (owned by another shard) are left out of the grouping, and routing a row to an expert
+ * not held is an error naming layer, pair, row and expert. The embedded model and the expert shards run this one
+ * path, so a shard's partial sums come from the same kernel call as the embedded model's.
  */
 public final class LocalExperts implements RoutedExperts {
     private final Backend backend;
     private final SwiGluMlp[][] experts; // [layer][expert], null where not a MoE layer / not owned
     private final int hidden;
+    private final String holder;
     private final ThreadLocal<Workspace> workspaces = ThreadLocal.withInitial(Workspace::new);
 
+    /** Every routed expert of the model, in this process. */
     public LocalExperts(Backend backend, SwiGluMlp[][] experts, int hidden) {
+        this(backend, experts, hidden, "this process");
+    }
+
+    /**
+     * @param experts {@code [layer][expert]}, null where not a MoE layer or not held
+     * @param holder  who holds these experts, for messages (e.g. the shard's placement)
+     */
+    public LocalExperts(Backend backend, SwiGluMlp[][] experts, int hidden, String holder) {
         this.backend = backend;
         this.experts = experts;
         this.hidden = hidden;
+        this.holder = holder;
     }
 
     public boolean owns(int layer, int expert) {
@@ -59,8 +72,12 @@ public final class LocalExperts implements RoutedExperts {
         Arrays.fill(counts, 0, n + 1, 0);
         for (int i = 0; i < pairs; i++) {
             int e = ids[i];
+            if (e == SKIP) {
+                continue;
+            }
             if (!owns(layer, e)) {
-                throw new IllegalArgumentException("layer " + layer + ": expert " + e + " is not held here");
+                throw new IllegalArgumentException("layer " + layer + ": pair " + i + " (row " + i / topK
+                        + ") routes to expert " + e + ", which " + holder + " does not hold");
             }
             counts[e + 1]++;
         }
@@ -71,7 +88,9 @@ public final class LocalExperts implements RoutedExperts {
         int[] fill = ws.ints(EXPERT_FILL, n);
         System.arraycopy(counts, 0, fill, 0, n);
         for (int i = 0; i < pairs; i++) {
-            order[fill[ids[i]]++] = i;
+            if (ids[i] != SKIP) {
+                order[fill[ids[i]]++] = i;
+            }
         }
         ExpertGroups groups = ws.expertGroups().clear();
         if (shared != null) {

@@ -85,11 +85,19 @@ final class ModelLoader {
 
     /** Every routed expert of every MoE layer, {@code [layer][expert]} (null rows for dense layers). */
     static SwiGluMlp[][] localExperts(ModelConfig c, Names names) {
+        return localExperts(c, names, ExpertPlacement.all(c.nRoutedExperts()));
+    }
+
+    /**
+     * The routed experts {@code placement} owns in every MoE layer, {@code [layer][expert]}: null rows for dense
+     * layers, null entries for experts owned elsewhere (never mapped).
+     */
+    static SwiGluMlp[][] localExperts(ModelConfig c, Names names, ExpertPlacement placement) {
         SwiGluMlp[][] experts = new SwiGluMlp[c.numHiddenLayers()][];
         for (int i = 0; i < experts.length; i++) {
             if (c.isMoeLayer(i)) {
                 experts[i] = new SwiGluMlp[c.nRoutedExperts()];
-                for (int e = 0; e < c.nRoutedExperts(); e++) {
+                for (int e : placement.owned(i)) {
                     experts[i][e] = mlp(names, "model.layers." + i + ".mlp.experts." + e + ".",
                             c.moeIntermediateSize(), c.hiddenSize());
                 }

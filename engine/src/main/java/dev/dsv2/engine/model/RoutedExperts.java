@@ -6,9 +6,13 @@ package dev.dsv2.engine.model;
  * the same model runs embedded or distributed.
  */
 public interface RoutedExperts {
+    /** The expert id that marks a (row, expert) pair to skip: on an expert shard, a pair another shard owns. */
+    int SKIP = -1;
+
     /**
      * {@code out[r] = Σ_k weights[r*topK + k] · expert_{layer, ids[r*topK + k]}(x[r])} for {@code r < rows};
-     * {@code x} and {@code out} are {@code [rows, hidden]}; {@code out} is overwritten.
+     * {@code x} and {@code out} are {@code [rows, hidden]}; {@code out} is overwritten. Pairs whose id is
+     * {@link #SKIP} contribute nothing.
      */
     void compute(int layer, float[] x, int rows, int[] ids, float[] weights, int topK, float[] out);
 

@@ -353,6 +353,38 @@ class KernelDifferentialTest {
     }
 
     @Test
+    void anIdleWorkerPoolParksWithoutTimedWakeUpsAndUsesNoCpu() throws InterruptedException {
+        java.lang.management.ThreadMXBean mx = java.lang.management.ManagementFactory.getThreadMXBean();
+        try (WorkerPool pool = new WorkerPool(3)) {
+            float[] sink = new float[1000];
+            pool.parallelFor(1000, 1, (from, to) -> {
+                for (int i = from; i < to; i++) {
+                    sink[i] += i;
+                }
+            });
+            Thread.sleep(100); // well past the 50 µs spin
+            long[] before = pool.workerThreads().stream().mapToLong(t -> mx.getThreadCpuTime(t.threadId())).toArray();
+            Thread.sleep(300);
+            for (int i = 0; i < before.length; i++) {
+                Thread t = pool.workerThreads().get(i);
+                assertEquals(Thread.State.WAITING, t.getState(), t.getName() + " parks untimed while idle");
+                long used = mx.getThreadCpuTime(t.threadId()) - before[i];
+                assertTrue(used < 5_000_000, t.getName() + " used " + used + " ns of CPU in 300 ms idle");
+            }
+            // ...and wakes for the next call.
+            int[] hits = new int[64];
+            pool.parallelFor(64, 1, (from, to) -> {
+                for (int i = from; i < to; i++) {
+                    hits[i]++;
+                }
+            });
+            for (int h : hits) {
+                assertEquals(1, h);
+            }
+        }
+    }
+
+    @Test
     void workerPoolCoversEveryIndexOnceAndPropagatesFailures() {
         try (WorkerPool pool = new WorkerPool(3)) {
             for (int n : new int[]{1, 5, 64, 1000}) {

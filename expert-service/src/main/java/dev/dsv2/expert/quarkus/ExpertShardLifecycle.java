@@ -19,6 +19,7 @@ import org.eclipse.microprofile.config.Config;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 import java.nio.file.Path;
+import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.ExecutorService;
@@ -32,6 +33,8 @@ import java.util.logging.Logger;
  * {@code dsv2.threads}, {@code dsv2.device}, {@code dsv2.weights}: the shared serving keys, parsed by
  * {@link ServingSettings} as in every service). Bad configuration fails the start with a message naming the key; the
  * weights are mapped on a background thread after start, so health endpoints answer (not ready) while they load.
+ * {@code dsv2.shard.placement} (optional) is a placement file from {@code ./dsv2 placement}: this shard then holds
+ * that plan's experts of each layer instead of the contiguous default range (give every shard the same file).
  *
  * <p>Service-internal keys (not in the contract): {@code dsv2.expert.compute-threads} (default 2) Compute calls run
  * at once, each using the kernel threads; {@code dsv2.expert.compute-queue} (default 64) calls that may wait before
@@ -53,6 +56,8 @@ public class ExpertShardLifecycle {
     int replicas;
     @ConfigProperty(name = "dsv2.shard.shared-experts", defaultValue = "true")
     boolean sharedExperts;
+    @ConfigProperty(name = "dsv2.shard.placement")
+    Optional<Path> placement;
     @ConfigProperty(name = "dsv2.expert.compute-threads", defaultValue = "2")
     int computeThreads;
     @ConfigProperty(name = "dsv2.expert.compute-queue", defaultValue = "64")
@@ -67,7 +72,9 @@ public class ExpertShardLifecycle {
     ServedShard servedShard() {
         ShardSettings settings = ShardSettings.resolve(shardCount, shardIndex, shardOrdinal, replicas, sharedExperts);
         ModelConfig config = ModelConfig.load(modelDir);
-        return new ServedShard(settings, config, modelDir.getFileName().toString());
+        return placement.isPresent()
+                ? new ServedShard(settings, config, modelDir.getFileName().toString(), placement.get())
+                : new ServedShard(settings, config, modelDir.getFileName().toString());
     }
 
     @Produces
@@ -95,9 +102,8 @@ public class ExpertShardLifecycle {
         DeviceChoice device = serving.selectDevice(() -> ModelConfig.load(modelDir));
         LOG.info(device::describe);
         backend = serving.createBackend();
-        LOG.info(() -> served.settings().label() + " of " + served.modelName() + ": experts "
-                + served.placement().first() + ".." + (served.placement().end() - 1) + " of "
-                + served.placement().numExperts() + (served.settings().sharedExperts() ? " + shared experts" : "")
+        LOG.info(() -> served.settings().label() + " of " + served.modelName() + ": " + served.placement()
+                + (served.settings().sharedExperts() ? " + shared experts" : "")
                 + ", kernel backend " + backend.name() + "; loading weights from " + modelDir);
         Thread.ofPlatform().name("dsv2-expert-load").daemon()
                 .start(() -> served.load(modelDir, backend, serving.weights(), line -> LOG.fine(line)));

@@ -44,7 +44,8 @@ public class ShardHealthChecks {
     private static HealthCheckResponse weights(ServedShard served) {
         HealthCheckResponseBuilder b = HealthCheckResponse.named("expert-shard").status(served.ready())
                 .withData("shard", served.settings().label())
-                .withData("experts", served.placement().first() + ".." + (served.placement().end() - 1))
+                .withData("experts", served.placement().contiguous()
+                        ? served.placement().first() + ".." + (served.placement().end() - 1) : "load-balanced placement")
                 .withData("state", served.ready() ? "ready" : served.failure() != null ? "failed" : "loading");
         if (served.failure() != null) {
             b.withData("failure", served.failure());

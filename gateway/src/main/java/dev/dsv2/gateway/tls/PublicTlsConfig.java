@@ -22,7 +22,7 @@ import java.util.Optional;
  *       {@code quarkus.http.tls-configuration-name}, HTTPS on the HTTP port number
  *       ({@code quarkus.http.ssl-port = quarkus.http.port}) and {@code quarkus.http.insecure-requests=disabled}: the
  *       port speaks HTTPS only, plaintext is not served;</li>
- *   <li>gRPC (its own server): {@code quarkus.grpc.server.ssl.certificate/key}, which turns its plain text off.</li>
+ *   <li>gRPC (its own server): {@code quarkus.grpc.server.ssl.certificate/key} and {@code plain-text=false}.</li>
  * </ul>
  * The files are checked here, so a missing or wrong file fails start-up with a message naming the key and path.
  * The source's ordinal ({@value #ORDINAL}) is above application.properties and below environment variables and
@@ -70,6 +70,7 @@ public final class PublicTlsConfig implements ConfigSourceFactory {
         keys.put("quarkus.http.test-ssl-port", "${quarkus.http.test-port:8081}");
         keys.put("quarkus.grpc.server.ssl.certificate", cert.get());
         keys.put("quarkus.grpc.server.ssl.key", key.get());
+        keys.put("quarkus.grpc.server.plain-text", "false");
         return Optional.of(keys);
     }
 }

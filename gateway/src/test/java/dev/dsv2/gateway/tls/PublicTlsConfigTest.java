@@ -37,6 +37,7 @@ class PublicTlsConfigTest {
         assertEquals("${quarkus.http.port:8080}", k.get("quarkus.http.ssl-port"));
         assertEquals(id.cert().toString(), k.get("quarkus.grpc.server.ssl.certificate"));
         assertEquals(id.key().toString(), k.get("quarkus.grpc.server.ssl.key"));
+        assertEquals("false", k.get("quarkus.grpc.server.plain-text"));
     }
 
     @Test

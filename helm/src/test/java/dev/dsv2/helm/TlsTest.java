@@ -105,6 +105,16 @@ class TlsTest {
     }
 
     @Test
+    void theInstallNotesShowHttpsWithTheCaWhenPublicTlsIsOn() {
+        String notes = DsvChart.installNotes(values("gateway.tls.enabled", true, "gateway.tls.secretName", "pub",
+                "internalTls.enabled", true, "internalTls.secretName", "mtls"));
+        assertTrue(notes.contains("curl --cacert ca.crt --resolve dsv-gateway.llm.svc:8080:127.0.0.1 "
+                + "https://dsv-gateway.llm.svc:8080/v1/models"), notes);
+        assertTrue(notes.contains("Internal gRPC (gateway -> router -> experts) is mutual TLS"), notes);
+        assertTrue(DsvChart.installNotes(Map.of()).contains("curl http://localhost:8080/v1/models"));
+    }
+
+    @Test
     void enablingTlsWithoutASecretFailsSayingWhichValueToSet() {
         var error = assertThrows(IllegalStateException.class,
                 () -> DsvChart.render(values("gateway.tls.enabled", true)));

@@ -109,6 +109,15 @@ class InternalTlsTest {
     }
 
     @Test
+    void aPkcs1RsaKeyAsCertManagerWritesByDefaultIsRead() {
+        Identity rsa = ca.issueRsaPkcs1("router-rsa", "DNS:localhost");
+        try (ShardEndpoint e = ShardEndpoint.parse(address(server), Optional.of(InternalTls.load(rsa.cert(), rsa.key(),
+                ca.cert(), Optional.empty())))) {
+            assertEquals(1, e.fetchInfo(Duration.ofSeconds(10)).getShardCount());
+        }
+    }
+
+    @Test
     void aPlaintextClientIsRefused() {
         try (ShardEndpoint e = ShardEndpoint.parse(address(server), Optional.empty())) {
             StatusRuntimeException x = assertThrows(StatusRuntimeException.class,
@@ -180,6 +189,11 @@ class InternalTlsTest {
                 () -> InternalTls.load(router.cert(), router.cert(), ca.cert(), Optional.empty()));
         assertTrue(e.getMessage().startsWith("dsv2.internal-tls.key: " + router.cert() + " is not a PEM private key"),
                 e.getMessage());
+
+        e = assertThrows(IllegalArgumentException.class,
+                () -> InternalTls.load(router.cert(), rogue.key(), ca.cert(), Optional.empty()));
+        assertEquals("dsv2.internal-tls.key: " + rogue.key() + " is not the private key of the certificate in "
+                + "dsv2.internal-tls.cert: " + router.cert() + " (CN=router)", e.getMessage());
 
         Path garbage = DIR.resolve("garbage.pem");
         Files.writeString(garbage, "not a certificate\n");

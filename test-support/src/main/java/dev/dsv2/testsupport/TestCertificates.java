@@ -30,6 +30,19 @@ public final class TestCertificates {
          */
         public Identity issue(String name, String... sans) {
             Path key = dir.resolve(name + ".key");
+            openssl(dir, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-out",
+                    key.toString());
+            return sign(name, key, sans);
+        }
+
+        /** As {@link #issue}, with a 2048-bit RSA key in PKCS#1 PEM ({@code BEGIN RSA PRIVATE KEY}). */
+        public Identity issueRsaPkcs1(String name, String... sans) {
+            Path key = dir.resolve(name + ".key");
+            openssl(dir, "genrsa", "-traditional", "-out", key.toString(), "2048");
+            return sign(name, key, sans);
+        }
+
+        private Identity sign(String name, Path key, String... sans) {
             Path csr = dir.resolve(name + ".csr");
             Path crt = dir.resolve(name + ".crt");
             Path ext = dir.resolve(name + ".ext");
@@ -39,8 +52,7 @@ public final class TestCertificates {
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
-            openssl(dir, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                    "-keyout", key.toString(), "-out", csr.toString(), "-subj", "/CN=" + name);
+            openssl(dir, "req", "-new", "-key", key.toString(), "-out", csr.toString(), "-subj", "/CN=" + name);
             openssl(dir, "x509", "-req", "-in", csr.toString(), "-CA", cert.toString(), "-CAkey", this.key.toString(),
                     "-CAcreateserial", "-days", "2", "-extfile", ext.toString(), "-out", crt.toString());
             return new Identity(crt, key);

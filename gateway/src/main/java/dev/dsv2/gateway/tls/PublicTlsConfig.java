@@ -8,6 +8,7 @@ import io.smallrye.config.PropertiesConfigSource;
 import org.eclipse.microprofile.config.spi.ConfigSource;
 
 import java.nio.file.Path;
+import java.security.cert.X509Certificate;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -58,8 +59,10 @@ public final class PublicTlsConfig implements ConfigSourceFactory {
             throw new IllegalArgumentException("public TLS needs both " + CERT + " and " + KEY + " (PEM files); "
                     + (cert.isEmpty() ? CERT : KEY) + " is not set");
         }
-        PemFiles.certificates(CERT, Path.of(cert.get()));
-        PemFiles.privateKey(KEY, Path.of(key.get()));
+        Path certPath = Path.of(cert.get());
+        Path keyPath = Path.of(key.get());
+        X509Certificate leaf = PemFiles.certificates(CERT, certPath).getFirst();
+        PemFiles.requireKeyOf(KEY, keyPath, PemFiles.privateKey(KEY, keyPath), CERT, certPath, leaf);
         Map<String, String> keys = new LinkedHashMap<>();
         String store = "quarkus.tls." + REGISTRY_NAME + ".key-store.pem.0.";
         keys.put(store + "cert", cert.get());

@@ -50,4 +50,15 @@ class PublicTlsConfigTest {
                 () -> keys(Map.of("dsv2.tls.cert", "/no/such.crt", "dsv2.tls.key", "/no/such.key")));
         assertEquals("dsv2.tls.cert: /no/such.crt does not exist", e.getMessage());
     }
+
+    @Test
+    void aKeyThatIsNotTheCertificatesIsNamed() {
+        var ca = TestCertificates.authority(DIR, "ca2");
+        Identity a = ca.issue("a", "DNS:localhost");
+        Identity b = ca.issue("b", "DNS:localhost");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> keys(Map.of("dsv2.tls.cert", a.cert().toString(), "dsv2.tls.key", b.key().toString())));
+        assertEquals("dsv2.tls.key: " + b.key() + " is not the private key of the certificate in dsv2.tls.cert: "
+                + a.cert() + " (CN=a)", e.getMessage());
+    }
 }

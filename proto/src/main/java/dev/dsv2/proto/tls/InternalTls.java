@@ -14,6 +14,7 @@ import io.netty.handler.ssl.SslContextBuilder;
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.TrustManagerFactory;
+import java.io.IOException;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.KeyStore;
@@ -35,14 +36,30 @@ import java.util.function.Function;
  * takes effect on the pod's next restart. Certificates need both the {@code serverAuth} and {@code clientAuth}
  * extended key usages when they carry any (cert-manager: {@code usages: [server auth, client auth]}).
  *
- * @param authority the name the clients expect in the servers' certificates instead of the dialed host, if any
+ * <p>Immutable once loaded; holds the key material in memory (never logged: {@link #toString()} names the files).
  */
-public record InternalTls(Path cert, Path key, Path ca, Optional<String> authority, KeyManagerFactory keys,
-                          TrustManagerFactory trust) {
+public final class InternalTls {
     public static final String CERT = "dsv2.internal-tls.cert";
     public static final String KEY = "dsv2.internal-tls.key";
     public static final String CA = "dsv2.internal-tls.ca";
     public static final String AUTHORITY = "dsv2.internal-tls.authority";
+
+    private final Path cert;
+    private final Path key;
+    private final Path ca;
+    private final Optional<String> authority;
+    private final KeyManagerFactory keys;
+    private final TrustManagerFactory trust;
+
+    private InternalTls(Path cert, Path key, Path ca, Optional<String> authority, KeyManagerFactory keys,
+                        TrustManagerFactory trust) {
+        this.cert = cert;
+        this.key = key;
+        this.ca = ca;
+        this.authority = authority;
+        this.keys = keys;
+        this.trust = trust;
+    }
 
     /**
      * The settings from configuration: empty when none of cert, key and ca is set (plaintext).
@@ -69,10 +86,17 @@ public record InternalTls(Path cert, Path key, Path ca, Optional<String> authori
                 value(config, AUTHORITY)));
     }
 
-    /** Reads and checks the three PEM files. */
+    /**
+     * Reads and checks the three PEM files.
+     *
+     * @param authority the name the clients expect in the servers' certificates instead of the dialed host, if any
+     * @throws IllegalArgumentException naming the key and path of a missing, unreadable or non-PEM file, or of a key
+     *                                  that is not the certificate's
+     */
     public static InternalTls load(Path cert, Path key, Path ca, Optional<String> authority) {
         List<X509Certificate> chain = PemFiles.certificates(CERT, cert);
         PrivateKey privateKey = PemFiles.privateKey(KEY, key);
+        PemFiles.requireKeyOf(KEY, key, privateKey, CERT, cert, chain.getFirst());
         List<X509Certificate> roots = PemFiles.certificates(CA, ca);
         try {
             KeyStore identity = KeyStore.getInstance("PKCS12");
@@ -88,9 +112,9 @@ public record InternalTls(Path cert, Path key, Path ca, Optional<String> authori
             TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
             tmf.init(anchors);
             return new InternalTls(cert, key, ca, authority, kmf, tmf);
-        } catch (GeneralSecurityException | java.io.IOException e) {
-            throw new IllegalArgumentException(KEY + ": " + key + " does not match the certificate " + cert + ": "
-                    + e.getMessage(), e);
+        } catch (GeneralSecurityException | IOException e) {
+            throw new IllegalArgumentException(KEY + ": " + key + " and " + CERT + ": " + cert
+                    + " cannot be used together: " + e.getMessage(), e);
         }
     }
 
@@ -124,6 +148,28 @@ public record InternalTls(Path cert, Path key, Path ca, Optional<String> authori
             throw new IllegalArgumentException("internal mTLS: cannot build the server TLS context from " + cert
                     + " and " + key + ": " + e.getMessage(), e);
         }
+    }
+
+    public Path cert() {
+        return cert;
+    }
+
+    public Path key() {
+        return key;
+    }
+
+    public Path ca() {
+        return ca;
+    }
+
+    /** The name the clients expect in the servers' certificates instead of the dialed host, if any. */
+    public Optional<String> authority() {
+        return authority;
+    }
+
+    @Override
+    public String toString() {
+        return describe();
     }
 
     /** For logs: the files, without key material. */

@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.KeyFactory;
 import java.security.PrivateKey;
+import java.security.Signature;
 import java.security.cert.CertificateException;
 import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
@@ -95,6 +96,39 @@ public final class PemFiles {
         }
         throw new IllegalArgumentException(key + ": " + path + " is not a PEM private key file (no -----BEGIN "
                 + "PRIVATE KEY----- block" + hint(text) + ")");
+    }
+
+    /**
+     * Checks that {@code privateKey} is the key of {@code certificate} (a signature made with it verifies with the
+     * certificate's public key), so a key swapped between two Secrets is reported at start-up.
+     *
+     * @throws IllegalArgumentException naming both keys and paths when it is not
+     */
+    public static void requireKeyOf(String keyName, Path keyPath, PrivateKey privateKey, String certName,
+                                    Path certPath, X509Certificate certificate) {
+        String algorithm = switch (privateKey.getAlgorithm()) {
+            case "RSA" -> "SHA256withRSA";
+            case "EC" -> "SHA256withECDSA";
+            default -> privateKey.getAlgorithm();  // Ed25519, Ed448: the algorithm name is the signature's
+        };
+        byte[] probe = "dsv2 key check".getBytes(StandardCharsets.US_ASCII);
+        boolean matches;
+        try {
+            Signature signer = Signature.getInstance(algorithm);
+            signer.initSign(privateKey);
+            signer.update(probe);
+            byte[] signature = signer.sign();
+            Signature verifier = Signature.getInstance(algorithm);
+            verifier.initVerify(certificate.getPublicKey());
+            verifier.update(probe);
+            matches = verifier.verify(signature);
+        } catch (GeneralSecurityException e) {
+            matches = false;
+        }
+        if (!matches) {
+            throw new IllegalArgumentException(keyName + ": " + keyPath + " is not the private key of the certificate "
+                    + "in " + certName + ": " + certPath + " (" + certificate.getSubjectX500Principal() + ")");
+        }
     }
 
     private static PrivateKey pkcs8(String key, Path path, byte[] der) {

@@ -123,6 +123,16 @@ Cross-field checks that values.schema.json cannot express. Each failure names th
 {{- fail (printf "%s.backend=cuda needs a GPU: set %s.gpu.enabled=true (or backend auto/cpu)" $component $component) }}
 {{- end }}
 {{- end }}
+{{- if and .Values.gateway.tls.enabled (not .Values.gateway.tls.secretName) }}
+{{- fail "gateway.tls.enabled=true needs gateway.tls.secretName: a kubernetes.io/tls Secret with tls.crt and tls.key (e.g. written by a cert-manager Certificate)" }}
+{{- end }}
+{{- if .Values.internalTls.enabled }}
+{{- range $component := list "gateway" "router" "expert" }}
+{{- if not (include "dsv2.internalTlsSecret" (dict "root" $ "component" $component)) }}
+{{- fail (printf "internalTls.enabled=true needs a Secret for the %s: set internalTls.secretName (shared) or internalTls.secretNames.%s (kubernetes.io/tls with tls.crt, tls.key, ca.crt)" $component $component) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- if and .Values.kafka.enabled (not .Values.kafka.bootstrapServers) }}
 {{- fail "kafka.enabled=true needs kafka.bootstrapServers (e.g. my-cluster-kafka-bootstrap.kafka.svc:9092)" }}
 {{- end }}
@@ -175,6 +185,70 @@ volumes:
     {{- end }}
   - name: tmp
     emptyDir: {}
+  {{- if include "dsv2.publicTls" . }}
+  - name: tls-public
+    secret:
+      secretName: {{ $root.Values.gateway.tls.secretName }}
+      defaultMode: 0440
+  {{- end }}
+  {{- with include "dsv2.internalTlsSecret" . }}
+  - name: tls-internal
+    secret:
+      secretName: {{ . }}
+      defaultMode: 0440
+  {{- end }}
+{{- end }}
+
+{{/*
+TLS helpers. Secrets are mounted read-only under /etc/dsv2/tls/{public,internal}; the services read the PEM files
+named by DSV2_TLS_* (public, gateway only) and DSV2_INTERNAL_TLS_* (mTLS between the services).
+"dsv2.publicTls": "true" when the component serves its public ports over TLS (the gateway with gateway.tls.enabled).
+"dsv2.internalTlsSecret": the component's mTLS Secret name, empty when internal TLS is off. Argument: {root, component}.
+*/}}
+{{- define "dsv2.publicTls" -}}
+{{- if and (eq .component "gateway") .root.Values.gateway.tls.enabled }}true{{ end }}
+{{- end }}
+
+{{- define "dsv2.internalTlsSecret" -}}
+{{- $tls := .root.Values.internalTls }}
+{{- if $tls.enabled }}
+{{- default $tls.secretName (index (default (dict) $tls.secretNames) .component) }}
+{{- end }}
+{{- end }}
+
+{{/* Env vars and mounts of the TLS settings. Argument: {root, component}. */}}
+{{- define "dsv2.tlsEnv" -}}
+{{- if include "dsv2.publicTls" . }}
+- name: DSV2_TLS_CERT
+  value: /etc/dsv2/tls/public/tls.crt
+- name: DSV2_TLS_KEY
+  value: /etc/dsv2/tls/public/tls.key
+{{- end }}
+{{- if include "dsv2.internalTlsSecret" . }}
+- name: DSV2_INTERNAL_TLS_CERT
+  value: /etc/dsv2/tls/internal/tls.crt
+- name: DSV2_INTERNAL_TLS_KEY
+  value: /etc/dsv2/tls/internal/tls.key
+- name: DSV2_INTERNAL_TLS_CA
+  value: /etc/dsv2/tls/internal/ca.crt
+{{- with .root.Values.internalTls.authority }}
+- name: DSV2_INTERNAL_TLS_AUTHORITY
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "dsv2.tlsMounts" -}}
+{{- if include "dsv2.publicTls" . }}
+- name: tls-public
+  mountPath: /etc/dsv2/tls/public
+  readOnly: true
+{{- end }}
+{{- if include "dsv2.internalTlsSecret" . }}
+- name: tls-internal
+  mountPath: /etc/dsv2/tls/internal
+  readOnly: true
+{{- end }}
 {{- end }}
 
 {{/*
@@ -260,10 +334,13 @@ resources, mounts. Argument: {root, component, env} where env is the component's
     {{- with .env }}
     {{- . | nindent 4 }}
     {{- end }}
+    {{- with include "dsv2.tlsEnv" . }}
+    {{- . | nindent 4 }}
+    {{- end }}
     {{- with $values.extraEnv }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
-  {{- include "dsv2.probes" $values.probes | nindent 2 }}
+  {{- include "dsv2.probes" (dict "probes" $values.probes "scheme" (ternary "HTTPS" "HTTP" (eq (include "dsv2.publicTls" .) "true"))) | nindent 2 }}
   resources:
     {{- include "dsv2.resources" $values | nindent 4 }}
   securityContext:
@@ -274,35 +351,43 @@ resources, mounts. Argument: {root, component, env} where env is the component's
       readOnly: true
     - name: tmp
       mountPath: /tmp
+    {{- with include "dsv2.tlsMounts" . }}
+    {{- . | nindent 4 }}
+    {{- end }}
 {{- end }}
 
 {{/*
 Startup, liveness and readiness probes on the Quarkus health endpoints, all on the container port named "http".
 The startup probe allows failureThreshold x periodSeconds for loading the weights; liveness and readiness only start
-once it has passed. Argument: a component's probes block.
+once it has passed. The scheme is HTTPS where the port serves TLS only (the gateway with gateway.tls.enabled; the
+kubelet does not verify the certificate). Argument: {probes: a component's probes block, scheme: HTTP|HTTPS}.
 */}}
 {{- define "dsv2.probes" -}}
+{{- $p := .probes -}}
 startupProbe:
   httpGet:
     path: /q/health/started
     port: http
-  periodSeconds: {{ .startup.periodSeconds }}
-  failureThreshold: {{ .startup.failureThreshold }}
-  timeoutSeconds: {{ .startup.timeoutSeconds }}
+    scheme: {{ .scheme }}
+  periodSeconds: {{ $p.startup.periodSeconds }}
+  failureThreshold: {{ $p.startup.failureThreshold }}
+  timeoutSeconds: {{ $p.startup.timeoutSeconds }}
 livenessProbe:
   httpGet:
     path: /q/health/live
     port: http
-  periodSeconds: {{ .liveness.periodSeconds }}
-  failureThreshold: {{ .liveness.failureThreshold }}
-  timeoutSeconds: {{ .liveness.timeoutSeconds }}
+    scheme: {{ .scheme }}
+  periodSeconds: {{ $p.liveness.periodSeconds }}
+  failureThreshold: {{ $p.liveness.failureThreshold }}
+  timeoutSeconds: {{ $p.liveness.timeoutSeconds }}
 readinessProbe:
   httpGet:
     path: /q/health/ready
     port: http
-  periodSeconds: {{ .readiness.periodSeconds }}
-  failureThreshold: {{ .readiness.failureThreshold }}
-  timeoutSeconds: {{ .readiness.timeoutSeconds }}
+    scheme: {{ .scheme }}
+  periodSeconds: {{ $p.readiness.periodSeconds }}
+  failureThreshold: {{ $p.readiness.failureThreshold }}
+  timeoutSeconds: {{ $p.readiness.timeoutSeconds }}
 {{- end }}
 
 {{/*
@@ -370,6 +455,20 @@ spec:
       path: /q/metrics
       interval: {{ $monitor.interval }}
       scrapeTimeout: {{ $monitor.scrapeTimeout }}
+      {{- if include "dsv2.publicTls" . }}
+      {{- $gatewayTls := .root.Values.gateway.tls }}
+      scheme: https
+      tlsConfig:
+        {{- if $gatewayTls.serviceMonitorTlsConfig }}
+        {{- toYaml $gatewayTls.serviceMonitorTlsConfig | nindent 8 }}
+        {{- else }}
+        ca:
+          secret:
+            name: {{ $gatewayTls.secretName }}
+            key: ca.crt
+        serverName: {{ printf "%s.%s.svc" (include "dsv2.componentName" .) .root.Release.Namespace }}
+        {{- end }}
+      {{- end }}
 {{- end }}
 {{- end }}
 

@@ -1,5 +1,6 @@
 package dev.dsv2.expert;
 
+import dev.dsv2.proto.tls.InternalTls;
 import io.grpc.Server;
 import io.grpc.netty.NettyServerBuilder;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -7,6 +8,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
+import java.util.Optional;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -37,14 +39,21 @@ public final class PlainExpertServer implements AutoCloseable {
      */
     public static PlainExpertServer start(ServedShard served, String host, int port, int computeThreads,
                                           MeterRegistry registry) {
+        return start(served, host, port, computeThreads, registry, Optional.empty());
+    }
+
+    /** As {@link #start(ServedShard, String, int, int, MeterRegistry)}, over mTLS when {@code tls} is set. */
+    public static PlainExpertServer start(ServedShard served, String host, int port, int computeThreads,
+                                          MeterRegistry registry, Optional<InternalTls> tls) {
         ThreadPoolExecutor compute = new ThreadPoolExecutor(computeThreads, computeThreads, 60, TimeUnit.SECONDS,
                 new ArrayBlockingQueue<>(64), Thread.ofPlatform().name("dsv2-expert-compute-", 1).daemon().factory());
         ExpertsEndpoint endpoint = new ExpertsEndpoint(served, compute,
                 new ExpertMetrics(registry, served.config(), served.placement()));
-        Server server = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
+        NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
                 .addService(endpoint)
-                .maxInboundMessageSize(MAX_MESSAGE_BYTES)
-                .build();
+                .maxInboundMessageSize(MAX_MESSAGE_BYTES);
+        tls.ifPresent(t -> builder.sslContext(t.serverContext()));
+        Server server = builder.build();
         try {
             server.start();
         } catch (IOException e) {

@@ -10,6 +10,7 @@ import dev.dsv2.gateway.metrics.ServingMetrics;
 import dev.dsv2.gateway.model.GatewaySettings;
 import dev.dsv2.gateway.model.ModelHost;
 import dev.dsv2.gateway.openai.OpenAiApi;
+import dev.dsv2.proto.tls.InternalTls;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.prometheus.PrometheusMeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
@@ -52,8 +53,9 @@ public class GatewayBeans {
 
     @Produces
     @Singleton
-    ModelHost modelHost(GatewaySettings settings) {
-        return new ModelHost(settings);
+    ModelHost modelHost(GatewaySettings settings, Config config) {
+        // A remote router over mTLS when dsv2.internal-tls.* is set (checked here, at start-up, even when embedded).
+        return new ModelHost(settings, InternalTls.fromConfig(key -> config.getOptionalValue(key, String.class)));
     }
 
     @Produces

@@ -7,6 +7,7 @@ import dev.dsv2.engine.model.RoutedExperts;
 import dev.dsv2.engine.serve.ErrorKind;
 import dev.dsv2.engine.serve.ServingException;
 import dev.dsv2.proto.internal.v1.ExpertRequest;
+import dev.dsv2.proto.tls.InternalTls;
 import io.grpc.Status;
 
 import java.nio.ByteBuffer;
@@ -14,6 +15,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicLong;
@@ -53,22 +55,28 @@ public final class RemoteExperts implements RoutedExperts, AutoCloseable {
      * @param timeout        deadline of one Compute call (one attempt)
      * @param sharedOnShards whether the shards add the shared experts (the router then loads none)
      * @param maxBackoff     the longest pause between discovery rounds
+     * @param internalTls    mTLS to the shards ({@code dsv2.internal-tls.*}), or empty for plaintext
      */
-    public record Options(WireDtype wireDtype, Duration timeout, boolean sharedOnShards, Duration maxBackoff) {
+    public record Options(WireDtype wireDtype, Duration timeout, boolean sharedOnShards, Duration maxBackoff,
+                          Optional<InternalTls> internalTls) {
         public static Options defaults() {
-            return new Options(WireDtype.F32, Duration.ofSeconds(30), false, Duration.ofSeconds(2));
+            return new Options(WireDtype.F32, Duration.ofSeconds(30), false, Duration.ofSeconds(2), Optional.empty());
         }
 
         public Options withWireDtype(WireDtype d) {
-            return new Options(d, timeout, sharedOnShards, maxBackoff);
+            return new Options(d, timeout, sharedOnShards, maxBackoff, internalTls);
         }
 
         public Options withSharedOnShards(boolean s) {
-            return new Options(wireDtype, timeout, s, maxBackoff);
+            return new Options(wireDtype, timeout, s, maxBackoff, internalTls);
         }
 
         public Options withTimeout(Duration t) {
-            return new Options(wireDtype, t, sharedOnShards, maxBackoff);
+            return new Options(wireDtype, t, sharedOnShards, maxBackoff, internalTls);
+        }
+
+        public Options withInternalTls(Optional<InternalTls> tls) {
+            return new Options(wireDtype, timeout, sharedOnShards, maxBackoff, tls);
         }
     }
 
@@ -120,7 +128,7 @@ public final class RemoteExperts implements RoutedExperts, AutoCloseable {
             throw new IllegalArgumentException("dsv2.router.experts is set but the model has no routed experts");
         }
         ShardDiscovery discovery = ShardDiscovery.start(config, addresses, options.sharedOnShards(),
-                options.maxBackoff());
+                options.maxBackoff(), options.internalTls());
         return new RemoteExperts(config, discovery, options, observer == null ? CallObserver.NONE : observer);
     }
 

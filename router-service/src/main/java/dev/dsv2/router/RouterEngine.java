@@ -8,11 +8,13 @@ import dev.dsv2.engine.serve.ModelLifecycle;
 import dev.dsv2.engine.serve.ServingEngine;
 import dev.dsv2.engine.serve.ServingException;
 import dev.dsv2.engine.serve.ServingSettings;
+import dev.dsv2.proto.tls.InternalTls;
 
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.function.Consumer;
 import java.util.logging.Logger;
 
@@ -53,10 +55,18 @@ public final class RouterEngine implements AutoCloseable {
      *
      * @param experts       {@code dsv2.router.experts}: every expert pod, empty for all experts in-process
      * @param expertTimeout {@code dsv2.router.expert-timeout}: deadline of one shard call
+     * @param internalTls   {@code dsv2.internal-tls.*}: mTLS to the expert shards, empty for plaintext
      */
     public record Settings(Path modelDir, ServingSettings serving, List<String> experts, SharedExperts sharedExperts,
-                           WireDtype wireDtype, Duration expertTimeout) {
+                           WireDtype wireDtype, Duration expertTimeout, Optional<InternalTls> internalTls) {
+        /** Plaintext to the shards. */
+        public Settings(Path modelDir, ServingSettings serving, List<String> experts, SharedExperts sharedExperts,
+                        WireDtype wireDtype, Duration expertTimeout) {
+            this(modelDir, serving, experts, sharedExperts, wireDtype, expertTimeout, Optional.empty());
+        }
+
         public Settings {
+            internalTls = internalTls == null ? Optional.empty() : internalTls;
             experts = experts == null ? List.of() : List.copyOf(experts);
             if (expertTimeout.isNegative() || expertTimeout.isZero()) {
                 throw new IllegalArgumentException("dsv2.router.expert-timeout must be positive, got " + expertTimeout);
@@ -70,12 +80,12 @@ public final class RouterEngine implements AutoCloseable {
         }
 
         public Settings withExperts(List<String> e, SharedExperts shared, WireDtype wire) {
-            return new Settings(modelDir, serving, e, shared, wire, expertTimeout);
+            return new Settings(modelDir, serving, e, shared, wire, expertTimeout, internalTls);
         }
 
         public Settings withCache(int kvTokens, int limit) {
             return new Settings(modelDir, serving.withKvCacheTokens(kvTokens).withContextLimit(limit), experts,
-                    sharedExperts, wireDtype, expertTimeout);
+                    sharedExperts, wireDtype, expertTimeout, internalTls);
         }
     }
 
@@ -111,7 +121,8 @@ public final class RouterEngine implements AutoCloseable {
             if (!settings.experts().isEmpty()) {
                 RemoteExperts.Options opts = RemoteExperts.Options.defaults().withWireDtype(settings.wireDtype())
                         .withTimeout(settings.expertTimeout())
-                        .withSharedOnShards(settings.sharedExperts() == SharedExperts.SHARDS);
+                        .withSharedOnShards(settings.sharedExperts() == SharedExperts.SHARDS)
+                        .withInternalTls(settings.internalTls());
                 remote = RemoteExperts.connect(config, settings.experts(), opts, calls);
             }
             return new RouterEngine(settings, config, remote);

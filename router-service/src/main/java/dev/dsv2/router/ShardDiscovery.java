@@ -2,10 +2,12 @@ package dev.dsv2.router;
 
 import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.proto.internal.v1.ShardInfo;
+import dev.dsv2.proto.tls.InternalTls;
 import io.grpc.StatusRuntimeException;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.logging.Logger;
@@ -53,7 +55,7 @@ final class ShardDiscovery implements AutoCloseable {
      * @throws IllegalArgumentException for an empty list, or a malformed or duplicate address
      */
     static ShardDiscovery start(ModelConfig config, List<String> addresses, boolean sharedOnShards,
-                                Duration maxBackoff) {
+                                Duration maxBackoff, Optional<InternalTls> tls) {
         List<String> cleaned = addresses.stream().map(String::trim).filter(a -> !a.isEmpty()).toList();
         if (cleaned.isEmpty()) {
             throw new IllegalArgumentException("dsv2.router.experts (DSV2_ROUTER_EXPERTS) is empty: list host:port of"
@@ -63,7 +65,7 @@ final class ShardDiscovery implements AutoCloseable {
             throw new IllegalArgumentException("dsv2.router.experts (DSV2_ROUTER_EXPERTS) lists an address twice: "
                     + cleaned);
         }
-        List<ShardEndpoint> endpoints = cleaned.stream().map(ShardEndpoint::parse).toList();
+        List<ShardEndpoint> endpoints = cleaned.stream().map(a -> ShardEndpoint.parse(a, tls)).toList();
         ShardDiscovery d = new ShardDiscovery(config, endpoints, sharedOnShards, maxBackoff);
         d.thread.start();
         return d;

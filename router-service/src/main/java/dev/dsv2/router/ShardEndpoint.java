@@ -4,13 +4,14 @@ import dev.dsv2.proto.internal.v1.ExpertRequest;
 import dev.dsv2.proto.internal.v1.ExpertsGrpc;
 import dev.dsv2.proto.internal.v1.ShardInfo;
 import dev.dsv2.proto.internal.v1.ShardInfoRequest;
+import dev.dsv2.proto.tls.InternalTls;
 import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.netty.NettyChannelBuilder;
 
 import java.time.Duration;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
@@ -33,6 +34,7 @@ final class ShardEndpoint implements AutoCloseable {
     private final String address;
     private final String host;
     private final int port;
+    private final Optional<InternalTls> tls;
     private final AtomicReference<ManagedChannel> channel;
     private final AtomicReference<ComputeStream> stream = new AtomicReference<>();
     private volatile ShardInfo info;
@@ -40,19 +42,21 @@ final class ShardEndpoint implements AutoCloseable {
     private volatile long downSince;
     private volatile boolean closed;
 
-    private ShardEndpoint(String address, String host, int port) {
+    private ShardEndpoint(String address, String host, int port, Optional<InternalTls> tls) {
         this.address = address;
         this.host = host;
         this.port = port;
+        this.tls = tls;
         this.channel = new AtomicReference<>(newChannel());
     }
 
     /**
-     * An endpoint for {@code host:port} (an IPv6 host in brackets, {@code [::1]:9090}).
+     * An endpoint for {@code host:port} (an IPv6 host in brackets, {@code [::1]:9090}), over mTLS when {@code tls}
+     * is set, else plaintext.
      *
      * @throws IllegalArgumentException naming {@code dsv2.router.experts} and the bad entry
      */
-    static ShardEndpoint parse(String address) {
+    static ShardEndpoint parse(String address, Optional<InternalTls> tls) {
         String a = address.trim();
         int colon = a.lastIndexOf(':');
         String host = colon > 0 ? a.substring(0, colon) : "";
@@ -69,12 +73,11 @@ final class ShardEndpoint implements AutoCloseable {
             throw new IllegalArgumentException("dsv2.router.experts (DSV2_ROUTER_EXPERTS): '" + address
                     + "' is not host:port (expected a comma list such as expert-0:9090,expert-1:9090)");
         }
-        return new ShardEndpoint(a, host, port);
+        return new ShardEndpoint(a, host, port, tls);
     }
 
     private ManagedChannel newChannel() {
-        return NettyChannelBuilder.forAddress(host, port).usePlaintext()
-                .maxInboundMessageSize(MAX_MESSAGE_BYTES).build();
+        return InternalTls.nettyChannelBuilder(host, port, tls).maxInboundMessageSize(MAX_MESSAGE_BYTES).build();
     }
 
     String address() {

@@ -6,6 +6,7 @@ import dev.dsv2.gateway.core.ApiError;
 import dev.dsv2.gateway.router.EmbeddedRouter;
 import dev.dsv2.gateway.router.GrpcRouterClient;
 import dev.dsv2.gateway.router.RouterClient;
+import dev.dsv2.proto.tls.InternalTls;
 import dev.dsv2.tokenizer.HfTokenizer;
 
 import java.io.IOException;
@@ -32,10 +33,18 @@ public final class ModelHost implements AutoCloseable {
     public enum State { LOADING, READY, FAILED }
 
     private final GatewaySettings settings;
+    private final Optional<InternalTls> routerTls;
     private final ModelLifecycle<ServedModel> lifecycle = new ModelLifecycle<>("the model", m -> m.router().close());
 
+    /** A host that reaches a remote router over plaintext. */
     public ModelHost(GatewaySettings settings) {
+        this(settings, Optional.empty());
+    }
+
+    /** @param routerTls mTLS to a remote router ({@code dsv2.internal-tls.*}); unused in embedded mode */
+    public ModelHost(GatewaySettings settings, Optional<InternalTls> routerTls) {
         this.settings = settings;
+        this.routerTls = routerTls;
     }
 
     public GatewaySettings settings() {
@@ -71,8 +80,9 @@ public final class ModelHost implements AutoCloseable {
         if (settings.embedded()) {
             router = EmbeddedRouter.load(dir, settings.serving(), lifecycle::progress);
         } else {
-            lifecycle.progress("routing to the router-service at " + settings.router());
-            router = new GrpcRouterClient(settings.router());
+            lifecycle.progress("routing to the router-service at " + settings.router()
+                    + routerTls.map(t -> " over " + t.describe()).orElse(""));
+            router = new GrpcRouterClient(settings.router(), routerTls);
         }
         String name = settings.modelName().orElse(dir.toAbsolutePath().normalize().getFileName().toString());
         ServedModel model = new ServedModel(name, dir, tokenizer, config, contextLimit,

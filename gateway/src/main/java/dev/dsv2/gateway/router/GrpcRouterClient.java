@@ -8,14 +8,15 @@ import dev.dsv2.proto.internal.v1.RouterEvent;
 import dev.dsv2.proto.internal.v1.RouterGrpc;
 import dev.dsv2.proto.internal.v1.RouterStatusRequest;
 import dev.dsv2.proto.internal.v1.TokenEvent;
+import dev.dsv2.proto.tls.InternalTls;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 
@@ -34,10 +35,18 @@ public final class GrpcRouterClient implements RouterClient {
     private final RouterGrpc.RouterBlockingStub blocking;
     private final Map<String, Call> calls = new ConcurrentHashMap<>();
 
-    /** @param target {@code host:port} of the router's gRPC server */
+    /** @param target {@code host:port} of the router's gRPC server, over plaintext */
     public GrpcRouterClient(String target) {
+        this(target, Optional.empty());
+    }
+
+    /**
+     * @param target {@code host:port} of the router's gRPC server
+     * @param tls    mTLS to the router ({@code dsv2.internal-tls.*}), or empty for plaintext
+     */
+    public GrpcRouterClient(String target, Optional<InternalTls> tls) {
         this.target = target;
-        this.channel = ManagedChannelBuilder.forTarget(target).usePlaintext().build();
+        this.channel = InternalTls.channelBuilder(target, tls).build();
         this.async = RouterGrpc.newStub(channel);
         this.blocking = RouterGrpc.newBlockingStub(channel);
     }

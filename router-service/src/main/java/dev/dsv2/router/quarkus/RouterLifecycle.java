@@ -1,6 +1,7 @@
 package dev.dsv2.router.quarkus;
 
 import dev.dsv2.engine.serve.ServingSettings;
+import dev.dsv2.proto.tls.InternalTls;
 import dev.dsv2.router.RouterEngine;
 import dev.dsv2.router.RouterMetrics;
 import dev.dsv2.router.WireDtype;
@@ -59,7 +60,8 @@ public class RouterLifecycle {
     RouterEngine engine(RouterMetrics metrics) {
         ServingSettings serving = ServingSettings.parse(key -> mpConfig.getOptionalValue(key, String.class));
         RouterEngine.Settings settings = new RouterEngine.Settings(modelDir, serving, experts.orElse(List.of()),
-                RouterEngine.SharedExperts.parse(sharedExperts), WireDtype.parse(wireDtype), expertTimeout);
+                RouterEngine.SharedExperts.parse(sharedExperts), WireDtype.parse(wireDtype), expertTimeout,
+                InternalTls.fromConfig(key -> mpConfig.getOptionalValue(key, String.class)));
         RouterEngine engine = RouterEngine.create(settings, metrics.callObserver());
         metrics.bind(engine);
         return engine;

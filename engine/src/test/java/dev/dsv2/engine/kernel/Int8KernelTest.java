@@ -8,6 +8,7 @@ import org.junit.jupiter.api.Test;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -60,6 +61,45 @@ class Int8KernelTest {
                     assertEquals(0f, actual[0], "matmul must not write before outOff");
                 }
             }
+        }
+    }
+
+    /**
+     * The matrix-vector results (decode: fewer than 16 activation rows) do not depend on the thread count, on how the
+     * rows are split into chunks, nor on the batch an activation row is part of: bit for bit, each row's chain is the
+     * same whichever register block (4 x 2, 4 x 1, one row) computes it.
+     */
+    @Test
+    void matrixVectorIsIndependentOfThreadsAndBatch() {
+        int cols = 2048;
+        int maxBatch = 15;
+        for (int rows : new int[] {203, 1408}) {
+            Weight w = randomInt8(rows, cols, rows);
+            float[] x = KernelDifferentialTest.randomVector(maxBatch * cols, 7);
+            float[][] byThreads = new float[3][];
+            for (int t = 1; t <= 3; t++) {
+                try (VectorBackend be = new VectorBackend(t)) {
+                    for (int batch = 1; batch <= maxBatch; batch++) {
+                        float[] out = new float[batch * rows];
+                        be.matmul(w, x, 0, out, 0, batch);
+                        if (batch == maxBatch) {
+                            byThreads[t - 1] = out;
+                        }
+                        for (int b = 0; b < batch; b++) {
+                            float[] single = new float[rows];
+                            be.matmul(w, x, b * cols, single, 0, 1);
+                            for (int r = 0; r < rows; r++) {
+                                assertEquals(Float.floatToRawIntBits(single[r]),
+                                        Float.floatToRawIntBits(out[b * rows + r]), "int8 [" + rows + "x" + cols
+                                                + "] row " + r + " of activation " + b + " in a batch of " + batch
+                                                + " differs from the same activation alone (" + t + " threads)");
+                            }
+                        }
+                    }
+                }
+            }
+            assertArrayEquals(byThreads[0], byThreads[1], "1 thread against 2, [" + rows + "x" + cols + "]");
+            assertArrayEquals(byThreads[0], byThreads[2], "1 thread against 3, [" + rows + "x" + cols + "]");
         }
     }
 

@@ -17,7 +17,8 @@ import java.util.List;
  * (369 MB bf16, 196 MB int8: from memory, as decode reads them). For each of 1 and 2 threads and 1, 2 and 4
  * activation rows, each round times {@code calls} calls of bf16 then of int8 (best call for hot, mean per call over
  * whole cycles of 64 for streamed); printed: the median over rounds of each time and of the per-round ratio
- * bf16 / int8 (above 1: int8 faster), and the int8 stream's GB/s.
+ * bf16 / int8 (above 1: int8 faster), and the int8 stream's GB/s. First, the time of quantizing the 64 experts
+ * ({@link Int8Quantizer}, 2 threads), three times.
  *
  * <p>Run: {@code java --add-modules jdk.incubator.vector -cp benchmarks/target/benchmarks.jar
  * dev.dsv2.benchmarks.Int8MatVecRatio [rounds] [threads,...] [batches,...]}.
@@ -36,7 +37,15 @@ public final class Int8MatVecRatio {
             Weight[] int8 = new Weight[n];
             for (int e = 0; e < n; e++) {
                 bf16[e] = RandomWeights.bf16(arena, "expert" + e, RandomWeights.MOE_INTER, RandomWeights.HIDDEN, e);
-                int8[e] = Int8Quantizer.quantize(bf16[e], arena, setup);
+            }
+            for (int pass = 0; pass < 3; pass++) {
+                long t0 = System.nanoTime();
+                for (int e = 0; e < n; e++) {
+                    int8[e] = Int8Quantizer.quantize(bf16[e], arena, setup);
+                }
+                System.out.printf("quantized %d experts (%.0f M weights) in %.0f ms on 2 threads%n", n,
+                        (double) n * RandomWeights.MOE_INTER * RandomWeights.HIDDEN / 1e6,
+                        (System.nanoTime() - t0) / 1e6);
             }
             System.out.printf("%-8s %-8s %5s %12s %12s %12s %10s%n", "threads", "weights", "batch", "bf16 us",
                     "int8 us", "bf16/int8", "int8 GB/s");

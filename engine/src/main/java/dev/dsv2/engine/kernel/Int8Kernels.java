@@ -72,9 +72,9 @@ final class Int8Kernels {
         return FloatVector.fromArray(F, idx, 0);
     }
 
-    /** Floats of scratch {@link #rows} needs for rows of {@code cols} values: a vector's lanes, two activation rows. */
+    /** Floats of scratch {@link #rows} needs for rows of {@code cols} values: a vector's lanes, four activations. */
     static int scratchFloats(int cols) {
-        return L + 2 * cols;
+        return L + 4 * cols;
     }
 
     /** Scale number {@code i} of {@code scales} (row-major {@code [rows, cols / 32]}) as a float. */
@@ -98,13 +98,14 @@ final class Int8Kernels {
     /**
      * Rows {@code [r0, r1)} of int8 {@code w} times {@code m} pair-ordered activation rows, with the contract of
      * {@link MatVecKernels#rows}; {@code scratch} holds {@link #scratchFloats}{@code (w.cols())} floats. The activation
-     * rows are copied into natural order first (two at a time), so that each load of {@code L} codes widens straight
-     * to one float vector. Every (weight row, activation row) product is the same chain of operations whichever block
-     * computes it — per block {@code k} of 32: {@code t = 0}, {@code t = q[j, j + L) · x[j, j + L) + t} for each
-     * sub-vector in order (fused multiply-adds), {@code acc = t · s[k] + acc}; then the
-     * lanes summed in {@link Lanes#sumStored}'s order — so a result does not depend on the thread count, the row
-     * range split or the batch it is part of. Blocks: pairs of activation rows four weight rows at a time (4 x 2),
-     * then a last activation row four weight rows at a time (4 x 1); rows left over one at a time.
+     * rows are copied into natural order first (up to four at a time), so that each load of {@code L} codes widens
+     * straight to one float vector. Every (weight row, activation row) product is the same chain of operations
+     * whichever block computes it — per block {@code k} of 32: {@code t = 0}, {@code t = q[j, j + L) · x[j, j + L)
+     * + t} for each sub-vector in order (fused multiply-adds), {@code acc = t · s[k] + acc}; then the lanes summed in
+     * {@link Lanes#sumStored}'s order — so a result does not depend on the thread count, the row range split or the
+     * batch it is part of. Blocks: groups of four activation rows two weight rows at a time (2 x 4), then a pair four
+     * weight rows at a time (4 x 2), then a last activation row four weight rows at a time (4 x 1); weight rows left
+     * over one at a time.
      */
     static void rows(Weight w, int r0, int r1, float[] x, int xOff, int xStride, int m, float[] out, int outOff,
                      int outStride, boolean pairOut, float[] scratch) {
@@ -117,6 +118,21 @@ final class Int8Kernels {
         int xa = L;
         int xb = L + n;
         int b = 0;
+        for (; b + 4 <= m; b += 4) {
+            for (int i = 0; i < 4; i++) {
+                toNatural(x, xOff + (b + i) * xStride, n, scratch, xa + i * n);
+            }
+            int o = outOff + b * outStride;
+            int r = r0;
+            for (; r + 2 <= r1; r += 2) {
+                rows2x4(w, r, scratch, xa, out, o, outStride, rows, pairOut);
+            }
+            if (r < r1) {
+                int p = MatVecKernels.pos(r, rows, pairOut);
+                row1x2(w, r, scratch, xa, xa + n, out, o + p, o + outStride + p);
+                row1x2(w, r, scratch, xa + 2 * n, xa + 3 * n, out, o + 2 * outStride + p, o + 3 * outStride + p);
+            }
+        }
         for (; b + 2 <= m; b += 2) {
             toNatural(x, xOff + b * xStride, n, scratch, xa);
             toNatural(x, xOff + (b + 1) * xStride, n, scratch, xb);
@@ -226,6 +242,73 @@ final class Int8Kernels {
         out[o + MatVecKernels.pos(r + 2, rows, pairOut)] = Lanes.sumStored(s);
         a3.intoArray(s, 0);
         out[o + MatVecKernels.pos(r + 3, rows, pairOut)] = Lanes.sumStored(s);
+    }
+
+    /**
+     * Two int8 rows from {@code r} times four natural-order activation rows (at {@code x0}, {@code x0 + n}, ...): eight
+     * chains, each code vector feeding four, so four activation rows stream the weight once.
+     */
+    private static void rows2x4(Weight w, int r, float[] s, int x0, float[] out, int o, int outStride, int rows,
+                                boolean pairOut) {
+        MemorySegment seg = w.data();
+        MemorySegment sc = w.scales();
+        int n = w.cols();
+        int nb = n / B;
+        long q0 = (long) r * n, q1 = q0 + n;
+        long f0 = (long) r * nb, f1 = f0 + nb;
+        int x1 = x0 + n, x2 = x1 + n, x3 = x2 + n;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
+        for (int k = 0; k < nb; k++) {
+            int c = k * B;
+            FloatVector ta0 = FloatVector.zero(F), ta1 = ta0, tb0 = ta0, tb1 = ta0, tc0 = ta0, tc1 = ta0, td0 = ta0,
+                    td1 = ta0;
+            for (int j = 0; j < B; j += L) {
+                FloatVector w0 = (FloatVector) ByteVector.fromMemorySegment(CODES, seg, q0 + c + j, LE)
+                        .convertShape(VectorOperators.B2F, F, 0);
+                FloatVector w1 = (FloatVector) ByteVector.fromMemorySegment(CODES, seg, q1 + c + j, LE)
+                        .convertShape(VectorOperators.B2F, F, 0);
+                FloatVector xa = FloatVector.fromArray(F, s, x0 + c + j);
+                ta0 = w0.fma(xa, ta0);
+                ta1 = w1.fma(xa, ta1);
+                FloatVector xb = FloatVector.fromArray(F, s, x1 + c + j);
+                tb0 = w0.fma(xb, tb0);
+                tb1 = w1.fma(xb, tb1);
+                FloatVector xc = FloatVector.fromArray(F, s, x2 + c + j);
+                tc0 = w0.fma(xc, tc0);
+                tc1 = w1.fma(xc, tc1);
+                FloatVector xd = FloatVector.fromArray(F, s, x3 + c + j);
+                td0 = w0.fma(xd, td0);
+                td1 = w1.fma(xd, td1);
+            }
+            FloatVector g0 = FloatVector.broadcast(F, scale(sc, f0 + k));
+            FloatVector g1 = FloatVector.broadcast(F, scale(sc, f1 + k));
+            a0 = ta0.fma(g0, a0);
+            a1 = ta1.fma(g1, a1);
+            b0 = tb0.fma(g0, b0);
+            b1 = tb1.fma(g1, b1);
+            c0 = tc0.fma(g0, c0);
+            c1 = tc1.fma(g1, c1);
+            d0 = td0.fma(g0, d0);
+            d1 = td1.fma(g1, d1);
+        }
+        int p0 = MatVecKernels.pos(r, rows, pairOut);
+        int p1 = MatVecKernels.pos(r + 1, rows, pairOut);
+        a0.intoArray(s, 0);
+        out[o + p0] = Lanes.sumStored(s);
+        a1.intoArray(s, 0);
+        out[o + p1] = Lanes.sumStored(s);
+        b0.intoArray(s, 0);
+        out[o + 1 * outStride + p0] = Lanes.sumStored(s);
+        b1.intoArray(s, 0);
+        out[o + 1 * outStride + p1] = Lanes.sumStored(s);
+        c0.intoArray(s, 0);
+        out[o + 2 * outStride + p0] = Lanes.sumStored(s);
+        c1.intoArray(s, 0);
+        out[o + 2 * outStride + p1] = Lanes.sumStored(s);
+        d0.intoArray(s, 0);
+        out[o + 3 * outStride + p0] = Lanes.sumStored(s);
+        d1.intoArray(s, 0);
+        out[o + 3 * outStride + p1] = Lanes.sumStored(s);
     }
 
     /**

@@ -28,8 +28,8 @@ import static dev.dsv2.engine.kernel.Lanes.S;
  * once per call (two permutes per 32 values). Per block of 32 and weight row: {@code t = q[0, 16) · x[0, 16) + 0},
  * {@code t = q[16, 32) · x[16, 32) + t}, then {@code acc = t · s + acc} — the scale once per block. Against the
  * former pair-order widening (32 codes read as shorts, three shifts to split even and odd codes) this is two vector
- * operations fewer per block and row; the kernel stays compute-bound in cache (0.6x the bf16 kernel's time per
- * weight, ~2x its weights per byte), see {@code docs/int8.md} for the measured ratios.
+ * operations fewer per block and row. In cache the kernel computes ~0.63x the bf16 kernel's weights per second (at
+ * 0.53x its bytes per weight); {@code docs/int8.md} has the measured ratios.
  *
  * <p><b>Pair-order widening</b> (GEMM panel, transposed product). As for bf16 ({@link MatVecKernels}), one load per
  * pair block of {@code P = 2·L} values: {@code P} codes read as {@code L} shorts and sign-extended to int lanes, lane

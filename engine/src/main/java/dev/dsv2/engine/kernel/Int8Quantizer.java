@@ -3,10 +3,17 @@ package dev.dsv2.engine.kernel;
 import dev.dsv2.engine.tensor.Bf16;
 import dev.dsv2.engine.tensor.DType;
 import dev.dsv2.engine.tensor.TensorView;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
 import static dev.dsv2.engine.kernel.Weight.INT8_BLOCK;
 
@@ -23,6 +30,15 @@ import static dev.dsv2.engine.kernel.Weight.INT8_BLOCK;
  */
 public final class Int8Quantizer {
     private static final int ROWS_PER_TASK = 16;
+    private static final VectorSpecies<Float> F = Lanes.F;
+    private static final int L = Lanes.L;
+    /** One byte per float lane: the codes of one vector. */
+    private static final VectorSpecies<Byte> CODES = VectorSpecies.of(byte.class,
+            VectorShape.forBitSize(Math.max(64, F.vectorBitSize() / 4)));
+    /** The lanes of a code vector that hold codes (all of them unless vectors are 128 bits). */
+    private static final VectorMask<Byte> FIRST_L = CODES.indexInRange(0, L);
+    /** {@code 1.5 · 2^23}: {@code (y + ROUND) - ROUND} is {@code rint(y)} for {@code |y| < 2^22}. */
+    private static final float ROUND = 12582912f;
 
     private Int8Quantizer() {
     }
@@ -56,7 +72,10 @@ public final class Int8Quantizer {
 
     /**
      * Quantizes rows {@code [r0, r1)} of float weight {@code w} into {@code codes [rows, cols]} (I8) and
-     * {@code scales [rows, cols / 32]} (BF16, little-endian), both laid out for the whole weight.
+     * {@code scales [rows, cols / 32]} (BF16, little-endian), both laid out for the whole weight. Vectorized, with the
+     * bytes of the scalar definition in the class doc: the block maximum is exact in any order, the division is the
+     * same IEEE division, and {@code rint} is the round-half-even of adding and subtracting {@code 1.5 · 2^23} (exact
+     * for the |values| <= 127 + 1 that reach it).
      *
      * @throws IllegalArgumentException naming the weight, row and column of a value that is not finite
      */
@@ -65,29 +84,60 @@ public final class Int8Quantizer {
         int cols = w.cols();
         int blocks = cols / INT8_BLOCK;
         float[] row = new float[cols];
-        byte[] q = new byte[cols];
         for (int r = r0; r < r1; r++) {
-            GemmKernels.widenRow(w, r, row, 0);
+            widen(w, r, row);
+            long rowCodes = (long) r * cols;
             for (int b = 0; b < blocks; b++) {
                 int c0 = b * INT8_BLOCK;
-                float amax = 0f;
-                for (int c = c0; c < c0 + INT8_BLOCK; c++) {
-                    float v = row[c];
-                    if (!Float.isFinite(v)) {
-                        throw new IllegalArgumentException(w.name() + ": value [" + r + ", " + c + "] is " + v
-                                + ", cannot quantize to int8");
-                    }
-                    amax = Math.max(amax, Math.abs(v));
+                FloatVector m = FloatVector.zero(F);
+                for (int c = c0; c < c0 + INT8_BLOCK; c += L) {
+                    m = m.max(FloatVector.fromArray(F, row, c).abs());
+                }
+                float amax = m.reduceLanes(VectorOperators.MAX);
+                if (!Float.isFinite(amax)) {
+                    throw notFinite(w, r, row, c0);
                 }
                 short sBits = scaleBits(amax);
                 float s = Bf16.toFloat(sBits);
-                for (int c = c0; c < c0 + INT8_BLOCK; c++) {
-                    q[c] = s == 0f ? 0 : (byte) Math.max(-127, Math.min(127, (int) Math.rint(row[c] / s)));
-                }
                 scales.set(TensorView.LE_SHORT, 2L * ((long) r * blocks + b), sBits);
+                for (int c = c0; c < c0 + INT8_BLOCK; c += L) {
+                    FloatVector q = s == 0f ? FloatVector.zero(F) : FloatVector.fromArray(F, row, c).div(s)
+                            .add(ROUND).sub(ROUND).max(-127f).min(127f);
+                    ByteVector v = (ByteVector) q.convertShape(VectorOperators.F2B, CODES, 0);
+                    if (CODES.length() == L) {
+                        v.intoMemorySegment(codes, rowCodes + c, Lanes.LE);
+                    } else {
+                        v.intoMemorySegment(codes, rowCodes + c, Lanes.LE, FIRST_L);
+                    }
+                }
             }
-            MemorySegment.copy(q, 0, codes, ValueLayout.JAVA_BYTE, (long) r * cols, cols);
         }
+    }
+
+    /** Row {@code r} of float weight {@code w} widened into {@code row} (bf16 with vectors, others as the GEMM). */
+    private static void widen(Weight w, int r, float[] row) {
+        int cols = w.cols();
+        if (w.dtype() != DType.BF16) {
+            GemmKernels.widenRow(w, r, row, 0);
+            return;
+        }
+        MemorySegment seg = w.data();
+        long base = 2L * r * cols;
+        for (int c = 0; c < cols; c += L) {
+            ((IntVector) ShortVector.fromMemorySegment(Lanes.S, seg, base + 2L * c, Lanes.LE)
+                    .convertShape(VectorOperators.S2I, Lanes.I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats().intoArray(row, c);
+        }
+    }
+
+    /** The error for the first value of block {@code [c0, c0 + 32)} of row {@code r} that is not finite. */
+    private static IllegalArgumentException notFinite(Weight w, int r, float[] row, int c0) {
+        int c = c0;
+        while (Float.isFinite(row[c])) {
+            c++;
+        }
+        return new IllegalArgumentException(w.name() + ": value [" + r + ", " + c + "] is " + row[c]
+                + ", cannot quantize to int8");
     }
 
     private static void checkShape(Weight w) {

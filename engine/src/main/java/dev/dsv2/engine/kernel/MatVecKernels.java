@@ -39,12 +39,13 @@ final class MatVecKernels {
 
     /**
      * Floats of the {@code rowScratch} that {@link #rows} needs for rows of {@code cols} values: a row widened in pair
-     * order and the pair block it is reordered through (dtypes other than bf16), and room for one vector's lanes (the bf16 kernels store each
-     * accumulator there and add its lanes with {@link Lanes#sumStored}, so no vector is passed to a method that C2
-     * might not inline — such a call boxes the vector and allocates).
+     * order and the pair block it is reordered through (dtypes other than bf16), and room for one vector's lanes (the
+     * bf16 kernels store each accumulator there and add its lanes with {@link Lanes#sumStored}, so no vector is passed
+     * to a method that C2 might not inline — such a call boxes the vector and allocates); int8 weights need
+     * {@link Int8Kernels#scratchFloats}.
      */
     static int scratchFloats(int cols) {
-        return Math.max(2 * cols, L);
+        return Math.max(Math.max(2 * cols, L), Int8Kernels.scratchFloats(cols));
     }
 
     /** Where value {@code c} of a row of {@code n} values sits in pair order. */

@@ -2,12 +2,16 @@ package dev.dsv2.engine.kernel;
 
 import dev.dsv2.engine.tensor.Bf16;
 import dev.dsv2.engine.tensor.DType;
+import dev.dsv2.engine.tensor.TensorView;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -23,6 +27,8 @@ class Int8KernelTest {
     private static final int[] BATCHES = {1, 2, 3, 4, 5, 9, 15, 16, 17, 33, 50};
     private static final VectorBackend VECTOR = new VectorBackend(2);
     private static final ScalarBackend SCALAR = new ScalarBackend();
+    private static final ValueLayout.OfFloat LE_FLOAT =
+            ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     @AfterAll
     static void close() {
@@ -60,6 +66,45 @@ class Int8KernelTest {
                     assertEquals(0f, actual[0], "matmul must not write before outOff");
                 }
             }
+        }
+    }
+
+    /**
+     * The matrix-vector results (decode: fewer than 16 activation rows) do not depend on the thread count, on how the
+     * rows are split into chunks, nor on the batch an activation row is part of: bit for bit, each row's chain is the
+     * same whichever register block (4 x 2, 4 x 1, one row) computes it.
+     */
+    @Test
+    void matrixVectorIsIndependentOfThreadsAndBatch() {
+        int cols = 2048;
+        int maxBatch = 15;
+        for (int rows : new int[] {203, 1408}) {
+            Weight w = randomInt8(rows, cols, rows);
+            float[] x = KernelDifferentialTest.randomVector(maxBatch * cols, 7);
+            float[][] byThreads = new float[3][];
+            for (int t = 1; t <= 3; t++) {
+                try (VectorBackend be = new VectorBackend(t)) {
+                    for (int batch = 1; batch <= maxBatch; batch++) {
+                        float[] out = new float[batch * rows];
+                        be.matmul(w, x, 0, out, 0, batch);
+                        if (batch == maxBatch) {
+                            byThreads[t - 1] = out;
+                        }
+                        for (int b = 0; b < batch; b++) {
+                            float[] single = new float[rows];
+                            be.matmul(w, x, b * cols, single, 0, 1);
+                            for (int r = 0; r < rows; r++) {
+                                assertEquals(Float.floatToRawIntBits(single[r]),
+                                        Float.floatToRawIntBits(out[b * rows + r]), "int8 [" + rows + "x" + cols
+                                                + "] row " + r + " of activation " + b + " in a batch of " + batch
+                                                + " differs from the same activation alone (" + t + " threads)");
+                            }
+                        }
+                    }
+                }
+            }
+            assertArrayEquals(byThreads[0], byThreads[1], "1 thread against 2, [" + rows + "x" + cols + "]");
+            assertArrayEquals(byThreads[0], byThreads[2], "1 thread against 3, [" + rows + "x" + cols + "]");
         }
     }
 
@@ -134,6 +179,67 @@ class Int8KernelTest {
         }
     }
 
+    /**
+     * The vectorized, parallel quantizer writes the bytes of the scalar definition ({@code docs/int8.md}: the scale
+     * rounded up to bf16, {@code clamp(rint(W / s), -127, 127)}), computed here value by value, on odd row counts that
+     * split unevenly into tasks, one to 65 blocks per row, every float input dtype, and planted values: an all-zero
+     * block with a -0.0, exact ties {@code (k + 1/2) · s} (round half to even), subnormals and large magnitudes.
+     */
+    @Test
+    void quantizerWritesTheScalarDefinitionsBytes() {
+        for (DType dtype : new DType[] {DType.BF16, DType.F16, DType.F32}) {
+            for (int rows : new int[] {1, 3, 17, 33}) {
+                for (int cols : new int[] {32, 96, 2080}) {
+                    Weight w = KernelDifferentialTest.randomWeight(dtype, rows, cols, rows * 7L + cols);
+                    if (dtype == DType.F32) {
+                        plantSpecialValues(w);
+                    }
+                    Weight q = Int8Quantizer.quantize(w, Arena.ofAuto(), VECTOR);
+                    int blocks = cols / 32;
+                    for (int r = 0; r < rows; r++) {
+                        for (int b = 0; b < blocks; b++) {
+                            float amax = 0f;
+                            for (int c = b * 32; c < b * 32 + 32; c++) {
+                                amax = Math.max(amax, Math.abs(w.get(r, c)));
+                            }
+                            short sBits = Int8Quantizer.scaleBits(amax);
+                            float s = Bf16.toFloat(sBits);
+                            String at = dtype + " [" + rows + "x" + cols + "] row " + r + " block " + b;
+                            assertEquals(sBits, q.scales().get(TensorView.LE_SHORT, 2L * (r * blocks + b)), at);
+                            for (int c = b * 32; c < b * 32 + 32; c++) {
+                                int code = s == 0f ? 0
+                                        : Math.max(-127, Math.min(127, (int) Math.rint(w.get(r, c) / s)));
+                                assertEquals(code, q.data().get(ValueLayout.JAVA_BYTE, (long) r * cols + c),
+                                        at + " column " + c + " (" + w.get(r, c) + " / " + s + ")");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** Rewrites parts of an F32 weight with values where a quantizer could go wrong. */
+    private static void plantSpecialValues(Weight w) {
+        MemorySegment seg = w.data();
+        int cols = w.cols();
+        for (int r = 0; r < w.rows(); r++) {
+            long row = (long) r * cols;
+            int block = r % (cols / 32);
+            long at = row + block * 32L;
+            for (int i = 0; i < 32; i++) {
+                float v = switch (r % 4) {
+                    case 0 -> i == 5 ? -0f : 0f;
+                    // amax 127 · 2^-7: the scale is exactly 2^-7 and every other value a tie (k + 1/2) · 2^-7
+                    case 1 -> i == 0 ? 127f / 128 : ((i % 17) - 8 + 0.5f) / 128 * (i % 2 == 0 ? 1 : -1);
+                    case 2 -> (i - 16) * 1e-40f;
+                    default -> (i - 16) * 1.1e36f;
+                };
+                seg.set(LE_FLOAT, 4 * (at + i), v);
+            }
+        }
+    }
+
     @Test
     void quantizationErrorIsWithinHalfAScalePerValue() {
         Weight w = KernelDifferentialTest.randomWeight(DType.BF16, 37, 128, 5);
@@ -184,6 +290,11 @@ class Int8KernelTest {
         Weight nan = new Weight("n", DType.BF16, 1, 32, seg);
         e = assertThrows(IllegalArgumentException.class, () -> Int8Quantizer.quantize(nan, Arena.ofAuto(), SCALAR));
         assertEquals("n: value [0, 7] is NaN, cannot quantize to int8", e.getMessage());
+        Weight inf = KernelDifferentialTest.randomWeight(DType.F32, 3, 96, 2);
+        inf.data().set(LE_FLOAT, 4L * (2 * 96 + 70), Float.NEGATIVE_INFINITY);
+        inf.data().set(LE_FLOAT, 4L * (2 * 96 + 75), Float.NaN);
+        e = assertThrows(IllegalArgumentException.class, () -> Int8Quantizer.quantize(inf, Arena.ofAuto(), SCALAR));
+        assertEquals("w: value [2, 70] is -Infinity, cannot quantize to int8", e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> Weight.int8("q", 2, 64, Arena.ofAuto().allocate(128),
                 Arena.ofAuto().allocate(6)));
         assertEquals("q: int8 [2, 64] needs 8 bytes of BF16 scales [2, 2], got 6 bytes", e.getMessage());

@@ -1,7 +1,5 @@
 package dev.dsv2.it;
 
-import dev.dsv2.engine.checkpoint.ModelPresets;
-import dev.dsv2.engine.checkpoint.RandomCheckpointWriter;
 import dev.dsv2.proto.v1.GenerateChunk;
 import dev.dsv2.proto.v1.GenerateRequest;
 import dev.dsv2.proto.v1.InferenceGrpc;
@@ -24,7 +22,6 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -62,14 +59,7 @@ class ChaosTest {
 
     @BeforeAll
     static void startCluster() {
-        model = Path.of("target", "it-model").toAbsolutePath();
-        if (!Files.exists(model.resolve("tokenizer.json"))) {
-            Path tokenizer = ServiceProcess.ROOT.resolve("gateway/src/main/resources/dev/dsv2/gateway/demo-tokenizer");
-            RandomCheckpointWriter.TokenizerInfo tok = RandomCheckpointWriter.readTokenizerInfo(tokenizer);
-            RandomCheckpointWriter.write(ModelPresets.withVocab(ModelPresets.preset("tiny"), tok.vocabSize(),
-                    tok.bosId(), tok.eosId()), model, 21, s -> { });
-            RandomCheckpointWriter.copyTokenizer(tokenizer, model);
-        }
+        model = ItModel.path();
         shard0a = expert("chaos-expert-0a", 0);
         shard0b = expert("chaos-expert-0b", 0);
         shard1 = expert("chaos-expert-1", 1);

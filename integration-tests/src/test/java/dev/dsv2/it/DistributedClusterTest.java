@@ -1,8 +1,6 @@
 package dev.dsv2.it;
 
 import dev.dsv2.engine.cache.LatentKvCache;
-import dev.dsv2.engine.checkpoint.ModelPresets;
-import dev.dsv2.engine.checkpoint.RandomCheckpointWriter;
 import dev.dsv2.engine.generate.Generator;
 import dev.dsv2.engine.generate.TokenListener;
 import dev.dsv2.engine.kernel.VectorBackend;
@@ -21,7 +19,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -55,14 +52,7 @@ class DistributedClusterTest {
 
     @BeforeAll
     static void startCluster() throws Exception {
-        model = Path.of("target", "it-model").toAbsolutePath();
-        if (!Files.exists(model.resolve("tokenizer.json"))) {
-            Path tokenizer = ServiceProcess.ROOT.resolve("gateway/src/main/resources/dev/dsv2/gateway/demo-tokenizer");
-            RandomCheckpointWriter.TokenizerInfo tok = RandomCheckpointWriter.readTokenizerInfo(tokenizer);
-            RandomCheckpointWriter.write(ModelPresets.withVocab(ModelPresets.preset("tiny"), tok.vocabSize(),
-                    tok.bosId(), tok.eosId()), model, 21, s -> { });
-            RandomCheckpointWriter.copyTokenizer(tokenizer, model);
-        }
+        model = ItModel.path();
         for (int i = 0; i < 2; i++) {
             services.add(ServiceProcess.start("expert-" + i, "expert-service", Map.of(
                     "dsv2.model.dir", model.toString(), "dsv2.shard.index", "" + i, "dsv2.shard.count", "2")));

@@ -14,14 +14,24 @@ public final class Backends {
     private Backends() {
     }
 
-    public static Backend create(String requested, int threads) {
-        String name = requested == null || requested.isBlank() ? "vector" : requested.toLowerCase(Locale.ROOT);
-        Backend b = switch (name) {
-            case "scalar" -> new ScalarBackend();
-            case "vector", "cpu", "auto" -> new VectorBackend(threads);
-            default -> throw new IllegalArgumentException("unknown backend '" + requested
-                    + "' (expected scalar, vector or cpu)");
+    /**
+     * The backend name {@code requested} means: {@code auto} (also for null or blank), {@code cpu}, {@code vector}
+     * or {@code scalar}, in lower case.
+     *
+     * @throws IllegalArgumentException naming the value and the accepted names
+     */
+    public static String canonicalName(String requested) {
+        String v = requested == null ? "auto" : requested.trim().toLowerCase(Locale.ROOT);
+        return switch (v) {
+            case "", "auto" -> "auto";
+            case "cpu", "vector", "scalar" -> v;
+            default -> throw new IllegalArgumentException("'" + requested + "' is not a kernel backend (expected auto,"
+                    + " cpu, vector or scalar)");
         };
+    }
+
+    public static Backend create(String requested, int threads) {
+        Backend b = canonicalName(requested).equals("scalar") ? new ScalarBackend() : new VectorBackend(threads);
         LOG.fine(() -> "kernel backend: " + b.name());
         return b;
     }

@@ -187,13 +187,11 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
     }
 
     private static String parseBackend(String value) {
-        String v = value == null ? "auto" : value.trim().toLowerCase(Locale.ROOT);
-        return switch (v) {
-            case "", "auto" -> "auto";
-            case "cpu", "vector", "scalar" -> v;
-            default -> throw new IllegalArgumentException(describeKey(BACKEND) + ": '" + value + "' is not a kernel"
-                    + " backend (expected auto, cpu, vector or scalar)");
-        };
+        try {
+            return Backends.canonicalName(value);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(describeKey(BACKEND) + ": " + e.getMessage(), e);
+        }
     }
 
     private static <T> T parseWith(String key, Function<String, Optional<String>> raw, Function<String, T> parser,

@@ -133,10 +133,9 @@ public final class LoadTest {
         }
         Thread.sleep(2_000); // cancellations and last frees are asynchronous
         Map<String, Double> metrics = metrics(http);
-        List<Double> sorted = new ArrayList<>(latencies);
-        Collections.sort(sorted);
+        OpenLoopLoad.Percentiles latency = OpenLoopLoad.Percentiles.of(new ArrayList<>(latencies));
         return new Report(clients, seconds, ok.get(), cancelled.get(), new java.util.TreeMap<>(failed),
-                percentile(sorted, 0.5), percentile(sorted, 0.99), metrics.getOrDefault("dsv2_kv_blocks_used", -1.0),
+                latency.p50(), latency.p99(), metrics.getOrDefault("dsv2_kv_blocks_used", -1.0),
                 metrics.getOrDefault("jvm_gc_live_data_size_bytes", -1.0) / (1 << 20));
     }
 
@@ -193,30 +192,11 @@ public final class LoadTest {
         }
     }
 
-    static double percentile(List<Double> sorted, double q) {
-        return sorted.isEmpty() ? Double.NaN : sorted.get((int) Math.min(sorted.size() - 1,
-                Math.floor(q * sorted.size())));
-    }
-
     /** The gateway's Prometheus samples without labels or summed over them. */
     static Map<String, Double> metrics(String http) throws IOException, InterruptedException {
         String text = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://" + http
                 + "/q/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
-        Map<String, Double> out = new java.util.LinkedHashMap<>();
-        for (String line : text.split("\n")) {
-            if (line.startsWith("#") || line.isBlank()) {
-                continue;
-            }
-            int brace = line.indexOf('{');
-            int space = line.lastIndexOf(' ');
-            String name = line.substring(0, brace >= 0 ? brace : line.indexOf(' '));
-            try {
-                out.merge(name, Double.parseDouble(line.substring(space + 1)), Double::sum);
-            } catch (NumberFormatException e) {
-                // not a plain sample
-            }
-        }
-        return out;
+        return PrometheusText.sumsByName(text);
     }
 
     static void print(Report r, boolean json) throws IOException {

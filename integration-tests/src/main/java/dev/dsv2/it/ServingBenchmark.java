@@ -274,11 +274,7 @@ public final class ServingBenchmark {
     static double[] shardPairs(List<ServiceProcess> shards) throws IOException, InterruptedException {
         double[] pairs = new double[shards.size()];
         for (int i = 0; i < pairs.length; i++) {
-            for (String line : shards.get(i).metrics().split("\n")) {
-                if (line.startsWith("dsv2_expert_tokens_total{")) {
-                    pairs[i] += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
-                }
-            }
+            pairs[i] = PrometheusText.sumsByName(shards.get(i).metrics()).getOrDefault("dsv2_expert_tokens_total", 0.0);
         }
         return pairs;
     }
@@ -286,20 +282,13 @@ public final class ServingBenchmark {
     /** Sums of the router's timers (Prometheus text), keyed by metric name (labels summed over). */
     static Map<String, Double> routerTimes(ServiceProcess router) throws IOException, InterruptedException {
         Map<String, Double> sums = new LinkedHashMap<>();
-        for (String line : router.metrics().split("\n")) {
-            if (line.startsWith("#") || line.isBlank()) {
-                continue;
-            }
-            int brace = line.indexOf('{');
-            int space = line.lastIndexOf(' ');
-            String name = line.substring(0, brace >= 0 ? brace : line.indexOf(' '));
-            if (name.startsWith("dsv2_router_")) {
-                double value = Double.parseDouble(line.substring(space + 1));
-                sums.merge(name, value, Double::sum);
-                int phase = line.indexOf("phase=\"");
-                if (brace >= 0 && phase > 0) { // also keyed by the phase label alone
-                    String label = line.substring(phase, line.indexOf('"', phase + 7) + 1);
-                    sums.merge(name + "{" + label + "}", value, Double::sum);
+        for (PrometheusText.Sample s : PrometheusText.samples(router.metrics())) {
+            if (s.name().startsWith("dsv2_router_")) {
+                sums.merge(s.name(), s.value(), Double::sum);
+                int phase = s.labels().indexOf("phase=\"");
+                if (phase >= 0) { // also keyed by the phase label alone
+                    String label = s.labels().substring(phase, s.labels().indexOf('"', phase + 7) + 1);
+                    sums.merge(s.name() + "{" + label + "}", s.value(), Double::sum);
                 }
             }
         }

@@ -1,6 +1,6 @@
 package dev.dsv2.benchmarks;
 
-import dev.dsv2.engine.kernel.VectorBackend;
+import dev.dsv2.engine.kernel.cpu.VectorBackend;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;

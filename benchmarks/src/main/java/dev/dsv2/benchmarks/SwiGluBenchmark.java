@@ -1,7 +1,7 @@
 package dev.dsv2.benchmarks;
 
 import dev.dsv2.engine.kernel.ExpertGroups;
-import dev.dsv2.engine.kernel.VectorBackend;
+import dev.dsv2.engine.kernel.cpu.VectorBackend;
 import dev.dsv2.engine.kernel.Weight;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;

@@ -6,7 +6,7 @@ import dev.dsv2.engine.checkpoint.ModelPresets;
 import dev.dsv2.engine.checkpoint.RandomCheckpointWriter;
 import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.kernel.Backend;
-import dev.dsv2.engine.kernel.Roofline;
+import dev.dsv2.engine.kernel.cpu.Roofline;
 import dev.dsv2.engine.model.AttentionMode;
 import dev.dsv2.engine.model.DeepseekV2Model;
 import dev.dsv2.engine.model.ForwardBatch;

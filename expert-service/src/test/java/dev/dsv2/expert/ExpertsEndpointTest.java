@@ -1,7 +1,7 @@
 package dev.dsv2.expert;
 
 import com.google.protobuf.ByteString;
-import dev.dsv2.engine.kernel.VectorBackend;
+import dev.dsv2.engine.kernel.cpu.VectorBackend;
 import dev.dsv2.engine.model.ExpertPlacement;
 import dev.dsv2.engine.model.ExpertShard;
 import dev.dsv2.engine.tensor.Bf16;

@@ -3,7 +3,7 @@ package dev.dsv2.it;
 import dev.dsv2.engine.cache.LatentKvCache;
 import dev.dsv2.engine.generate.Generator;
 import dev.dsv2.engine.generate.TokenListener;
-import dev.dsv2.engine.kernel.VectorBackend;
+import dev.dsv2.engine.kernel.cpu.VectorBackend;
 import dev.dsv2.engine.model.DeepseekV2Model;
 import dev.dsv2.engine.sample.SamplingParams;
 import dev.dsv2.proto.internal.v1.RouterEvent;

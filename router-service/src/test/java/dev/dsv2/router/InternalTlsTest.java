@@ -1,7 +1,7 @@
 package dev.dsv2.router;
 
 import dev.dsv2.engine.config.ModelConfig;
-import dev.dsv2.engine.kernel.VectorBackend;
+import dev.dsv2.engine.kernel.cpu.VectorBackend;
 import dev.dsv2.engine.model.ExpertPlacement;
 import dev.dsv2.engine.model.ExpertShard;
 import dev.dsv2.expert.PlainExpertServer;

@@ -1,6 +1,6 @@
 package dev.dsv2.router;
 
-import dev.dsv2.engine.kernel.VectorBackend;
+import dev.dsv2.engine.kernel.cpu.VectorBackend;
 import dev.dsv2.testsupport.TestCheckpoints;
 import io.quarkus.test.common.QuarkusTestResourceLifecycleManager;
 

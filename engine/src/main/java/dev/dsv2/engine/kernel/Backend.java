@@ -1,5 +1,7 @@
 package dev.dsv2.engine.kernel;
 
+import dev.dsv2.engine.kernel.cpu.WorkerPool;
+
 /**
  * The compute kernels the model math needs, behind one interface so that the model code never changes between the
  * scalar oracle, the CPU (Vector API) backend and a GPU backend. Activations are row-major float32 arrays; weights

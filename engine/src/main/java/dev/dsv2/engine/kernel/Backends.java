@@ -1,5 +1,7 @@
 package dev.dsv2.engine.kernel;
 
+import dev.dsv2.engine.kernel.cpu.VectorBackend;
+import dev.dsv2.engine.kernel.scalar.ScalarBackend;
 import java.util.Locale;
 import java.util.logging.Logger;
 

@@ -24,12 +24,12 @@ public final class ExpertGroups {
     private int hidden = -1;
 
     /** Per-group offsets into the buffers below, filled by the kernels. */
-    int[] inputOffset = new int[9];
-    int[] hiddenOffset = new int[9];
-    int[] unitStart = new int[9];
-    float[] input = new float[0];
-    float[] hiddenAct = new float[0];
-    float[] downOut = new float[0];
+    private int[] inputOffset = new int[9];
+    private int[] hiddenOffset = new int[9];
+    private int[] unitStart = new int[9];
+    private float[] input = new float[0];
+    private float[] hiddenAct = new float[0];
+    private float[] downOut = new float[0];
 
     /** Forgets every group (keeps the capacity). */
     public ExpertGroups clear() {
@@ -144,25 +144,44 @@ public final class ExpertGroups {
         return sum;
     }
 
-    int[] rowArray() {
+    /** Kernel scratch (a host backend's): per group, its offset into {@link #input}, filled by the kernel. */
+    public int[] inputOffsets() {
+        return inputOffset;
+    }
+
+    /** Kernel scratch: per group, its offset into {@link #hidden}. */
+    public int[] hiddenOffsets() {
+        return hiddenOffset;
+    }
+
+    /** Kernel scratch: per group, its first work unit (one more entry: the total). */
+    public int[] unitStarts() {
+        return unitStart;
+    }
+
+    /** The entries' rows, group by group (valid up to the entry count). */
+    public int[] rowArray() {
         return rows;
     }
 
-    float[] input(int size) {
+    /** Kernel scratch of at least {@code size} floats (a host backend's). */
+    public float[] input(int size) {
         if (input.length < size) {
             input = new float[Math.max(size, input.length + input.length / 2)];
         }
         return input;
     }
 
-    float[] hidden(int size) {
+    /** Kernel scratch of at least {@code size} floats (a host backend's). */
+    public float[] hidden(int size) {
         if (hiddenAct.length < size) {
             hiddenAct = new float[Math.max(size, hiddenAct.length + hiddenAct.length / 2)];
         }
         return hiddenAct;
     }
 
-    float[] downOut(int size) {
+    /** Kernel scratch of at least {@code size} floats (a host backend's). */
+    public float[] downOut(int size) {
         if (downOut.length < size) {
             downOut = new float[Math.max(size, downOut.length + downOut.length / 2)];
         }

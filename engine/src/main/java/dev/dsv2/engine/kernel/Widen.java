@@ -9,8 +9,8 @@ import java.lang.foreign.ValueLayout;
 
 /** Scalar widening of stored weight values to float32 (little-endian, as safetensors stores them). */
 public final class Widen {
-    static final ValueLayout.OfShort SHORT_LE = TensorView.LE_SHORT;
-    static final ValueLayout.OfFloat FLOAT_LE = TensorView.LE_FLOAT;
+    public static final ValueLayout.OfShort SHORT_LE = TensorView.LE_SHORT;
+    public static final ValueLayout.OfFloat FLOAT_LE = TensorView.LE_FLOAT;
 
     private Widen() {
     }

@@ -192,7 +192,7 @@ public final class MlaAttention {
      * decode step's attention creates no task objects): per head q_lat = W_UKᵀ q_nope plus the rope part; per row and
      * head group, attention over the latent cache; per head W_UV ctx.
      */
-    static final class AbsorbedTask implements dev.dsv2.engine.kernel.WorkerPool.RangeTask {
+    static final class AbsorbedTask implements dev.dsv2.engine.kernel.cpu.WorkerPool.RangeTask {
         static final int QUERY_LATENT = 0;
         static final int ATTEND = 1;
         static final int VALUE_OUT = 2;

@@ -2,7 +2,7 @@ package dev.dsv2.engine.model;
 
 import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.kernel.Backend;
-import dev.dsv2.engine.kernel.Int8Quantizer;
+import dev.dsv2.engine.kernel.cpu.Int8Quantizer;
 import dev.dsv2.engine.kernel.Weight;
 import dev.dsv2.engine.quant.Int8Checkpoint;
 import dev.dsv2.engine.safetensors.Checkpoint;

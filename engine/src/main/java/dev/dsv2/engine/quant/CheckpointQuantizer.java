@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.kernel.Backend;
-import dev.dsv2.engine.kernel.Int8Quantizer;
+import dev.dsv2.engine.kernel.cpu.Int8Quantizer;
 import dev.dsv2.engine.kernel.Weight;
 import dev.dsv2.engine.safetensors.Checkpoint;
 import dev.dsv2.engine.safetensors.CheckpointException;

@@ -1,7 +1,7 @@
 package dev.dsv2.engine.model;
 
 import dev.dsv2.engine.config.ModelConfig;
-import dev.dsv2.engine.kernel.VectorBackend;
+import dev.dsv2.engine.kernel.cpu.VectorBackend;
 import dev.dsv2.testsupport.TestCheckpoints;
 import dev.dsv2.testsupport.TestVectors;
 import org.junit.jupiter.api.AfterAll;

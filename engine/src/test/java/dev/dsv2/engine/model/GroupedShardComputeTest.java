@@ -2,7 +2,7 @@ package dev.dsv2.engine.model;
 
 import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.kernel.ExpertGroups;
-import dev.dsv2.engine.kernel.VectorBackend;
+import dev.dsv2.engine.kernel.cpu.VectorBackend;
 import dev.dsv2.engine.safetensors.Checkpoint;
 import dev.dsv2.testsupport.TestCheckpoints;
 import dev.dsv2.testsupport.TestVectors;

@@ -6,7 +6,7 @@ import dev.dsv2.engine.checkpoint.RandomCheckpointWriter;
 import dev.dsv2.engine.generate.GenerationResult;
 import dev.dsv2.engine.generate.Generator;
 import dev.dsv2.engine.generate.TokenListener;
-import dev.dsv2.engine.kernel.VectorBackend;
+import dev.dsv2.engine.kernel.cpu.VectorBackend;
 import dev.dsv2.engine.sample.SamplingParams;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

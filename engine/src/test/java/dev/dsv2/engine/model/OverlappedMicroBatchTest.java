@@ -5,7 +5,7 @@ import dev.dsv2.engine.cache.LatentKvCache;
 import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.generate.Generator;
 import dev.dsv2.engine.generate.TokenListener;
-import dev.dsv2.engine.kernel.VectorBackend;
+import dev.dsv2.engine.kernel.cpu.VectorBackend;
 import dev.dsv2.engine.sample.FinishReason;
 import dev.dsv2.engine.sample.SamplingParams;
 import dev.dsv2.engine.sample.TopLogprobs;

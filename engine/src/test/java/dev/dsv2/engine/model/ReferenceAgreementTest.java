@@ -4,7 +4,7 @@ import dev.dsv2.engine.cache.LatentKvCache;
 import dev.dsv2.engine.generate.GenerationResult;
 import dev.dsv2.engine.generate.Generator;
 import dev.dsv2.engine.generate.TokenListener;
-import dev.dsv2.engine.kernel.VectorBackend;
+import dev.dsv2.engine.kernel.cpu.VectorBackend;
 import dev.dsv2.engine.reference.CheckpointWriter;
 import dev.dsv2.engine.reference.NaiveDeepseekV2;
 import dev.dsv2.engine.reference.NaiveGreedy;

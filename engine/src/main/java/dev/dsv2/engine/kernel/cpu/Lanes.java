@@ -1,4 +1,4 @@
-package dev.dsv2.engine.kernel;
+package dev.dsv2.engine.kernel.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;

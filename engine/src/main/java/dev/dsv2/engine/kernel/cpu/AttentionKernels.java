@@ -1,10 +1,10 @@
-package dev.dsv2.engine.kernel;
+package dev.dsv2.engine.kernel.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 
-import static dev.dsv2.engine.kernel.Lanes.F;
-import static dev.dsv2.engine.kernel.Lanes.L;
+import static dev.dsv2.engine.kernel.cpu.Lanes.F;
+import static dev.dsv2.engine.kernel.cpu.Lanes.L;
 
 /**
  * Vectorised attention pieces: scores, softmax and the probability-weighted sum of values.

@@ -1,5 +1,7 @@
-package dev.dsv2.engine.kernel;
+package dev.dsv2.engine.kernel.cpu;
 
+import dev.dsv2.engine.kernel.Weight;
+import dev.dsv2.engine.kernel.Widen;
 import dev.dsv2.engine.tensor.TensorView;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
@@ -11,11 +13,11 @@ import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
 
-import static dev.dsv2.engine.kernel.Lanes.F;
-import static dev.dsv2.engine.kernel.Lanes.I;
-import static dev.dsv2.engine.kernel.Lanes.L;
-import static dev.dsv2.engine.kernel.Lanes.LE;
-import static dev.dsv2.engine.kernel.Lanes.S;
+import static dev.dsv2.engine.kernel.cpu.Lanes.F;
+import static dev.dsv2.engine.kernel.cpu.Lanes.I;
+import static dev.dsv2.engine.kernel.cpu.Lanes.L;
+import static dev.dsv2.engine.kernel.cpu.Lanes.LE;
+import static dev.dsv2.engine.kernel.cpu.Lanes.S;
 
 /**
  * The kernels of int8 weights ({@link Weight#isInt8()}: codes {@code q[r, c]}, one BF16 scale {@code s[r, c / 32]}

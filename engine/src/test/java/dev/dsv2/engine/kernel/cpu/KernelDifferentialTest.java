@@ -1,5 +1,8 @@
-package dev.dsv2.engine.kernel;
+package dev.dsv2.engine.kernel.cpu;
 
+import dev.dsv2.engine.kernel.Weight;
+import dev.dsv2.engine.kernel.ExpertGroups;
+import dev.dsv2.engine.kernel.scalar.ScalarBackend;
 import dev.dsv2.engine.tensor.Bf16;
 import dev.dsv2.engine.tensor.DType;
 import org.junit.jupiter.api.AfterAll;

@@ -1,5 +1,7 @@
-package dev.dsv2.engine.kernel;
+package dev.dsv2.engine.kernel.cpu;
 
+import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.kernel.Weight;
 import dev.dsv2.engine.tensor.Bf16;
 import dev.dsv2.engine.tensor.DType;
 import dev.dsv2.engine.tensor.TensorView;

@@ -1,5 +1,7 @@
-package dev.dsv2.engine.kernel;
+package dev.dsv2.engine.kernel.cpu;
 
+import dev.dsv2.engine.kernel.Weight;
+import dev.dsv2.engine.kernel.Widen;
 import dev.dsv2.engine.tensor.DType;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -8,9 +10,9 @@ import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
 
-import static dev.dsv2.engine.kernel.Lanes.F;
-import static dev.dsv2.engine.kernel.Lanes.L;
-import static dev.dsv2.engine.kernel.Lanes.LE;
+import static dev.dsv2.engine.kernel.cpu.Lanes.F;
+import static dev.dsv2.engine.kernel.cpu.Lanes.L;
+import static dev.dsv2.engine.kernel.cpu.Lanes.LE;
 
 /**
  * Weight rows times a few activation rows, in dot-product form: the weight streams from the mapped checkpoint once,

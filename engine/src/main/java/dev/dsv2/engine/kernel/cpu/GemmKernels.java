@@ -1,5 +1,7 @@
-package dev.dsv2.engine.kernel;
+package dev.dsv2.engine.kernel.cpu;
 
+import dev.dsv2.engine.kernel.Weight;
+import dev.dsv2.engine.kernel.Widen;
 import dev.dsv2.engine.tensor.DType;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -7,8 +9,8 @@ import jdk.incubator.vector.VectorOperators;
 
 import java.lang.foreign.MemorySegment;
 
-import static dev.dsv2.engine.kernel.Lanes.F;
-import static dev.dsv2.engine.kernel.Lanes.L;
+import static dev.dsv2.engine.kernel.cpu.Lanes.F;
+import static dev.dsv2.engine.kernel.cpu.Lanes.L;
 
 /**
  * Register- and cache-blocked matrix-matrix kernels for many activation rows (prefill, batched decode): the

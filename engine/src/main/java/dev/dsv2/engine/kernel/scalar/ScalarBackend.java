@@ -1,4 +1,8 @@
-package dev.dsv2.engine.kernel;
+package dev.dsv2.engine.kernel.scalar;
+
+import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.kernel.Weight;
+import dev.dsv2.engine.kernel.ExpertGroups;
 
 /**
  * The oracle: plain scalar loops, single-threaded, float32 accumulation in natural order (sums of squares and
@@ -76,7 +80,7 @@ public final class ScalarBackend implements Backend {
     }
 
     /** The reference activation {@code v / (1 + exp(-v))}. */
-    static float silu(float v) {
+    public static float silu(float v) {
         return (float) (v / (1.0 + Math.exp(-v)));
     }
 

@@ -1,5 +1,9 @@
-package dev.dsv2.engine.kernel;
+package dev.dsv2.engine.kernel.cpu;
 
+import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.kernel.Weight;
+import dev.dsv2.engine.kernel.ExpertGroups;
+import dev.dsv2.engine.kernel.Widen;
 import dev.dsv2.engine.tensor.DType;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -8,10 +12,10 @@ import jdk.incubator.vector.VectorOperators;
 
 import java.lang.foreign.MemorySegment;
 
-import static dev.dsv2.engine.kernel.GemmKernels.BLOCK;
-import static dev.dsv2.engine.kernel.GemmKernels.GROUP_ROWS;
-import static dev.dsv2.engine.kernel.Lanes.F;
-import static dev.dsv2.engine.kernel.Lanes.L;
+import static dev.dsv2.engine.kernel.cpu.GemmKernels.BLOCK;
+import static dev.dsv2.engine.kernel.cpu.GemmKernels.GROUP_ROWS;
+import static dev.dsv2.engine.kernel.cpu.Lanes.F;
+import static dev.dsv2.engine.kernel.cpu.Lanes.L;
 
 /**
  * CPU kernels on the Java Vector API, widest species of the machine, all cores through a persistent
@@ -343,16 +347,16 @@ public final class VectorBackend implements Backend {
         for (int g = 0; g < groups; g++) {
             int m = eg.rowCount(g);
             int inter = eg.gate(g).rows();
-            eg.inputOffset[g] = inSize;
-            eg.hiddenOffset[g] = hSize;
-            eg.unitStart[g] = units;
+            eg.inputOffsets()[g] = inSize;
+            eg.hiddenOffsets()[g] = hSize;
+            eg.unitStarts()[g] = units;
             boolean gemm = m >= GEMM_MIN_ROWS;
             inSize += gemm ? GemmKernels.packedSize(m, d) : m * d;
             hSize += gemm ? GemmKernels.packedSize(m, inter) : m * inter;
             int span = spanOf(eg, g, dotSpan);
             units += (inter + span - 1) / span;
         }
-        eg.unitStart[groups] = units;
+        eg.unitStarts()[groups] = units;
         SwiGluTask t = scratch().swiGluTask.set(eg, x, xOff, d, eg.input(inSize), eg.hidden(hSize), out, outOff,
                 dotSpan);
         try {
@@ -441,13 +445,13 @@ public final class VectorBackend implements Backend {
         public void run(int from, int to) {
             switch (phase) {
                 case PACK -> GemmKernels.packBlocks(x, xOff, d, eg.rowArray(), eg.start(0), eg.rowCount(0), d, in,
-                        eg.inputOffset[0], from, to);
+                        eg.inputOffsets()[0], from, to);
                 case GATHER -> gatherInputs(eg, x, xOff, d, in, from, to);
                 case GATE_UP -> {
                     for (int u = from; u < to; u++) {
                         int g = groupOfUnit(eg, u);
                         int span = spanOf(eg, g, dotSpan);
-                        gateUp(eg, g, (u - eg.unitStart[g]) * span, span, in, h);
+                        gateUp(eg, g, (u - eg.unitStarts()[g]) * span, span, in, h);
                     }
                 }
                 case DOWN_PER_GROUP -> {
@@ -456,7 +460,7 @@ public final class VectorBackend implements Backend {
                         int r0 = (u % downUnits) * downSpan;
                         Weight down = eg.down(g);
                         int inter = down.cols();
-                        MatVecKernels.rows(down, r0, Math.min(d, r0 + downSpan), h, eg.hiddenOffset[g], inter,
+                        MatVecKernels.rows(down, r0, Math.min(d, r0 + downSpan), h, eg.hiddenOffsets()[g], inter,
                                 eg.rowCount(g), y, eg.start(g) * d, d, false,
                                 scratch().row(MatVecKernels.scratchFloats(inter)));
                     }
@@ -478,11 +482,11 @@ public final class VectorBackend implements Backend {
         for (int g = g0; g < g1; g++) {
             int m = eg.rowCount(g);
             if (m >= GEMM_MIN_ROWS) {
-                GemmKernels.pack(x, xOff, d, eg.rowArray(), eg.start(g), m, d, in, eg.inputOffset[g]);
+                GemmKernels.pack(x, xOff, d, eg.rowArray(), eg.start(g), m, d, in, eg.inputOffsets()[g]);
             } else {
                 for (int j = 0; j < m; j++) {
                     MatVecKernels.toPairOrder(x, xOff + eg.row(eg.start(g) + j) * d, d, in,
-                            eg.inputOffset[g] + j * d);
+                            eg.inputOffsets()[g] + j * d);
                 }
             }
         }
@@ -498,7 +502,7 @@ public final class VectorBackend implements Backend {
         int hi = eg.groupCount() - 1;
         while (lo < hi) {
             int mid = (lo + hi + 1) >>> 1;
-            if (eg.unitStart[mid] <= u) {
+            if (eg.unitStarts()[mid] <= u) {
                 lo = mid;
             } else {
                 hi = mid - 1;
@@ -516,8 +520,8 @@ public final class VectorBackend implements Backend {
         int d = gate.cols();
         int inter = gate.rows();
         int count = Math.min(span, inter - r0);
-        int inOff = eg.inputOffset[g];
-        int hOff = eg.hiddenOffset[g];
+        int inOff = eg.inputOffsets()[g];
+        int hOff = eg.hiddenOffsets()[g];
         if (m < GEMM_MIN_ROWS) {
             // h is kept in pair order (the down projection's input); a span is whole pair blocks, so the pair
             // positions of rows [r0, r0 + count) are [r0, r0 + count) again.
@@ -559,7 +563,7 @@ public final class VectorBackend implements Backend {
         int d = down.rows();
         int inter = down.cols();
         int count = Math.min(span, d - r0);
-        int hOff = eg.hiddenOffset[g];
+        int hOff = eg.hiddenOffsets()[g];
         int first = eg.start(g);
         if (m < GEMM_MIN_ROWS) {
             float[] y = s.temp(m * span);

@@ -136,8 +136,8 @@ public final class BenchCommand implements Callable<Integer> {
                 maxBatch = Math.max(maxBatch, b);
             }
             int cacheTokens = Math.max(prefillTokens, 128) + maxBatch * MAX_CONTEXT;
-            LatentKvCache cache = LatentKvCache.forTokens(c, cacheTokens);
-            Workspace ws = new Workspace();
+            LatentKvCache cache = LatentKvCache.forTokens(c, cacheTokens, backend);
+            Workspace ws = new Workspace(backend);
             SplittableRandom rnd = new SplittableRandom(seed);
 
             progress("warming up (JIT)");

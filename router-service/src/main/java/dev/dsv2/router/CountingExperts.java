@@ -1,5 +1,6 @@
 package dev.dsv2.router;
 
+import dev.dsv2.engine.kernel.Buffer;
 import dev.dsv2.engine.model.Pending;
 import dev.dsv2.engine.model.RoutedExperts;
 import dev.dsv2.engine.model.SwiGluMlp;
@@ -36,15 +37,16 @@ final class CountingExperts implements RoutedExperts {
     }
 
     @Override
-    public void compute(int layer, float[] x, int rows, int[] ids, float[] weights, int topK, float[] out) {
+    public void compute(int layer, Buffer x, int rows, int hidden, int[] ids, float[] weights, int topK, Buffer out) {
         record(layer, rows, ids, topK);
-        delegate.compute(layer, x, rows, ids, weights, topK, out);
+        delegate.compute(layer, x, rows, hidden, ids, weights, topK, out);
     }
 
     @Override
-    public Pending start(int layer, float[] x, int rows, int[] ids, float[] weights, int topK, float[] out) {
+    public Pending start(int layer, Buffer x, int rows, int hidden, int[] ids, float[] weights, int topK,
+                         Buffer out) {
         record(layer, rows, ids, topK);
-        return delegate.start(layer, x, rows, ids, weights, topK, out);
+        return delegate.start(layer, x, rows, hidden, ids, weights, topK, out);
     }
 
     @Override
@@ -53,9 +55,9 @@ final class CountingExperts implements RoutedExperts {
     }
 
     @Override
-    public void computeWithShared(int layer, float[] x, int rows, int[] ids, float[] weights, int topK,
-                                  SwiGluMlp shared, float[] out) {
+    public void computeWithShared(int layer, Buffer x, int rows, int hidden, int[] ids, float[] weights, int topK,
+                                  SwiGluMlp shared, Buffer out) {
         record(layer, rows, ids, topK);
-        delegate.computeWithShared(layer, x, rows, ids, weights, topK, shared, out);
+        delegate.computeWithShared(layer, x, rows, hidden, ids, weights, topK, shared, out);
     }
 }

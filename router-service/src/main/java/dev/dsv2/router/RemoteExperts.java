@@ -3,7 +3,7 @@ package dev.dsv2.router;
 import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.model.ExpertShard;
 import dev.dsv2.engine.model.Pending;
-import dev.dsv2.engine.model.RoutedExperts;
+import dev.dsv2.engine.model.HostRoutedExperts;
 import dev.dsv2.engine.serve.ErrorKind;
 import dev.dsv2.engine.serve.ServingException;
 import dev.dsv2.proto.internal.v1.ExpertRequest;
@@ -47,7 +47,7 @@ import java.util.stream.Collectors;
  * the scheduler fails that step's requests and keeps serving, and a pod that comes back is used by the next call
  * (see {@link ShardEndpoint}). Any other status is a bug or a mismatch and fails the step as INTERNAL.
  */
-public final class RemoteExperts implements RoutedExperts, AutoCloseable {
+public final class RemoteExperts implements HostRoutedExperts, AutoCloseable {
     private static final Logger LOG = Logger.getLogger(RemoteExperts.class.getName());
 
     /**

@@ -152,7 +152,8 @@ class RemoteExpertsTest {
             Routing r = routing(5, 6);
             float[] want = local(everything.routed(), r, r.x);
             float[] shared = new float[r.rows * D];
-            everything.shared(1).forward(backend, r.x, r.rows, shared, new Workspace());
+            everything.shared(1).forward(backend, backend.wrapHost(r.x, r.rows * D), r.rows,
+                    backend.wrapHost(shared, r.rows * D), new Workspace(backend));
             for (int i = 0; i < want.length; i++) {
                 want[i] += shared[i];
             }

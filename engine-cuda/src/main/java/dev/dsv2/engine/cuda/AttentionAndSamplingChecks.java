@@ -5,7 +5,6 @@ import dev.dsv2.engine.device.SelfCheckReport.KernelResult;
 import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.kernel.Weight;
 import dev.dsv2.engine.model.MoeGate;
-import dev.dsv2.engine.model.Workspace;
 import dev.dsv2.engine.sample.Logprobs;
 import dev.dsv2.engine.sample.Sampler;
 import dev.dsv2.engine.sample.SamplingParams;
@@ -125,7 +124,7 @@ final class AttentionAndSamplingChecks {
             float[] x = in.gaussian(rows * d, 1.0);
             int[] wantIds = new int[rows * topK];
             float[] wantW = new float[rows * topK];
-            new MoeGate(c, w).route(cpu, x, rows, wantIds, wantW, new Workspace());
+            new MoeGate(c, w).route(cpu, cpu.wrapHost(x, x.length), rows, wantIds, wantW);
             float[] logits = new float[rows * e];
             cpu.matmul(w, x, 0, logits, 0, rows);
             DeviceBuffer ids = in.zeros((long) rows * topK);

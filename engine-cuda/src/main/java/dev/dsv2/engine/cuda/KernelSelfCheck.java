@@ -6,6 +6,7 @@ import dev.dsv2.engine.device.SelfCheckReport.KernelResult;
 import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.kernel.ExpertGroups;
 import dev.dsv2.engine.kernel.Weight;
+import dev.dsv2.engine.kernel.cpu.HostBackend;
 import dev.dsv2.engine.model.RotaryEmbedding;
 import dev.dsv2.engine.sample.Sampler;
 
@@ -283,9 +284,9 @@ final class KernelSelfCheck {
             float[] want = q.clone();
             float[] cs = new float[rope.bufferSize()];
             for (int r = 0; r < rows; r++) {
-                rope.cosSin(pos[r], cs, 0);
+                HostBackend.ropeTable(rope.inverseFrequencies(), rope.scale(), pos[r], cs, 0);
                 for (int hh = 0; hh < h; hh++) {
-                    rope.rotate(want, (r * h + hh) * dq + dn, cs, 0);
+                    HostBackend.rotate(dr, want, (r * h + hh) * dq + dn, cs, 0);
                 }
             }
             DeviceBuffer dq0 = in.up(q);
@@ -295,7 +296,7 @@ final class KernelSelfCheck {
             cx.synchronize();
             return result("rope_yarn", rows + " rows x " + h + " heads x " + dr + ", positions 0..32767",
                     CheckInputs.relativeToRms(dq0.floats(rows * h * dq), want, rows * h * dq), TOL_F32,
-                    "max |gpu - cpu| / rms(cpu) of RotaryEmbedding.cosSin + rotate (interleaved -> halves)");
+                    "max |gpu - cpu| / rms(cpu) of HostBackend.ropeTable + rotate (interleaved -> halves)");
         }
     }
 

@@ -1,6 +1,9 @@
 package dev.dsv2.engine.cache;
 
 import dev.dsv2.engine.config.ModelConfig;
+import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.kernel.Buffer;
+import dev.dsv2.engine.kernel.HostBuffer;
 
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -32,7 +35,7 @@ public final class LatentKvCache {
     private final int kvLoraRank;
     private final int blockSize;
     private final int numBlocks;
-    private final float[][] storage;
+    private final Buffer[] storage;
     private final int[] freeStack;
     private int freeTop;
     private final int[] refCount;
@@ -43,6 +46,14 @@ public final class LatentKvCache {
     private final AtomicLong ids = new AtomicLong();
 
     public LatentKvCache(ModelConfig config, int numBlocks, int blockSize) {
+        this(config, numBlocks, blockSize, null);
+    }
+
+    /**
+     * A cache of {@code numBlocks} blocks of {@code blockSize} tokens whose per-layer storage {@code backend}
+     * allocates (device memory on a GPU backend); with a null backend, host arrays any host backend computes on.
+     */
+    public LatentKvCache(ModelConfig config, int numBlocks, int blockSize, Backend backend) {
         if (numBlocks < 1 || blockSize < 1) {
             throw new IllegalArgumentException("cache needs >= 1 block of >= 1 token, got " + numBlocks + " x " + blockSize);
         }
@@ -56,7 +67,10 @@ public final class LatentKvCache {
             throw new IllegalArgumentException("cache of " + numBlocks + " blocks x " + blockSize + " tokens x " + dim
                     + " floats exceeds one layer array; use fewer blocks");
         }
-        this.storage = new float[layers][(int) perLayer];
+        this.storage = new Buffer[layers];
+        for (int l = 0; l < layers; l++) {
+            storage[l] = backend == null ? HostBuffer.allocate(null, perLayer) : backend.allocate(perLayer);
+        }
         this.freeStack = new int[numBlocks];
         for (int i = 0; i < numBlocks; i++) {
             freeStack[i] = numBlocks - 1 - i;
@@ -70,6 +84,12 @@ public final class LatentKvCache {
     public static LatentKvCache forTokens(ModelConfig config, int tokens) {
         int blocks = Math.max(1, (tokens + DEFAULT_BLOCK_SIZE - 1) / DEFAULT_BLOCK_SIZE);
         return new LatentKvCache(config, blocks, DEFAULT_BLOCK_SIZE);
+    }
+
+    /** {@link #forTokens(ModelConfig, int)} with storage allocated by {@code backend}. */
+    public static LatentKvCache forTokens(ModelConfig config, int tokens, Backend backend) {
+        int blocks = Math.max(1, (tokens + DEFAULT_BLOCK_SIZE - 1) / DEFAULT_BLOCK_SIZE);
+        return new LatentKvCache(config, blocks, DEFAULT_BLOCK_SIZE, backend);
     }
 
     /** Bytes one token occupies across all layers. */
@@ -261,7 +281,7 @@ public final class LatentKvCache {
     }
 
     /** The storage of one layer (see the class doc for the layout). */
-    public float[] layer(int layer) {
+    public Buffer layer(int layer) {
         return storage[layer];
     }
 }

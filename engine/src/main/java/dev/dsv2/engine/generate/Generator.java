@@ -20,7 +20,7 @@ public final class Generator {
 
     private final DeepseekV2Model model;
     private final LatentKvCache cache;
-    private final Workspace ws = new Workspace();
+    private final Workspace ws;
     private final int prefillChunk;
     private final int contextLimit;
     private AttentionMode mode = AttentionMode.AUTO;
@@ -28,6 +28,7 @@ public final class Generator {
     public Generator(DeepseekV2Model model, LatentKvCache cache, int contextLimit, int prefillChunk) {
         this.model = model;
         this.cache = cache;
+        this.ws = new Workspace(model.backend());
         this.contextLimit = contextLimit;
         this.prefillChunk = prefillChunk;
     }

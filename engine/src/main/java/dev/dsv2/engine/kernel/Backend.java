@@ -1,19 +1,158 @@
 package dev.dsv2.engine.kernel;
 
-import dev.dsv2.engine.kernel.cpu.WorkerPool;
+import java.lang.foreign.Arena;
 
 /**
- * The compute kernels the model math needs, behind one interface so that the model code never changes between the
- * scalar oracle, the CPU (Vector API) backend and a GPU backend. Activations are row-major float32 arrays; weights
- * stay in their stored dtype ({@link Weight}).
+ * The device seam: everything the forward pass does per token is an operation of this interface on backend-owned
+ * {@link Buffer}s, so that the model code never changes between the scalar oracle ({@code kernel.scalar}), the CPU
+ * Vector API backend ({@code kernel.cpu}) and a GPU backend ({@code dev.dsv2.engine.cuda} in engine-cuda). The model
+ * code composes these operations; it never touches element storage, never runs threads of its own, and keeps only
+ * small host metadata (token ids, positions, cache slot offsets, routing ids and weights) in host arrays.
  *
- * <p>Conventions: a matrix argument is an array, an offset and a row stride (in floats); {@code W[r, c]} is element
- * {@code (r, c)} of a weight {@code [rows = out_features, cols = in_features]}. Kernels that are called from inside a
- * {@link #parallelFor} task run on the calling thread; called from outside, they may use every thread.
+ * <h2>Who owns what</h2>
+ * <ul>
+ *   <li>Activations and workspace slots: buffers from {@link #allocate}, held by the caller's workspace.</li>
+ *   <li>The paged latent cache: one buffer per layer, from {@link #allocate}; block tables stay host metadata.</li>
+ *   <li>Weights: {@link #weight} turns a mapped checkpoint tensor into this backend's {@link Weight} (host backends:
+ *       the mapped tensor itself, or its int8 quantization); norm weights through {@link #constant}.</li>
+ *   <li>Intermediates inside one operation (gathered queries, expanded keys, gate scores): the backend's own
+ *       scratch, per calling thread.</li>
+ * </ul>
+ *
+ * <h2>Operations and their CUDA kernels (engine-cuda/src/main/cuda)</h2>
+ * <pre>
+ *   embed                 row gather of the bf16 table (gemv.cu helpers; a plain copy kernel)
+ *   ropeTables, mlaCacheWrite
+ *                         norm_rope.cu: rms_norm_f32 (kv_a latent into the paged slot), rope_yarn (k_pe, q_pe)
+ *   rmsNorm, rmsNormRows  norm_rope.cu: rms_norm_f32
+ *   matmul                gemv.cu: gemv_bf16 (decode rows), gemm.cu: gemm_bf16_tc (prefill / batched decode)
+ *   mlaAbsorbed           gemv.cu: gemv_t_bf16_heads (W_UK absorb), mla_decode.cu: mla_decode_partial +
+ *                         mla_decode_combine (split-K paged attention), gemv.cu: gemv_bf16_heads (W_UV)
+ *   mlaExpanded           gemm.cu: gemm_bf16_tc (kv_b expansion), prefill_attention.cu: prefill_attention_f32
+ *   moeGate               gemv.cu / gemm.cu (gate logits), gate_sample.cu: moe_gate_topk
+ *   swiGlu                swiglu.cu: swiglu_gate_up, swiglu_down, swiglu_combine
+ *   addResidual, zero     trivial element-wise kernels
+ *   hostView (logits)     gate_sample.cu: argmax_rows, topk_logprobs, sample_topk keep sampling on the device;
+ *                         the host backends hand their own array over
+ * </pre>
+ *
+ * <p>Below the buffer operations are the <b>array kernels</b> the host backends build them from (and the self-check,
+ * differential tests and benchmarks call directly): a matrix argument is an array, an offset and a row stride (in
+ * floats); {@code W[r, c]} is element {@code (r, c)} of a weight {@code [rows = out_features, cols = in_features]}.
  */
 public interface Backend extends AutoCloseable {
 
     String name();
+
+    // ---- buffers and weights ----
+
+    /** A buffer of {@code floats} values, zeroed. */
+    Buffer allocate(long floats);
+
+    /** Copies {@code src[srcOff, srcOff + n)} into {@code dst} from {@code dstOff}. */
+    void upload(float[] src, int srcOff, Buffer dst, long dstOff, int n);
+
+    /** Copies {@code n} values of {@code src} from {@code srcOff} into {@code dst[dstOff..]}. */
+    void download(Buffer src, long srcOff, float[] dst, int dstOff, int n);
+
+    /** A buffer holding {@code values} for good (norm weights): host backends wrap the array, devices upload it. */
+    Buffer constant(float[] values);
+
+    /**
+     * This backend's form of a weight mapped from a checkpoint: {@code stored} as it is, or quantized to int8 into
+     * {@code arena} when {@code quantizeInt8}. Host backends return the mapped tensor itself (or its int8 form); a
+     * device backend uploads it.
+     */
+    Weight weight(Weight stored, boolean quantizeInt8, Arena arena);
+
+    /**
+     * A host array whose {@code [0, n)} holds {@code b}'s first {@code n} values: host backends return the buffer's
+     * own array (no copy), a device downloads. The logits hand-off to the sampler and the host side of remote
+     * experts use it.
+     */
+    float[] hostView(Buffer b, int n);
+
+    /** Writes back a {@link #hostView} the caller changed: nothing to do on host backends, an upload on a device. */
+    void commitHostView(float[] view, Buffer b, int n);
+
+    /** Whether buffers live in host memory, so that {@link #hostView} and {@link #wrapHost} make no copies. */
+    boolean hostMemory();
+
+    /**
+     * A buffer holding {@code host[0, n)}: host backends alias the array (no copy), a device copies it up. Close it
+     * after use; {@link #unwrapHost} brings results back.
+     */
+    Buffer wrapHost(float[] host, int n);
+
+    /** Makes {@code host[0, n)} hold {@code b}'s values: nothing for an alias from {@link #wrapHost}, else a download. */
+    void unwrapHost(Buffer b, float[] host, int n);
+
+    // ---- the forward pass's operations, on buffers (rows are row-major, offsets and strides in floats) ----
+
+    /** {@code b[off, off + n) = 0}. */
+    void zero(Buffer b, long off, long n);
+
+    /** Row {@code tokens[r]} of the embedding {@code table [V, D]} into row r of {@code out [rows, D]}. */
+    void embed(Weight table, int[] tokens, int rows, Buffer out);
+
+    /**
+     * The YaRN rope tables of every row: for frequency i at {@code positions[r]}, {@code cos(pos·invFreq[i])·scale}
+     * and {@code sin(..)·scale} into row r of {@code cs} (rows of {@code 2·dim} floats: cos half, sin half, then room
+     * for the rotation's temporary); {@code dim = 2·invFreq.length}.
+     */
+    void ropeTables(float[] invFreq, float scale, int[] positions, int rows, Buffer cs);
+
+    /**
+     * RMSNorm of {@code rows} rows of {@code dim} values: {@code out[r] = weight · x[r] / sqrt(mean(x[r]²) + eps)},
+     * row r of x at {@code xOff + r·xStride}, of out at {@code outOff + r·outStride}.
+     */
+    void rmsNorm(Buffer x, int xOff, int xStride, Buffer weight, int dim, float eps, Buffer out, int outOff,
+                 int outStride, int rows);
+
+    /** RMSNorm of the gathered rows {@code x[rowIdx[i]]} ({@code [*, dim]}) into row i of {@code out [n, dim]}. */
+    void rmsNormRows(Buffer x, int[] rowIdx, int n, Buffer weight, int dim, float eps, Buffer out);
+
+    /** {@code out [rows, w.rows] = x [rows, w.cols] · Wᵀ}. */
+    void matmul(Weight w, Buffer x, Buffer out, int rows);
+
+    /** The residual: {@code y[0, n) += x[0, n)}. */
+    void addResidual(Buffer x, Buffer y, int n);
+
+    /**
+     * The MLA cache write of every row r of {@code kva [rows, Ckv + dr]}: {@code c_kv = kvNorm(kva[r, :Ckv])} and
+     * {@code k_pe = rope(kva[r, Ckv:])} into the cache entry at {@code cache[slots[r]]}, and rope of every head's
+     * {@code q_pe} in {@code q [rows, H·dq]} in place; {@code cs} holds the rows' {@link #ropeTables}.
+     */
+    void mlaCacheWrite(MlaShape s, Buffer kva, int rows, Buffer kvNorm, float eps, Buffer cs, Buffer q,
+                       Buffer cache, int[] slots);
+
+    /**
+     * Absorbed MLA decode attention of rows {@code rowIdx[0, n)} of {@code q [R, H·dq]} over the paged latent cache:
+     * per head {@code q_lat = W_UKᵀ q_nope} ({@code wUk[h] [dn, Ckv]}), attention over the row's entries (cache
+     * offsets {@code ctxOffsets[ctxStarts[j], ctxStarts[j + 1])}), {@code W_UV ctx} ({@code wUv[h] [dv, Ckv]}) into
+     * row {@code rowIdx[j]} of {@code out [R, H·dv]}.
+     */
+    void mlaAbsorbed(MlaShape s, Weight[] wUk, Weight[] wUv, Buffer q, int[] rowIdx, int n, int[] ctxOffsets,
+                     int[] ctxStarts, Buffer cache, Buffer out);
+
+    /**
+     * Expanded MLA prefill attention of one segment: rows {@code [start, start + length)} of {@code q} at positions
+     * from {@code startPos}, over the {@code ctxLen} cache entries at {@code ctxOffsets}: the latent expanded by
+     * {@code kvB [H·(dn+dv), Ckv]} into keys and values, causal attention into the rows of {@code out [R, H·dv]}.
+     */
+    void mlaExpanded(MlaShape s, Weight kvB, Buffer q, int start, int length, int startPos, int[] ctxOffsets,
+                     int ctxLen, Buffer cache, Buffer out);
+
+    /**
+     * The MoE gate of {@code rows} rows of {@code x [rows, D]}: logits {@code W x}, then {@code routing}'s softmax and
+     * top-k into the host routing metadata {@code ids/weights [rows, topK]}.
+     */
+    void moeGate(Weight w, MoeRouting routing, Buffer x, int rows, int[] ids, float[] weights);
+
+    /** {@link #swiGlu(ExpertGroups, float[], int, float[], int)} on buffers, rows from 0. */
+    void swiGlu(ExpertGroups groups, Buffer x, Buffer out);
+
+    // ---- array kernels (host backends; self-check, tests, benchmarks) ----
 
     /**
      * {@code out[outOff + b·outStride + r] = Σ_c x[xOff + b·xStride + c] · W[r, c]} for {@code b < batch},
@@ -90,13 +229,6 @@ public interface Backend extends AutoCloseable {
         Widen.readRange(w.dtype(), w.data(), (long) row * w.cols(), out, outOff, w.cols());
     }
 
-    /**
-     * Runs {@code task} over {@code [0, n)}, in parallel where the backend has threads. Kernels called from inside
-     * the task run on the calling thread.
-     */
-    default void parallelFor(int n, int grain, WorkerPool.RangeTask task) {
-        task.run(0, n);
-    }
 
     /** Threads this backend computes on. */
     default int threads() {

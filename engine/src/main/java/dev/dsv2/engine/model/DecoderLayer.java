@@ -2,6 +2,7 @@ package dev.dsv2.engine.model;
 
 import dev.dsv2.engine.cache.LatentKvCache;
 import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.kernel.Buffer;
 
 import static dev.dsv2.engine.model.Workspace.Slot.MLP_OUT;
 import static dev.dsv2.engine.model.Workspace.Slot.NORMED;
@@ -13,29 +14,29 @@ public record DecoderLayer(int index, RmsNorm inputNorm, MlaAttention attention,
                            FeedForward mlp) {
 
     /** Runs the layer in place on {@code hidden [R, D]}. */
-    public void forward(Backend be, ForwardBatch batch, float[] hidden, LatentKvCache cache, RotaryEmbedding rope,
-                        float[] ropeCs, AttentionMode mode, Workspace ws) {
-        begin(be, batch, hidden, cache, rope, ropeCs, mode, ws).await();
+    public void forward(Backend be, ForwardBatch batch, Buffer hidden, LatentKvCache cache, Buffer ropeCs,
+                        AttentionMode mode, Workspace ws) {
+        begin(be, batch, hidden, cache, ropeCs, mode, ws).await();
     }
 
     /**
      * Attention (with its residual) and the start of the MLP; finishing waits for the MLP's remote part and adds the
      * second residual. Between the two, another micro-batch can run its attention.
      */
-    public Pending begin(Backend be, ForwardBatch batch, float[] hidden, LatentKvCache cache,
-                                    RotaryEmbedding rope, float[] ropeCs, AttentionMode mode, Workspace ws) {
+    public Pending begin(Backend be, ForwardBatch batch, Buffer hidden, LatentKvCache cache, Buffer ropeCs,
+                         AttentionMode mode, Workspace ws) {
         int rows = batch.rows();
         int d = inputNorm.dim();
         ForwardProfile prof = ws.profile();
-        float[] normed = ws.get(NORMED, rows * d);
-        float[] out = ws.get(MLP_OUT, rows * d);
+        Buffer normed = ws.get(NORMED, (long) rows * d);
+        Buffer out = ws.get(MLP_OUT, (long) rows * d);
         inputNorm.apply(be, hidden, 0, d, normed, 0, d, rows);
         long t0 = prof == null ? 0 : System.nanoTime();
-        attention.forward(be, batch, normed, out, cache, index, rope, ropeCs, mode, ws);
+        attention.forward(be, batch, normed, out, cache, index, ropeCs, mode, ws);
         if (prof != null) {
             prof.add(ForwardProfile.Phase.ATTENTION, t0);
         }
-        be.axpy(1f, out, 0, hidden, 0, rows * d);
+        be.addResidual(out, hidden, rows * d);
         postAttentionNorm.apply(be, hidden, 0, d, normed, 0, d, rows);
         boolean dense = !(mlp instanceof MoeBlock);
         long t1 = prof == null || !dense ? 0 : System.nanoTime();
@@ -52,12 +53,12 @@ public record DecoderLayer(int index, RmsNorm inputNorm, MlaAttention attention,
         private ForwardProfile denseProfile;
         private long start;
         private Backend be;
-        private float[] out;
-        private float[] hidden;
+        private Buffer out;
+        private Buffer hidden;
         private int n;
 
-        LayerFinish set(Pending mlpDone, ForwardProfile denseProfile, long start, Backend be, float[] out,
-                        float[] hidden, int n) {
+        LayerFinish set(Pending mlpDone, ForwardProfile denseProfile, long start, Backend be, Buffer out,
+                        Buffer hidden, int n) {
             this.mlpDone = mlpDone;
             this.denseProfile = denseProfile;
             this.start = start;
@@ -79,7 +80,7 @@ public record DecoderLayer(int index, RmsNorm inputNorm, MlaAttention attention,
             if (denseProfile != null) {
                 denseProfile.add(ForwardProfile.Phase.DENSE_MLP, start);
             }
-            be.axpy(1f, out, 0, hidden, 0, n);
+            be.addResidual(out, hidden, n);
             be = null;
             out = null;
             hidden = null;

@@ -4,6 +4,7 @@ import dev.dsv2.engine.cache.CacheSequence;
 import dev.dsv2.engine.cache.LatentKvCache;
 import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.kernel.Buffer;
 import dev.dsv2.engine.kernel.Weight;
 import dev.dsv2.engine.safetensors.Checkpoint;
 
@@ -99,10 +100,10 @@ public final class DeepseekV2Model implements AutoCloseable {
      */
     public float[] forward(ForwardBatch batch, LatentKvCache cache, AttentionMode mode, Workspace ws) {
         long start = ws.profile() == null ? 0 : System.nanoTime();
-        float[] hidden = embed(batch, cache, ws);
-        float[] ropeCs = ws.get(Workspace.Slot.ROPE, 0);
+        Buffer hidden = embed(batch, cache, ws);
+        Buffer ropeCs = ws.get(Workspace.Slot.ROPE, 0);
         for (DecoderLayer layer : layers) {
-            layer.forward(backend, batch, hidden, cache, rope, ropeCs, mode, ws);
+            layer.forward(backend, batch, hidden, cache, ropeCs, mode, ws);
         }
         return logits(batch, hidden, ws, start);
     }
@@ -116,17 +117,17 @@ public final class DeepseekV2Model implements AutoCloseable {
     public float[][] forwardOverlapped(ForwardBatch a, Workspace wa, ForwardBatch b, Workspace wb,
                                        LatentKvCache cache, AttentionMode mode) {
         long startA = wa.profile() == null ? 0 : System.nanoTime();
-        float[] ha = embed(a, cache, wa);
+        Buffer ha = embed(a, cache, wa);
         long startB = wb.profile() == null ? 0 : System.nanoTime();
-        float[] hb = embed(b, cache, wb);
-        float[] ca = wa.get(Workspace.Slot.ROPE, 0);
-        float[] cb = wb.get(Workspace.Slot.ROPE, 0);
-        Pending pa = layers[0].begin(backend, a, ha, cache, rope, ca, mode, wa);
+        Buffer hb = embed(b, cache, wb);
+        Buffer ca = wa.get(Workspace.Slot.ROPE, 0);
+        Buffer cb = wb.get(Workspace.Slot.ROPE, 0);
+        Pending pa = layers[0].begin(backend, a, ha, cache, ca, mode, wa);
         for (int l = 0; l < layers.length; l++) {
-            Pending pb = layers[l].begin(backend, b, hb, cache, rope, cb, mode, wb);
+            Pending pb = layers[l].begin(backend, b, hb, cache, cb, mode, wb);
             pa.await();
             if (l + 1 < layers.length) {
-                pa = layers[l + 1].begin(backend, a, ha, cache, rope, ca, mode, wa);
+                pa = layers[l + 1].begin(backend, a, ha, cache, ca, mode, wa);
             }
             pb.await();
         }
@@ -134,7 +135,11 @@ public final class DeepseekV2Model implements AutoCloseable {
     }
 
     /** Validates the batch and loads its embeddings and rope tables into {@code ws}; returns the hidden states. */
-    private float[] embed(ForwardBatch batch, LatentKvCache cache, Workspace ws) {
+    private Buffer embed(ForwardBatch batch, LatentKvCache cache, Workspace ws) {
+        if (ws.backend() != backend) {
+            throw new IllegalArgumentException("the workspace belongs to " + ws.backend().name() + ", the model runs on "
+                    + backend.name());
+        }
         int rows = batch.rows();
         int d = config.hiddenSize();
         int vocab = config.vocabSize();
@@ -149,24 +154,21 @@ public final class DeepseekV2Model implements AutoCloseable {
                         + " need cache room, only " + cache.capacity(seq) + " reserved");
             }
         }
-        float[] hidden = ws.get(Workspace.Slot.HIDDEN, rows * d);
         for (int r = 0; r < rows; r++) {
             int t = batch.tokens()[r];
             if (t < 0 || t >= vocab) {
                 throw new IllegalArgumentException("token id " + t + " is outside the vocabulary [0, " + vocab + ")");
             }
-            backend.readRow(embed, t, hidden, r * d);
         }
-        int csSize = rope.bufferSize();
-        float[] ropeCs = ws.get(Workspace.Slot.ROPE, rows * csSize);
-        for (int r = 0; r < rows; r++) {
-            rope.cosSin(batch.positions()[r], ropeCs, r * csSize);
-        }
+        Buffer hidden = ws.get(Workspace.Slot.HIDDEN, (long) rows * d);
+        backend.embed(embed, batch.tokens(), rows, hidden);
+        Buffer ropeCs = ws.get(Workspace.Slot.ROPE, (long) rows * rope.bufferSize());
+        rope.tables(backend, batch.positions(), rows, ropeCs);
         return hidden;
     }
 
     /** Marks the batch's positions cached and computes the wanted rows' logits: final norm, then lm_head. */
-    private float[] logits(ForwardBatch batch, float[] hidden, Workspace ws, long start) {
+    private float[] logits(ForwardBatch batch, Buffer hidden, Workspace ws, long start) {
         ForwardProfile prof = ws.profile();
         int d = config.hiddenSize();
         for (ForwardBatch.Segment seg : batch.segments()) {
@@ -175,17 +177,15 @@ public final class DeepseekV2Model implements AutoCloseable {
         long headStart = prof == null ? 0 : System.nanoTime();
         int[] logitRows = batch.logitRows();
         int n = logitRows.length;
-        float[] in = ws.get(LOGITS_IN, n * d);
-        for (int i = 0; i < n; i++) {
-            norm.apply(backend, hidden, logitRows[i] * d, d, in, i * d, d, 1);
-        }
-        float[] logits = ws.get(LOGITS, n * config.vocabSize());
-        backend.matmul(lmHead, in, 0, logits, 0, n);
+        Buffer in = ws.get(LOGITS_IN, (long) n * d);
+        norm.applyRows(backend, hidden, logitRows, n, in);
+        Buffer logits = ws.get(LOGITS, (long) n * config.vocabSize());
+        backend.matmul(lmHead, in, logits, n);
         if (prof != null) {
             prof.add(ForwardProfile.Phase.LM_HEAD, headStart);
             prof.forwardDone(start);
         }
-        return logits;
+        return backend.hostView(logits, n * config.vocabSize());
     }
 
     /** Whether routed experts run remotely, so that {@link #forwardOverlapped} can hide their latency. */

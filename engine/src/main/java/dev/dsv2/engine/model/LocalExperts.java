@@ -1,6 +1,7 @@
 package dev.dsv2.engine.model;
 
 import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.kernel.Buffer;
 import dev.dsv2.engine.kernel.ExpertGroups;
 
 import java.util.Arrays;
@@ -22,7 +23,7 @@ public final class LocalExperts implements RoutedExperts {
     private final SwiGluMlp[][] experts; // [layer][expert], null where not a MoE layer / not owned
     private final int hidden;
     private final String holder;
-    private final ThreadLocal<Workspace> workspaces = ThreadLocal.withInitial(Workspace::new);
+    private final ThreadLocal<Workspace> workspaces;
 
     /** Every routed expert of the model, in this process. */
     public LocalExperts(Backend backend, SwiGluMlp[][] experts, int hidden) {
@@ -35,6 +36,7 @@ public final class LocalExperts implements RoutedExperts {
      */
     public LocalExperts(Backend backend, SwiGluMlp[][] experts, int hidden, String holder) {
         this.backend = backend;
+        this.workspaces = ThreadLocal.withInitial(() -> new Workspace(backend));
         this.experts = experts;
         this.hidden = hidden;
         this.holder = holder;
@@ -46,8 +48,26 @@ public final class LocalExperts implements RoutedExperts {
     }
 
     @Override
+    public void compute(int layer, Buffer x, int rows, int hidden, int[] ids, float[] weights, int topK, Buffer out) {
+        computeWithShared(layer, x, rows, hidden, ids, weights, topK, null, out);
+    }
+
+    /**
+     * {@link #compute} on host arrays {@code x, out [rows, hidden]} (an expert shard's wire data): the host backends
+     * compute on the arrays themselves, a device backend copies them up and the result back.
+     */
     public void compute(int layer, float[] x, int rows, int[] ids, float[] weights, int topK, float[] out) {
         computeWithShared(layer, x, rows, ids, weights, topK, null, out);
+    }
+
+    /** {@link #computeWithShared(int, Buffer, int, int, int[], float[], int, SwiGluMlp, Buffer)} on host arrays. */
+    public void computeWithShared(int layer, float[] x, int rows, int[] ids, float[] weights, int topK,
+                                  SwiGluMlp shared, float[] out) {
+        int n = rows * hidden;
+        try (Buffer bx = backend.wrapHost(x, n); Buffer bout = backend.wrapHost(out, n)) {
+            computeWithShared(layer, bx, rows, hidden, ids, weights, topK, shared, bout);
+            backend.unwrapHost(bout, out, n);
+        }
     }
 
     /** Always: the shared experts join the routed experts' kernel call (one hand-off to the worker threads). */
@@ -61,9 +81,12 @@ public final class LocalExperts implements RoutedExperts {
      * kernel call as the routed experts, so a decode step pays one hand-off to the worker threads, not two.
      */
     @Override
-    public void computeWithShared(int layer, float[] x, int rows, int[] ids, float[] weights, int topK,
-                                  SwiGluMlp shared, float[] out) {
-        Arrays.fill(out, 0, rows * hidden, 0f);
+    public void computeWithShared(int layer, Buffer x, int rows, int hidden, int[] ids, float[] weights, int topK,
+                                  SwiGluMlp shared, Buffer out) {
+        if (hidden != this.hidden) {
+            throw new IllegalArgumentException("rows of " + hidden + " values, the experts take " + this.hidden);
+        }
+        backend.zero(out, 0, (long) rows * hidden);
         SwiGluMlp[] layerExperts = experts[layer];
         int n = layerExperts.length;
         int pairs = rows * topK;
@@ -110,6 +133,6 @@ public final class LocalExperts implements RoutedExperts {
                 groups.addRow(slot / topK, weights[slot]);
             }
         }
-        backend.swiGlu(groups, x, 0, out, 0);
+        backend.swiGlu(groups, x, out);
     }
 }

@@ -4,22 +4,19 @@ import dev.dsv2.engine.cache.CacheSequence;
 import dev.dsv2.engine.cache.LatentKvCache;
 import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.kernel.Buffer;
+import dev.dsv2.engine.kernel.MlaShape;
 import dev.dsv2.engine.kernel.Weight;
 
 import static dev.dsv2.engine.model.Workspace.IntSlot.ABSORBED_ROWS;
+import static dev.dsv2.engine.model.Workspace.IntSlot.CACHE_SLOTS;
 import static dev.dsv2.engine.model.Workspace.IntSlot.CONTEXT_OFFSETS;
 import static dev.dsv2.engine.model.Workspace.IntSlot.CONTEXT_STARTS;
-import static dev.dsv2.engine.model.Workspace.Slot.ATTN_GATHERED;
 import static dev.dsv2.engine.model.Workspace.Slot.ATTN_OUT;
-import static dev.dsv2.engine.model.Workspace.Slot.CTX_LATENT;
 import static dev.dsv2.engine.model.Workspace.Slot.KV_A;
-import static dev.dsv2.engine.model.Workspace.Slot.KEYS_T;
-import static dev.dsv2.engine.model.Workspace.Slot.KV_EXPANDED;
-import static dev.dsv2.engine.model.Workspace.Slot.LATENT_CTX;
 import static dev.dsv2.engine.model.Workspace.Slot.Q;
 import static dev.dsv2.engine.model.Workspace.Slot.Q_A;
-import static dev.dsv2.engine.model.Workspace.Slot.Q_GATHERED;
-import static dev.dsv2.engine.model.Workspace.Slot.Q_LATENT;
+
 
 /**
  * Multi-head latent attention (MLA) of DeepSeek-V2, the reference {@code DeepseekV2Attention}.
@@ -53,12 +50,7 @@ public final class MlaAttention {
     private final Weight[] wUv;      // per head [dv, Ckv]
     private final Weight oProj;      // [D, H*dv]
     private final int heads;
-    private final int dn;
-    private final int dr;
-    private final int dv;
-    private final int dq;
-    private final int ckv;
-    private final float scale;
+    private final MlaShape shape;
 
     public MlaAttention(ModelConfig c, Weight qProj, Weight qA, RmsNorm qANorm, Weight qB, Weight kvA, RmsNorm kvANorm,
                         Weight kvB, Weight oProj) {
@@ -71,12 +63,9 @@ public final class MlaAttention {
         this.kvB = kvB;
         this.oProj = oProj;
         this.heads = c.numAttentionHeads();
-        this.dn = c.qkNopeHeadDim();
-        this.dr = c.qkRopeHeadDim();
-        this.dv = c.vHeadDim();
-        this.dq = c.qHeadDim();
-        this.ckv = c.kvLoraRank();
-        this.scale = (float) c.softmaxScale();
+        int dn = c.qkNopeHeadDim();
+        int dv = c.vHeadDim();
+        this.shape = new MlaShape(heads, dn, c.qkRopeHeadDim(), dv, c.kvLoraRank(), (float) c.softmaxScale());
         this.wUk = new Weight[heads];
         this.wUv = new Weight[heads];
         for (int h = 0; h < heads; h++) {
@@ -85,48 +74,37 @@ public final class MlaAttention {
         }
     }
 
-    /** Heads per decode attention task: they share every latent cache entry they load. */
-    private static final int DECODE_HEAD_GROUP = 8;
-    /** Queries per prefill attention task. */
-    private static final int PREFILL_QUERY_BLOCK = 32;
-
     /**
      * Attention of every row of {@code batch}: writes each row's latent into {@code cache} (layer {@code layer}) and
      * leaves the o_proj output in {@code out [R, D]}.
      *
      * @param x      normalised hidden states [R, D]
-     * @param ropeCs per row, {@link RotaryEmbedding#bufferSize()} floats of cos/sin at the row's position
+     * @param ropeCs per row, {@link RotaryEmbedding#bufferSize()} floats of rope tables at the row's position
      */
-    public void forward(Backend be, ForwardBatch batch, float[] x, float[] out, LatentKvCache cache, int layer,
-                        RotaryEmbedding rope, float[] ropeCs, AttentionMode mode, Workspace ws) {
+    public void forward(Backend be, ForwardBatch batch, Buffer x, Buffer out, LatentKvCache cache, int layer,
+                        Buffer ropeCs, AttentionMode mode, Workspace ws) {
         int rows = batch.rows();
-        float[] q = ws.get(Q, rows * heads * dq);
+        Buffer q = ws.get(Q, (long) rows * heads * shape.qHead());
         if (qProj != null) {
-            be.matmul(qProj, x, 0, q, 0, rows);
+            be.matmul(qProj, x, q, rows);
         } else {
             int cq = qA.rows();
-            float[] qa = ws.get(Q_A, rows * cq);
-            be.matmul(qA, x, 0, qa, 0, rows);
+            Buffer qa = ws.get(Q_A, (long) rows * cq);
+            be.matmul(qA, x, qa, rows);
             qANorm.apply(be, qa, 0, cq, qa, 0, cq, rows);
-            be.matmul(qB, qa, 0, q, 0, rows);
+            be.matmul(qB, qa, q, rows);
         }
-        int kvaDim = ckv + dr;
-        float[] kva = ws.get(KV_A, rows * kvaDim);
-        be.matmul(kvA, x, 0, kva, 0, rows);
+        Buffer kva = ws.get(KV_A, (long) rows * shape.entry());
+        be.matmul(kvA, x, kva, rows);
 
-        float[] store = cache.layer(layer);
-        int csSize = rope.bufferSize();
+        Buffer store = cache.layer(layer);
+        int[] slots = ws.ints(CACHE_SLOTS, rows);
         for (int r = 0; r < rows; r++) {
-            int off = cache.offset(batch.sequences()[r], batch.positions()[r]);
-            kvANorm.apply(be, kva, r * kvaDim, kvaDim, store, off, ckv, 1);
-            System.arraycopy(kva, r * kvaDim + ckv, store, off + ckv, dr);
-            rope.rotate(store, off + ckv, ropeCs, r * csSize);
-            for (int h = 0; h < heads; h++) {
-                rope.rotate(q, (r * heads + h) * dq + dn, ropeCs, r * csSize);
-            }
+            slots[r] = cache.offset(batch.sequences()[r], batch.positions()[r]);
         }
+        be.mlaCacheWrite(shape, kva, rows, kvANorm.weight(), kvANorm.eps(), ropeCs, q, store, slots);
 
-        float[] attn = ws.get(ATTN_OUT, rows * heads * dv);
+        Buffer attn = ws.get(ATTN_OUT, (long) rows * heads * shape.value());
         int[] absorbedRows = ws.ints(ABSORBED_ROWS, rows);
         int nAbsorbed = 0;
         for (ForwardBatch.Segment seg : batch.segments()) {
@@ -135,28 +113,23 @@ public final class MlaAttention {
                     absorbedRows[nAbsorbed++] = seg.start() + i;
                 }
             } else {
-                expanded(be, seg, q, attn, cache, store, ws);
+                int ctxLen = seg.endPos();
+                int[] offs = contextOffsets(cache, seg.sequence(), ctxLen, ws);
+                be.mlaExpanded(shape, kvB, q, seg.start(), seg.length(), seg.startPos(), offs, ctxLen, store, attn);
             }
         }
         if (nAbsorbed > 0) {
             absorbed(be, batch, absorbedRows, nAbsorbed, q, attn, cache, store, ws);
         }
-        be.matmul(oProj, attn, 0, out, 0, rows);
+        be.matmul(oProj, attn, out, rows);
     }
 
     /**
-     * Decode form over the latent cache for rows {@code idx[0, n)}, all of them at once: per head, q_lat = W_UKᵀ q_nope
-     * for every row (W_UK read once); per row, all heads attend over the shared latent entries (each entry loaded once
-     * per head group); per head, W_UV ctx for every row.
+     * Decode form over the latent cache for rows {@code idx[0, n)}, all of them at once: the rows' cache offsets
+     * (host metadata), then the backend's absorbed attention (W_UK absorb, paged attention, W_UV).
      */
-    private void absorbed(Backend be, ForwardBatch batch, int[] idx, int n, float[] q, float[] attn,
-                          LatentKvCache cache, float[] store, Workspace ws) {
-        int qRow = heads * dq;
-        int qaDim = ckv + dr;
-        float[] qn = ws.get(Q_GATHERED, n * qRow);
-        for (int j = 0; j < n; j++) {
-            System.arraycopy(q, idx[j] * qRow, qn, j * qRow, qRow);
-        }
+    private void absorbed(Backend be, ForwardBatch batch, int[] idx, int n, Buffer q, Buffer attn,
+                          LatentKvCache cache, Buffer store, Workspace ws) {
         int[] starts = ws.ints(CONTEXT_STARTS, n + 1);
         int total = 0;
         for (int j = 0; j < n; j++) {
@@ -171,157 +144,7 @@ public final class MlaAttention {
                 offs[starts[j] + t] = cache.offset(seq, t);
             }
         }
-        float[] ag = ws.get(ATTN_GATHERED, n * heads * dv);
-        AbsorbedTask task = ws.absorbedTask().set(this, be, qn, ws.get(Q_LATENT, n * heads * qaDim),
-                ws.get(CTX_LATENT, n * heads * ckv), ag, n, store, offs, starts);
-        try {
-            be.parallelFor(heads, 1, task.phase(AbsorbedTask.QUERY_LATENT));
-            be.parallelFor(n * ((heads + DECODE_HEAD_GROUP - 1) / DECODE_HEAD_GROUP), 1,
-                    task.phase(AbsorbedTask.ATTEND));
-            be.parallelFor(heads, 1, task.phase(AbsorbedTask.VALUE_OUT));
-        } finally {
-            task.clear();
-        }
-        for (int j = 0; j < n; j++) {
-            System.arraycopy(ag, j * heads * dv, attn, idx[j] * heads * dv, heads * dv);
-        }
-    }
-
-    /**
-     * The three parallel phases of {@link #absorbed} as one reusable task object (kept in the {@link Workspace}, so a
-     * decode step's attention creates no task objects): per head q_lat = W_UKᵀ q_nope plus the rope part; per row and
-     * head group, attention over the latent cache; per head W_UV ctx.
-     */
-    static final class AbsorbedTask implements dev.dsv2.engine.kernel.cpu.WorkerPool.RangeTask {
-        static final int QUERY_LATENT = 0;
-        static final int ATTEND = 1;
-        static final int VALUE_OUT = 2;
-
-        private int phase;
-        private MlaAttention a;
-        private Backend be;
-        private float[] qn;
-        private float[] qa;
-        private float[] ctx;
-        private float[] ag;
-        private int n;
-        private float[] store;
-        private int[] offs;
-        private int[] starts;
-
-        AbsorbedTask set(MlaAttention a, Backend be, float[] qn, float[] qa, float[] ctx, float[] ag, int n,
-                         float[] store, int[] offs, int[] starts) {
-            this.a = a;
-            this.be = be;
-            this.qn = qn;
-            this.qa = qa;
-            this.ctx = ctx;
-            this.ag = ag;
-            this.n = n;
-            this.store = store;
-            this.offs = offs;
-            this.starts = starts;
-            return this;
-        }
-
-        AbsorbedTask phase(int phase) {
-            this.phase = phase;
-            return this;
-        }
-
-        /** Drops the references to the pass's buffers and weights. */
-        void clear() {
-            a = null;
-            be = null;
-            qn = null;
-            qa = null;
-            ctx = null;
-            ag = null;
-            store = null;
-            offs = null;
-            starts = null;
-        }
-
-        @Override
-        public void run(int from, int to) {
-            int heads = a.heads;
-            int qaDim = a.ckv + a.dr;
-            switch (phase) {
-                case QUERY_LATENT -> {
-                    int qRow = heads * a.dq;
-                    for (int h = from; h < to; h++) {
-                        be.matmulTransposed(a.wUk[h], qn, h * a.dq, qRow, qa, h * qaDim, heads * qaDim, n);
-                        for (int j = 0; j < n; j++) {
-                            System.arraycopy(qn, j * qRow + h * a.dq + a.dn, qa, (j * heads + h) * qaDim + a.ckv,
-                                    a.dr);
-                        }
-                    }
-                }
-                case ATTEND -> {
-                    int groupsPerRow = (heads + DECODE_HEAD_GROUP - 1) / DECODE_HEAD_GROUP;
-                    for (int u = from; u < to; u++) {
-                        int j = u / groupsPerRow;
-                        int h0 = (u % groupsPerRow) * DECODE_HEAD_GROUP;
-                        int nh = Math.min(DECODE_HEAD_GROUP, heads - h0);
-                        be.pagedAttention(qa, (j * heads + h0) * qaDim, qaDim, nh, qaDim, store, offs, starts[j],
-                                starts[j + 1] - starts[j], a.ckv, a.scale, ctx, (j * heads + h0) * a.ckv, a.ckv);
-                    }
-                }
-                case VALUE_OUT -> {
-                    for (int h = from; h < to; h++) {
-                        be.matmul(a.wUv[h], ctx, h * a.ckv, heads * a.ckv, ag, h * a.dv, heads * a.dv, n);
-                    }
-                }
-                default -> throw new IllegalStateException("unknown attention phase " + phase);
-            }
-        }
-    }
-
-    /**
-     * Prefill form: expand the latent of the whole context into per-head keys and values ({@code kv_b_proj}), lay
-     * each head's keys out transposed {@code [dq, T]} (nope part from the expansion, rope part from the cache), then
-     * run causal attention in parallel over heads × query blocks.
-     */
-    private void expanded(Backend be, ForwardBatch.Segment seg, float[] q, float[] attn, LatentKvCache cache,
-                          float[] store, Workspace ws) {
-        int ctxLen = seg.endPos();
-        int[] offs = contextOffsets(cache, seg.sequence(), ctxLen, ws);
-        float[] lat = ws.get(LATENT_CTX, ctxLen * ckv);
-        for (int t = 0; t < ctxLen; t++) {
-            System.arraycopy(store, offs[t], lat, t * ckv, ckv);
-        }
-        int kvDim = heads * (dn + dv);
-        float[] kv = ws.get(KV_EXPANDED, ctxLen * kvDim);
-        be.matmul(kvB, lat, 0, kv, 0, ctxLen);
-        float[] kT = ws.get(KEYS_T, heads * dq * ctxLen);
-        be.parallelFor(heads, 1, (h0, h1) -> {
-            for (int h = h0; h < h1; h++) {
-                int base = h * dq * ctxLen;
-                for (int t = 0; t < ctxLen; t++) {
-                    int src = t * kvDim + h * (dn + dv);
-                    for (int d = 0; d < dn; d++) {
-                        kT[base + d * ctxLen + t] = kv[src + d];
-                    }
-                    int pe = offs[t] + ckv;
-                    for (int d = 0; d < dr; d++) {
-                        kT[base + (dn + d) * ctxLen + t] = store[pe + d];
-                    }
-                }
-            }
-        });
-        int blocks = (seg.length() + PREFILL_QUERY_BLOCK - 1) / PREFILL_QUERY_BLOCK;
-        int qRow = heads * dq;
-        int oRow = heads * dv;
-        be.parallelFor(heads * blocks, 1, (u0, u1) -> {
-            for (int u = u0; u < u1; u++) {
-                int h = u % heads;
-                int i0 = (blocks - 1 - u / heads) * PREFILL_QUERY_BLOCK; // longest contexts first
-                int nq = Math.min(PREFILL_QUERY_BLOCK, seg.length() - i0);
-                int r = seg.start() + i0;
-                be.causalAttention(q, r * qRow + h * dq, qRow, nq, dq, kT, h * dq * ctxLen, ctxLen, ctxLen,
-                        kv, h * (dn + dv) + dn, kvDim, dv, seg.startPos() + i0, scale, attn, r * oRow + h * dv, oRow);
-            }
-        });
+        be.mlaAbsorbed(shape, wUk, wUv, q, idx, n, offs, starts, store, attn);
     }
 
     private static int[] contextOffsets(LatentKvCache cache, CacheSequence seq, int n, Workspace ws) {

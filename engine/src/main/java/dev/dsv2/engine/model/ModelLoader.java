@@ -2,7 +2,6 @@ package dev.dsv2.engine.model;
 
 import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.kernel.Backend;
-import dev.dsv2.engine.kernel.cpu.Int8Quantizer;
 import dev.dsv2.engine.kernel.Weight;
 import dev.dsv2.engine.quant.Int8Checkpoint;
 import dev.dsv2.engine.safetensors.Checkpoint;
@@ -188,16 +187,27 @@ final class ModelLoader {
                             + " (an int8 checkpoint is written by ./dsv2 quantize)");
                 }
                 used.add(Int8Checkpoint.scaleName(name));
-                return Int8Checkpoint.weight(ckpt, name, rows, cols);
+                return adopt(Int8Checkpoint.weight(ckpt, name, rows, cols), false);
             }
             Weight w = Weight.of(t);
             if (format == WeightFormat.INT8 && Int8Checkpoint.quantized(name)) {
                 if (arena == null) {
                     arena = Arena.ofShared();
                 }
-                return Int8Quantizer.quantize(w, arena, backend);
+                return adopt(w, true);
             }
-            return w;
+            return adopt(w, false);
+        }
+
+        /** The backend's form of a mapped weight; without a backend (tests' host names), the mapping itself. */
+        private Weight adopt(Weight stored, boolean quantizeInt8) {
+            if (backend == null) {
+                if (quantizeInt8) {
+                    throw new IllegalStateException("quantizing " + stored.name() + " needs a backend");
+                }
+                return stored;
+            }
+            return backend.weight(stored, quantizeInt8, quantizeInt8 ? arena : null);
         }
 
         /** Bytes of a {@code [rows, cols]} matrix that {@link Int8Checkpoint#quantized} names, in this format. */
@@ -223,7 +233,7 @@ final class ModelLoader {
 
         RmsNorm norm(String name, long dim, double eps) {
             used.add(name);
-            return new RmsNorm(ckpt.tensor(name, dim).toFloatArray(), eps);
+            return new RmsNorm(backend.constant(ckpt.tensor(name, dim).toFloatArray()), Math.toIntExact(dim), eps);
         }
     }
 }

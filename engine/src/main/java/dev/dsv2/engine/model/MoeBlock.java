@@ -1,9 +1,9 @@
 package dev.dsv2.engine.model;
 
 import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.kernel.Buffer;
 
 import static dev.dsv2.engine.model.Workspace.IntSlot.EXPERT_IDS;
-import static dev.dsv2.engine.model.Workspace.Slot.ROUTE_WEIGHTS;
 import static dev.dsv2.engine.model.Workspace.Slot.SHARED_OUT;
 
 /**
@@ -29,7 +29,7 @@ public final class MoeBlock implements FeedForward {
     }
 
     @Override
-    public void forward(Backend be, float[] x, int rows, float[] out, Workspace ws) {
+    public void forward(Backend be, Buffer x, int rows, Buffer out, Workspace ws) {
         begin(be, x, rows, out, ws).await();
     }
 
@@ -38,13 +38,13 @@ public final class MoeBlock implements FeedForward {
      * are sent off, the shared experts computed meanwhile, and finishing awaits and combines.
      */
     @Override
-    public Pending begin(Backend be, float[] x, int rows, float[] out, Workspace ws) {
+    public Pending begin(Backend be, Buffer x, int rows, Buffer out, Workspace ws) {
         ForwardProfile prof = ws.profile();
         long t0 = prof == null ? 0 : System.nanoTime();
         int topK = gate.topK();
         int[] ids = ws.ints(EXPERT_IDS, rows * topK);
-        float[] weights = ws.get(ROUTE_WEIGHTS, rows * topK);
-        gate.route(be, x, rows, ids, weights, ws);
+        float[] weights = ws.routeWeights(rows * topK);
+        gate.route(be, x, rows, ids, weights);
         long t1 = 0;
         if (prof != null) {
             prof.add(ForwardProfile.Phase.GATE, t0);
@@ -52,14 +52,14 @@ public final class MoeBlock implements FeedForward {
             t1 = System.nanoTime();
         }
         if (experts.takesSharedExperts()) {
-            experts.computeWithShared(layer, x, rows, ids, weights, topK, shared, out);
+            experts.computeWithShared(layer, x, rows, hidden, ids, weights, topK, shared, out);
             if (prof != null) {
                 prof.add(ForwardProfile.Phase.EXPERTS, t1);
             }
             return Pending.DONE;
         }
-        Pending routed = experts.start(layer, x, rows, ids, weights, topK, out);
-        float[] s = shared == null ? null : ws.get(SHARED_OUT, rows * hidden);
+        Pending routed = experts.start(layer, x, rows, hidden, ids, weights, topK, out);
+        Buffer s = shared == null ? null : ws.get(SHARED_OUT, (long) rows * hidden);
         if (s != null) {
             shared.forward(be, x, rows, s, ws);
         }
@@ -67,7 +67,7 @@ public final class MoeBlock implements FeedForward {
         return () -> {
             routed.await();
             if (s != null) {
-                be.axpy(1f, s, 0, out, 0, rows * hidden);
+                be.addResidual(s, out, rows * hidden);
             }
             if (prof != null) {
                 prof.add(ForwardProfile.Phase.EXPERTS, started);

@@ -1,9 +1,12 @@
 package dev.dsv2.engine.model;
 
+import dev.dsv2.engine.kernel.Buffer;
+
 /**
- * Where a MoE layer's routed experts run: in-process ({@link LocalExperts}) or on remote expert shards. The model
- * code hands over the batch's rows with their selected (expert, weight) pairs and gets the weighted sums back, so
- * the same model runs embedded or distributed.
+ * Where a MoE layer's routed experts run: in-process ({@link LocalExperts}, on the backend's buffers) or on remote
+ * expert shards ({@link HostRoutedExperts}, on host arrays). The model code hands over the batch's rows with their
+ * selected (expert, weight) pairs and gets the weighted sums back, so the same model runs embedded or distributed.
+ * Ids and weights are host routing metadata.
  */
 public interface RoutedExperts {
     /** The expert id that marks a (row, expert) pair to skip: on an expert shard, a pair another shard owns. */
@@ -14,15 +17,16 @@ public interface RoutedExperts {
      * {@code x} and {@code out} are {@code [rows, hidden]}; {@code out} is overwritten. Pairs whose id is
      * {@link #SKIP} contribute nothing.
      */
-    void compute(int layer, float[] x, int rows, int[] ids, float[] weights, int topK, float[] out);
+    void compute(int layer, Buffer x, int rows, int hidden, int[] ids, float[] weights, int topK, Buffer out);
 
     /**
      * Starts {@link #compute} and returns a handle to wait for it, so the caller can overlap other work (the shared
      * experts) with remote calls in flight. {@code x}, {@code ids} and {@code weights} must stay untouched until
      * {@link Pending#await()} returns. The default computes synchronously.
      */
-    default Pending start(int layer, float[] x, int rows, int[] ids, float[] weights, int topK, float[] out) {
-        compute(layer, x, rows, ids, weights, topK, out);
+    default Pending start(int layer, Buffer x, int rows, int hidden, int[] ids, float[] weights, int topK,
+                          Buffer out) {
+        compute(layer, x, rows, hidden, ids, weights, topK, out);
         return Pending.DONE;
     }
 
@@ -39,8 +43,8 @@ public interface RoutedExperts {
      * {@link #compute}, plus {@code shared(x[r])} added to every row when {@code shared} is not null, in the same
      * call. Only where {@link #takesSharedExperts()}.
      */
-    default void computeWithShared(int layer, float[] x, int rows, int[] ids, float[] weights, int topK,
-                                   SwiGluMlp shared, float[] out) {
+    default void computeWithShared(int layer, Buffer x, int rows, int hidden, int[] ids, float[] weights, int topK,
+                                   SwiGluMlp shared, Buffer out) {
         throw new UnsupportedOperationException(getClass().getSimpleName() + " does not take the shared experts");
     }
 }

@@ -1,10 +1,9 @@
 package dev.dsv2.engine.model;
 
 import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.kernel.Buffer;
 import dev.dsv2.engine.kernel.ExpertGroups;
 import dev.dsv2.engine.kernel.Weight;
-
-import java.util.Arrays;
 
 /**
  * The reference {@code DeepseekV2MLP}: {@code down(silu(gate(x)) * up(x))}. Used for the dense first layer(s), the
@@ -18,14 +17,14 @@ public record SwiGluMlp(Weight gate, Weight up, Weight down) implements FeedForw
     }
 
     @Override
-    public void forward(Backend be, float[] x, int rows, float[] out, Workspace ws) {
+    public void forward(Backend be, Buffer x, int rows, Buffer out, Workspace ws) {
         int d = gate.cols();
-        Arrays.fill(out, 0, rows * d, 0f);
+        be.zero(out, 0, (long) rows * d);
         ExpertGroups groups = ws.expertGroups().clear().addGroup(gate, up, down);
         for (int r = 0; r < rows; r++) {
             groups.addRow(r, 1f);
         }
-        be.swiGlu(groups, x, 0, out, 0);
+        be.swiGlu(groups, x, out);
     }
 
     public long byteSize() {

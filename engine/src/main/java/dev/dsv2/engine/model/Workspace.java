@@ -1,40 +1,65 @@
 package dev.dsv2.engine.model;
 
+import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.kernel.Buffer;
 import dev.dsv2.engine.kernel.ExpertGroups;
 
 /**
- * Reusable scratch buffers of one forward pass, grown on demand and kept between passes so the decode loop does not
- * allocate. One workspace per thread that runs forward passes (never shared concurrently). It also carries the
- * optional {@link ForwardProfile} of the passes run with it.
+ * Reusable scratch buffers of one forward pass, allocated through the backend the workspace is bound to, grown on
+ * demand and kept between passes so the decode loop does not allocate. Int slots (cache offsets, row indices,
+ * routing ids) and the routing weights are small host metadata. One workspace per thread that runs forward passes
+ * (never shared concurrently). It also carries the optional {@link ForwardProfile} of the passes run with it.
  */
-public final class Workspace {
-    /** Named float slots; each is an independent buffer. */
+public final class Workspace implements AutoCloseable {
+    /** Named activation slots; each is an independent backend buffer. */
     public enum Slot {
-        HIDDEN, ROPE, NORMED, ATTN_OUT, Q, KV_A, Q_A, KV_EXPANDED, LATENT_CTX, SCORES, Q_LATENT, CTX_LATENT,
-        MLP_OUT, GATE_LOGITS, EXPERT_IN, EXPERT_OUT, SHARED_OUT, LOGITS_IN, LOGITS, Q_GATHERED, ATTN_GATHERED, KEYS_T,
-        ROUTE_WEIGHTS, GROUP_SCORES
+        HIDDEN, ROPE, NORMED, ATTN_OUT, Q, KV_A, Q_A, MLP_OUT, SHARED_OUT, LOGITS_IN, LOGITS
     }
 
-    /** Named int slots. */
+    /** Named int slots (host metadata). */
     public enum IntSlot {
-        CONTEXT_OFFSETS, CONTEXT_STARTS, ABSORBED_ROWS, EXPERT_IDS, EXPERT_COUNTS, EXPERT_FILL, EXPERT_ORDER
+        CONTEXT_OFFSETS, CONTEXT_STARTS, ABSORBED_ROWS, EXPERT_IDS, EXPERT_COUNTS, EXPERT_FILL, EXPERT_ORDER,
+        CACHE_SLOTS
     }
 
-    private final float[][] buffers = new float[Slot.values().length][];
+    private final Backend backend;
+    private final Buffer[] buffers = new Buffer[Slot.values().length];
     private final int[][] intBuffers = new int[IntSlot.values().length][];
+    private float[] routeWeights = new float[0];
     private final ExpertGroups expertGroups = new ExpertGroups();
     private ForwardProfile profile;
-    private final MlaAttention.AbsorbedTask absorbedTask = new MlaAttention.AbsorbedTask();
     private final DecoderLayer.LayerFinish layerFinish = new DecoderLayer.LayerFinish();
 
+    /** A workspace whose buffers {@code backend} allocates (the backend of the model it runs). */
+    public Workspace(Backend backend) {
+        this.backend = backend;
+    }
+
+    /** The backend this workspace's buffers belong to. */
+    public Backend backend() {
+        return backend;
+    }
+
     /** A buffer of at least {@code size} floats; contents are unspecified. */
-    public float[] get(Slot slot, int size) {
-        float[] b = buffers[slot.ordinal()];
-        if (b == null || b.length < size) {
-            b = new float[Math.max(size, b == null ? 0 : b.length + b.length / 2)];
+    public Buffer get(Slot slot, long size) {
+        Buffer b = buffers[slot.ordinal()];
+        if (b == null || b.length() < size) {
+            long grown = Math.max(size, b == null ? 0 : b.length() + b.length() / 2);
+            if (b != null) {
+                b.close();
+            }
+            b = backend.allocate(grown);
             buffers[slot.ordinal()] = b;
         }
         return b;
+    }
+
+    /** The routing weights (host metadata), at least {@code size} of them; contents are unspecified. */
+    public float[] routeWeights(int size) {
+        if (routeWeights.length < size) {
+            routeWeights = new float[Math.max(size, routeWeights.length + routeWeights.length / 2)];
+        }
+        return routeWeights;
     }
 
     /** An int buffer of at least {@code size} entries; contents are unspecified. */
@@ -57,11 +82,6 @@ public final class Workspace {
         return layerFinish;
     }
 
-    /** The reusable task object of the decode attention's parallel phases. */
-    MlaAttention.AbsorbedTask absorbedTask() {
-        return absorbedTask;
-    }
-
     /** The profile forward passes with this workspace record into, or null (profiling off). */
     public ForwardProfile profile() {
         return profile;
@@ -71,5 +91,16 @@ public final class Workspace {
     public Workspace profile(ForwardProfile profile) {
         this.profile = profile;
         return this;
+    }
+
+    /** Releases the buffers (device memory; host buffers go to the garbage collector). */
+    @Override
+    public void close() {
+        for (int i = 0; i < buffers.length; i++) {
+            if (buffers[i] != null) {
+                buffers[i].close();
+                buffers[i] = null;
+            }
+        }
     }
 }

@@ -39,7 +39,7 @@ public record Int8Agreement(int steps, int freeRunAgreedSteps, int argmaxAgreedS
         int[] tokens = new int[n];
         System.arraycopy(prompt, 0, tokens, 0, prompt.length);
         System.arraycopy(refTokens, 0, tokens, prompt.length, steps - 1);
-        LatentKvCache cache = LatentKvCache.forTokens(candidate.config(), n);
+        LatentKvCache cache = LatentKvCache.forTokens(candidate.config(), n, candidate.backend());
         CacheSequence seq = cache.newSequence();
         cache.reserve(seq, n);
         int[] positions = new int[n];
@@ -53,7 +53,7 @@ public record Int8Agreement(int steps, int freeRunAgreedSteps, int argmaxAgreedS
             logitRows[s] = prompt.length - 1 + s;
         }
         float[] cand = candidate.forward(ForwardBatch.of(tokens, positions, seqs, logitRows), cache,
-                AttentionMode.AUTO, new Workspace());
+                AttentionMode.AUTO, new Workspace(candidate.backend()));
         int argmaxAgreed = 0;
         double maxDelta = 0;
         for (int s = 0; s < steps; s++) {
@@ -72,10 +72,10 @@ public record Int8Agreement(int steps, int freeRunAgreedSteps, int argmaxAgreedS
     /** Greedy decoding of {@code steps} tokens; each step's logits are kept in {@code logits} when given. */
     private static int[] greedy(DeepseekV2Model m, int[] prompt, int steps, float[][] logits) {
         int vocab = m.config().vocabSize();
-        LatentKvCache cache = LatentKvCache.forTokens(m.config(), prompt.length + steps);
+        LatentKvCache cache = LatentKvCache.forTokens(m.config(), prompt.length + steps, m.backend());
         CacheSequence seq = cache.newSequence();
         cache.reserve(seq, prompt.length + steps);
-        Workspace ws = new Workspace();
+        Workspace ws = new Workspace(m.backend());
         int[] out = new int[steps];
         float[] l = m.forward(ForwardBatch.single(seq, prompt, 0), cache, AttentionMode.AUTO, ws);
         for (int s = 0; s < steps; s++) {

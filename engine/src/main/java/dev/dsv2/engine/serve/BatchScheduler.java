@@ -86,8 +86,8 @@ public final class BatchScheduler implements AutoCloseable {
     private final Config config;
     private final int vocab;
     private final int eosId;
-    private final Workspace ws = new Workspace();
-    private final Workspace wsSecond = new Workspace();
+    private final Workspace ws;
+    private final Workspace wsSecond;
     private final ConcurrentLinkedQueue<ScheduledSequence> incoming = new ConcurrentLinkedQueue<>();
     private final ConcurrentLinkedQueue<String> aborts = new ConcurrentLinkedQueue<>();
     private final Map<String, ScheduledSequence> byId = new ConcurrentHashMap<>();
@@ -103,6 +103,8 @@ public final class BatchScheduler implements AutoCloseable {
     public BatchScheduler(DeepseekV2Model model, LatentKvCache cache, Config config) {
         this.model = model;
         this.cache = cache;
+        this.ws = new Workspace(model.backend());
+        this.wsSecond = new Workspace(model.backend());
         this.config = config;
         this.vocab = model.config().vocabSize();
         this.eosId = model.config().eosTokenId();

@@ -85,7 +85,7 @@ public final class ServingEngine implements AutoCloseable {
             ModelConfig config = model.config();
             int limit = settings.contextLimit(config);
             LatentKvCache cache = LatentKvCache.forTokens(config, cacheTokens(settings, config, limit,
-                    Runtime.getRuntime().maxMemory()));
+                    Runtime.getRuntime().maxMemory()), backend);
             report.accept(String.format("latent KV cache: %,d tokens in %d blocks of %d (%.1f MiB)%s",
                     cache.capacityTokens(), cache.totalBlocks(), cache.blockSize(),
                     cache.capacityTokens() * cache.bytesPerToken() / 1048576.0,

@@ -112,7 +112,8 @@ class ExpertShardTest {
         float[] want = new float[rows * D];
         all.routed().compute(2, x, rows, ids, weights, TOP_K, want);
         float[] shared = new float[rows * D];
-        all.shared(2).forward(backend, x, rows, shared, new Workspace());
+        all.shared(2).forward(backend, backend.wrapHost(x, rows * D), rows, backend.wrapHost(shared, rows * D),
+                new Workspace(backend));
         for (int i = 0; i < want.length; i++) {
             want[i] += shared[i];
         }

@@ -99,7 +99,7 @@ class GoldenLogitsTest {
         int[] promptA = {5, 900, 33, 17, 250, 3, 999, 42, 7, 7, 512};
         int[] promptB = {0, 17, 250, 3, 64};
         int[] promptC = {800, 1, 2, 1000, 11, 12};
-        Workspace ws = new Workspace();
+        Workspace ws = new Workspace(m.backend());
         // 1: B and C prefilled together (two segments), logits of both last rows
         reserve(cache, b, 5);
         reserve(cache, c, 6);
@@ -147,7 +147,7 @@ class GoldenLogitsTest {
         reserve(cache, c, posC + 1);
         float[][] both = m.forwardOverlapped(batch(new Row[]{rows(a, new int[]{nextA}, posA),
                         rows(b, new int[]{nextB}, posB)}), ws,
-                batch(new Row[]{rows(c, new int[]{nextC}, posC)}), new Workspace(), cache, mode);
+                batch(new Row[]{rows(c, new int[]{nextC}, posC)}), new Workspace(m.backend()), cache, mode);
         sink.accept("overlapped-ab", both[0], 2);
         sink.accept("overlapped-c", both[1], 1);
     }

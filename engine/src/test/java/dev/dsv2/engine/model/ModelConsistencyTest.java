@@ -53,7 +53,7 @@ class ModelConsistencyTest {
             seqs[i] = seq;
             all[i] = i;
         }
-        float[] logits = m.forward(ForwardBatch.of(tokens, pos, seqs, all), cache, mode, new Workspace());
+        float[] logits = m.forward(ForwardBatch.of(tokens, pos, seqs, all), cache, mode, new Workspace(m.backend()));
         return split(logits, tokens.length, m.config().vocabSize());
     }
 
@@ -103,7 +103,7 @@ class ModelConsistencyTest {
             int vocab = m.config().vocabSize();
             LatentKvCache cache = LatentKvCache.forTokens(m.config(), 64);
             CacheSequence seq = cache.newSequence();
-            Workspace ws = new Workspace();
+            Workspace ws = new Workspace(m.backend());
             int[] tokens = Arrays.copyOf(PROMPT, PROMPT.length + 12);
             assertTrue(cache.reserve(seq, PROMPT.length));
             float[] logits = m.forward(ForwardBatch.single(seq, PROMPT, 0), cache, AttentionMode.AUTO, ws);
@@ -132,7 +132,7 @@ class ModelConsistencyTest {
             LatentKvCache cache = LatentKvCache.forTokens(m.config(), PROMPT.length);
             CacheSequence seq = cache.newSequence();
             assertTrue(cache.reserve(seq, PROMPT.length));
-            Workspace ws = new Workspace();
+            Workspace ws = new Workspace(m.backend());
             float[] last = null;
             for (int start = 0; start < PROMPT.length; start += 5) {
                 int[] chunk = Arrays.copyOfRange(PROMPT, start, Math.min(PROMPT.length, start + 5));
@@ -152,7 +152,7 @@ class ModelConsistencyTest {
             LatentKvCache cache = LatentKvCache.forTokens(m.config(), 256);
             CacheSequence sa = cache.newSequence();
             CacheSequence sb = cache.newSequence();
-            Workspace ws = new Workspace();
+            Workspace ws = new Workspace(m.backend());
             // b is already decoding: its first token is cached, its second is a decode row next to a's prefill.
             assertTrue(cache.reserve(sb, 2));
             m.forward(ForwardBatch.single(sb, new int[]{b[0]}, 0), cache, AttentionMode.AUTO, ws);

@@ -43,7 +43,7 @@ class OverlappedMicroBatchTest {
     private static DeepseekV2Model plain;
 
     /** Routed experts computed on another thread; counts calls that were still running when the caller moved on. */
-    record AsyncExperts(RoutedExperts local) implements RoutedExperts {
+    record AsyncExperts(LocalExperts local) implements HostRoutedExperts {
         @Override
         public void compute(int layer, float[] x, int rows, int[] ids, float[] weights, int topK, float[] out) {
             start(layer, x, rows, ids, weights, topK, out).await();
@@ -101,15 +101,15 @@ class OverlappedMicroBatchTest {
         CacheSequence sa = cache.newSequence();
         CacheSequence sb = cache.newSequence();
         assertTrue(cache.reserve(sa, a.length) && cache.reserve(sb, b.length));
-        float[][] both = model.forwardOverlapped(ForwardBatch.single(sa, a, 0), new Workspace(),
-                ForwardBatch.single(sb, b, 0), new Workspace(), cache, AttentionMode.AUTO);
+        float[][] both = model.forwardOverlapped(ForwardBatch.single(sa, a, 0), new Workspace(backend),
+                ForwardBatch.single(sb, b, 0), new Workspace(backend), cache, AttentionMode.AUTO);
         int vocab = model.config().vocabSize();
         for (int[] prompt : List.of(a, b)) {
             LatentKvCache c2 = LatentKvCache.forTokens(plain.config(), 64);
             CacheSequence s = c2.newSequence();
             assertTrue(c2.reserve(s, prompt.length));
             float[] want = Arrays.copyOf(plain.forward(ForwardBatch.single(s, prompt, 0), c2, AttentionMode.AUTO,
-                    new Workspace()), vocab);
+                    new Workspace(backend)), vocab);
             float[] got = Arrays.copyOf(both[prompt == a ? 0 : 1], vocab);
             for (int i = 0; i < vocab; i++) {
                 assertEquals(want[i], got[i], 1e-4, "logit " + i);

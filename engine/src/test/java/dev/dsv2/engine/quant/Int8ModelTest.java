@@ -71,7 +71,7 @@ class Int8ModelTest {
         LatentKvCache cache = LatentKvCache.forTokens(m.config(), 64);
         CacheSequence seq = cache.newSequence();
         cache.reserve(seq, PROMPT.length + 4);
-        Workspace ws = new Workspace();
+        Workspace ws = new Workspace(m.backend());
         int[] rows = new int[PROMPT.length];
         int[] pos = new int[PROMPT.length];
         CacheSequence[] seqs = new CacheSequence[PROMPT.length];

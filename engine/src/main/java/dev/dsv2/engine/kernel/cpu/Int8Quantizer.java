@@ -68,7 +68,7 @@ public final class Int8Quantizer {
 
     /** Quantizes all of float weight {@code w} into {@code codes} and {@code scales}, rows in parallel on {@code be}. */
     public static void quantizeInto(Weight w, MemorySegment codes, MemorySegment scales, Backend be) {
-        be.parallelFor((w.rows() + ROWS_PER_TASK - 1) / ROWS_PER_TASK, 1, (t0, t1) ->
+        HostBackend.parallelFor(be, (w.rows() + ROWS_PER_TASK - 1) / ROWS_PER_TASK, 1, (t0, t1) ->
                 quantizeRows(w, t0 * ROWS_PER_TASK, Math.min(w.rows(), t1 * ROWS_PER_TASK), codes, scales));
     }
 

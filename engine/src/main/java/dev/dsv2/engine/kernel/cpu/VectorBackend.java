@@ -38,7 +38,7 @@ import static dev.dsv2.engine.kernel.cpu.Lanes.L;
  * Per-thread scratch (packed activations, widened weights, tiles, scores) is kept in a thread-local, so the decode
  * loop does not allocate.
  */
-public final class VectorBackend implements Backend {
+public final class VectorBackend extends HostBackend {
     /** Activation rows from which matmuls switch to the register-blocked GEMM path ({@code -Ddsv2.gemm.minRows}). */
     private static final int GEMM_MIN_ROWS = Integer.getInteger("dsv2.gemm.minRows", 16);
     /**

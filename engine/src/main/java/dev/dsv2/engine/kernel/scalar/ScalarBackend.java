@@ -1,6 +1,7 @@
 package dev.dsv2.engine.kernel.scalar;
 
 import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.kernel.cpu.HostBackend;
 import dev.dsv2.engine.kernel.Weight;
 import dev.dsv2.engine.kernel.ExpertGroups;
 
@@ -8,7 +9,7 @@ import dev.dsv2.engine.kernel.ExpertGroups;
  * The oracle: plain scalar loops, single-threaded, float32 accumulation in natural order (sums of squares and
  * softmax denominators in double, as the model's reference does). Every other backend is tested against this one.
  */
-public final class ScalarBackend implements Backend {
+public final class ScalarBackend extends HostBackend {
 
     @Override
     public String name() {

@@ -341,5 +341,9 @@ public final class BatchScheduler implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        if (!thread.isAlive()) { // the workspaces' buffers (device memory on a GPU backend) are free to release
+            ws.close();
+            wsSecond.close();
+        }
     }
 }

@@ -143,7 +143,7 @@ public class ExpertsEndpoint extends ExpertsGrpc.ExpertsImplBase {
                 call.includeShared(), out);
         long t2 = System.nanoTime();
         ExpertResponse.Builder response = ExpertResponse.newBuilder().setCallId(request.getCallId())
-                .setOutput(WireTensors.f32(out, call.rows(), hidden));
+                .setOutput(WireTensors.encode(out, call.rows(), hidden, call.output()));
         long t3 = System.nanoTime();
         metrics.record(call, t3 - t0);
         return response.setTiming(ShardTiming.newBuilder().setQueueNanos(t0 - received).setDecodeNanos(t1 - t0)

@@ -36,6 +36,12 @@ import java.util.logging.Logger;
 public class ExpertsEndpoint extends ExpertsGrpc.ExpertsImplBase {
     private static final Logger LOG = Logger.getLogger(ExpertsEndpoint.class.getName());
 
+    /**
+     * The HTTP/2 receive window a shard's server should have: a layer's request (up to rows x hidden x 4 bytes) then
+     * arrives without waiting for WINDOW_UPDATE round trips (gRPC's default is 1 MiB).
+     */
+    public static final int FLOW_CONTROL_WINDOW = 16 << 20;
+
     private final ServedShard served;
     private final Executor compute;
     private final ExpertMetrics metrics;

@@ -43,6 +43,7 @@ import java.util.concurrent.TimeUnit;
  */
 public final class ServingBenchmark {
     private static final int[] CONCURRENCY = {1, 8, 32};
+    private static final int SHARDS = 2;
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** The router's expert-call timeline phases (dsv2_router_expert_call_phase_seconds{phase}), in order. */
@@ -186,10 +187,15 @@ public final class ServingBenchmark {
             if (mode.equals("embedded")) {
                 gatewayProps.put("dsv2.gateway.router", "embedded");
             } else {
-                for (int i = 0; i < 2; i++) {
+                int cores = Runtime.getRuntime().availableProcessors();
+                int routerThreads = routerThreads(cores);
+                int shardThreads = shardThreads(cores, SHARDS);
+                System.err.println("bench-serving: co-located kernel threads (dsv2.threads, as serve-local splits "
+                        + cores + " cores): router " + routerThreads + ", each shard " + shardThreads);
+                for (int i = 0; i < SHARDS; i++) {
                     procs.add(ServiceProcess.start("bench-expert-" + i, "expert-service", Map.of(
                             "dsv2.model.dir", model.toString(), "dsv2.shard.index", "" + i,
-                            "dsv2.shard.count", "2"), jvm));
+                            "dsv2.shard.count", "" + SHARDS, "dsv2.threads", "" + shardThreads), jvm));
                 }
                 shards.addAll(procs);
                 for (ServiceProcess p : procs) {
@@ -198,7 +204,7 @@ public final class ServingBenchmark {
                 router = ServiceProcess.start("bench-router", "router-service", Map.of(
                         "dsv2.model.dir", model.toString(), "dsv2.kv-cache.tokens", "16384",
                         "dsv2.router.experts", procs.get(0).grpcAddress() + "," + procs.get(1).grpcAddress(),
-                        "dsv2.expert-wire", wire.label()), jvm);
+                        "dsv2.expert-wire", wire.label(), "dsv2.threads", "" + routerThreads), jvm);
                 procs.add(router);
                 router.awaitReady(Duration.ofMinutes(10));
                 gatewayProps.put("dsv2.gateway.router", router.grpcAddress());
@@ -217,6 +223,19 @@ public final class ServingBenchmark {
                 p.close();
             }
         }
+    }
+
+    /**
+     * Kernel threads of a router co-located with its shards on {@code cores} cores: half of them, rounded up
+     * ({@code ./dsv2 serve-local}'s split, so that kernel pools that spin do not take a core another process needs).
+     */
+    static int routerThreads(int cores) {
+        return (cores + 1) / 2;
+    }
+
+    /** Kernel threads of each of {@code shards} co-located shards: the other half of the cores, at least 1 each. */
+    static int shardThreads(int cores, int shards) {
+        return Math.max(1, cores / 2 / shards);
     }
 
     /** One closed-loop level: {@code c} streams at once, and the router's expert-call figures meanwhile. */

@@ -187,15 +187,12 @@ public final class ServingBenchmark {
             if (mode.equals("embedded")) {
                 gatewayProps.put("dsv2.gateway.router", "embedded");
             } else {
-                int cores = Runtime.getRuntime().availableProcessors();
-                int routerThreads = routerThreads(cores);
-                int shardThreads = shardThreads(cores, SHARDS);
-                System.err.println("bench-serving: co-located kernel threads (dsv2.threads, as serve-local splits "
-                        + cores + " cores): router " + routerThreads + ", each shard " + shardThreads);
+                // Every process keeps dsv2.threads' default (all cores): the kernel pools park when idle, so the router
+                // has both cores for attention and lm_head while the shards have them for the experts.
                 for (int i = 0; i < SHARDS; i++) {
                     procs.add(ServiceProcess.start("bench-expert-" + i, "expert-service", Map.of(
                             "dsv2.model.dir", model.toString(), "dsv2.shard.index", "" + i,
-                            "dsv2.shard.count", "" + SHARDS, "dsv2.threads", "" + shardThreads), jvm));
+                            "dsv2.shard.count", "" + SHARDS), jvm));
                 }
                 shards.addAll(procs);
                 for (ServiceProcess p : procs) {
@@ -204,7 +201,7 @@ public final class ServingBenchmark {
                 router = ServiceProcess.start("bench-router", "router-service", Map.of(
                         "dsv2.model.dir", model.toString(), "dsv2.kv-cache.tokens", "16384",
                         "dsv2.router.experts", procs.get(0).grpcAddress() + "," + procs.get(1).grpcAddress(),
-                        "dsv2.expert-wire", wire.label(), "dsv2.threads", "" + routerThreads), jvm);
+                        "dsv2.expert-wire", wire.label()), jvm);
                 procs.add(router);
                 router.awaitReady(Duration.ofMinutes(10));
                 gatewayProps.put("dsv2.gateway.router", router.grpcAddress());
@@ -223,19 +220,6 @@ public final class ServingBenchmark {
                 p.close();
             }
         }
-    }
-
-    /**
-     * Kernel threads of a router co-located with its shards on {@code cores} cores: half of them, rounded up
-     * ({@code ./dsv2 serve-local}'s split, so that kernel pools that spin do not take a core another process needs).
-     */
-    static int routerThreads(int cores) {
-        return (cores + 1) / 2;
-    }
-
-    /** Kernel threads of each of {@code shards} co-located shards: the other half of the cores, at least 1 each. */
-    static int shardThreads(int cores, int shards) {
-        return Math.max(1, cores / 2 / shards);
     }
 
     /** One closed-loop level: {@code c} streams at once, and the router's expert-call figures meanwhile. */

@@ -16,6 +16,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
@@ -29,10 +30,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * greedy requests ({@value #PROMPTS} prompts, {@value #STEPS} tokens each, top-{@value #TOP} logprobs) through a
  * router with two expert shards on loopback, once per {@link ExpertWire}.
  *
- * <p>Figures per format: greedy agreement (tokens equal to the embedded run's before the first different one, summed
- * over the prompts, of {@code PROMPTS * STEPS}) and the largest |Δ logprob| of a token in both top-{@value #TOP}
- * lists at a step whose context is still the same in both runs. float32 must agree on every token (the distributed
- * contract); bf16 is bounded. Runs on {@code tiny} and {@code tiny-v2}; with {@code -Ddsv2.wire-drift.model=DIR}
+ * <p>Figures per format: greedy agreement (tokens equal to the embedded run's before the first different one, per
+ * prompt and summed, of {@code PROMPTS * STEPS}), the largest |Δ logprob| of a token in both top-{@value #TOP} lists
+ * at a step whose context is still the same in both runs, and how close to a tie the embedded run's best two tokens
+ * were where a greedy token changed. float32 must agree on every token (the distributed contract); bf16's drift is
+ * bounded and it may change a greedy token only at a near-tie. Runs on {@code tiny} and {@code tiny-v2}; with {@code -Ddsv2.wire-drift.model=DIR}
  * also on that checkpoint (how docs/performance.md's lite-layers:4 figures were taken).
  */
 class WireDriftTest {
@@ -40,13 +42,24 @@ class WireDriftTest {
     static final int STEPS = 64;
     static final int TOP = 5;
 
-    /** What one format did against the embedded run. */
-    record Drift(ExpertWire wire, int agreeing, int firstDivergence, double maxLogprobDelta) {
+    /**
+     * What one format did against the embedded run.
+     *
+     * @param agreeing        per prompt, the tokens equal to the embedded run's before the first different one
+     * @param maxLogprobDelta the largest |Δ logprob| of a token in both top lists at a step with the same context
+     * @param widestFlip      at the steps where the greedy token differs, the largest gap between the embedded run's
+     *                        best and second-best logprob (0 when no token differs): how near a tie a flip needs
+     */
+    record Drift(ExpertWire wire, int[] agreeing, double maxLogprobDelta, double widestFlip) {
+        int totalAgreeing() {
+            return Arrays.stream(agreeing).sum();
+        }
+
         @Override
         public String toString() {
-            return String.format(Locale.ROOT, "%s: greedy agreement %d/%d (first different token at step %s),"
-                            + " max |d top-%d logprob| %.2e", wire, agreeing, PROMPTS * STEPS,
-                    firstDivergence == STEPS ? "none" : Integer.toString(firstDivergence), TOP, maxLogprobDelta);
+            return String.format(Locale.ROOT, "%s: greedy agreement %d/%d (per prompt %s), max |d top-%d logprob|"
+                            + " %.2e, widest top-1/top-2 gap at a changed token %.2e", wire, totalAgreeing(),
+                    PROMPTS * STEPS, Arrays.toString(agreeing), TOP, maxLogprobDelta, widestFlip);
         }
     }
 
@@ -90,10 +103,12 @@ class WireDriftTest {
                 + " embedded): " + drifts);
         Drift f32 = drifts.get(0);
         Drift bf16 = drifts.get(1);
-        assertEquals(PROMPTS * STEPS, f32.agreeing(), "f32 gives the embedded tokens: " + f32);
+        assertEquals(PROMPTS * STEPS, f32.totalAgreeing(), "f32 gives the embedded tokens: " + f32);
         assertTrue(f32.maxLogprobDelta() < 1e-4, "f32 logprobs differ by reassociation only: " + f32);
-        assertTrue(bf16.maxLogprobDelta() < 0.1, "bf16 logprob drift is bounded: " + bf16);
-        assertTrue(bf16.agreeing() >= PROMPTS * STEPS / 4, "bf16 agrees on most greedy tokens: " + bf16);
+        assertTrue(bf16.maxLogprobDelta() < 0.05, "bf16 logprob drift is bounded: " + bf16);
+        assertTrue(bf16.totalAgreeing() >= PROMPTS * STEPS / 2, "bf16 agrees on most greedy tokens: " + bf16);
+        assertTrue(bf16.widestFlip() <= 2 * bf16.maxLogprobDelta() + 1e-6,
+                "bf16 changes a greedy token only at a near-tie (within twice the drift): " + bf16);
     }
 
     /** Greedy requests for every prompt at once through a router built from {@code settings}. */
@@ -132,9 +147,9 @@ class WireDriftTest {
      * first different token have the same context in both runs, so their top lists are compared token by token.
      */
     static Drift compare(ExpertWire wire, List<Run> want, List<Run> got) {
-        int agreeing = 0;
-        int first = STEPS;
+        int[] agreeing = new int[want.size()];
         double max = 0;
+        double widestFlip = 0;
         for (int p = 0; p < want.size(); p++) {
             int[] a = want.get(p).ids();
             int[] b = got.get(p).ids();
@@ -142,8 +157,7 @@ class WireDriftTest {
             while (t < STEPS && a[t] == b[t]) {
                 t++;
             }
-            agreeing += t;
-            first = Math.min(first, t);
+            agreeing[p] = t;
             for (int step = 0; step <= Math.min(t, STEPS - 1); step++) {
                 TopLogprobs x = want.get(p).tops.get(step);
                 TopLogprobs y = got.get(p).tops.get(step);
@@ -155,7 +169,11 @@ class WireDriftTest {
                     }
                 }
             }
+            if (t < STEPS) {
+                TopLogprobs x = want.get(p).tops.get(t);
+                widestFlip = Math.max(widestFlip, x.logprob(0) - x.logprob(1));
+            }
         }
-        return new Drift(wire, agreeing, first, max);
+        return new Drift(wire, agreeing, max, widestFlip);
     }
 }

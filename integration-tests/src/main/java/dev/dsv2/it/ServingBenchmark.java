@@ -39,7 +39,7 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>Usage: {@code bench-serving [--model DIR | --preset NAME] [--tokens N] [--prompt-tokens N] [--wire bf16|f32]
  * [--json]}; {@code --wire} is the router's {@code dsv2.expert-wire} (activations to and from the shards, default
- * bf16).
+ * bf16). {@code --round-trip [--rows N] [--calls N]} measures the expert wire alone ({@link ExpertRoundTrip}).
  */
 public final class ServingBenchmark {
     private static final int[] CONCURRENCY = {1, 8, 32};
@@ -70,8 +70,14 @@ public final class ServingBenchmark {
         double requestRate = 0;
         int numPrompts = 0;
         ExpertWire wire = ExpertWire.BF16;
+        boolean roundTrip = false;
+        int rows = 1;
+        int calls = 2000;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
+                case "--round-trip" -> roundTrip = true;
+                case "--rows" -> rows = Integer.parseInt(args[++i]);
+                case "--calls" -> calls = Integer.parseInt(args[++i]);
                 case "--wire" -> {
                     try {
                         wire = ExpertWire.parse(args[++i]);
@@ -91,14 +97,17 @@ public final class ServingBenchmark {
                 case "-h", "--help" -> {
                     System.out.println("Usage: ./dsv2 bench-serving [--model DIR | --preset NAME (default lite-layers:2)]"
                             + " [--tokens N (32)] [--prompt-tokens N (16)] [--request-rate R --num-prompts N]"
-                            + " [--wire bf16|f32 (bf16)] [--json]\n"
+                            + " [--wire bf16|f32 (bf16)] [--round-trip [--rows N] [--calls N]] [--json]\n"
                             + "Decode tokens/s at concurrency 1, 8, 32: embedded vs gateway + router + 2 expert shards"
                             + " on loopback, the router's step time share spent in expert RPCs and where a shard call's"
                             + " time goes.\nWith --request-rate R --num-prompts N: open loop instead, N requests"
                             + " arriving as a Poisson process of rate R/s, prompt and output lengths drawn from a fixed"
                             + " seed around --prompt-tokens and --tokens; TTFT and inter-token latency p50/p90/p99,"
                             + " tokens/s and failed requests.\n--wire: the format of the activations between router and"
-                            + " shards (dsv2.expert-wire): bf16 halves the bytes, f32 gives the embedded tokens exactly.");
+                            + " shards (dsv2.expert-wire): bf16 halves the bytes, f32 gives the embedded tokens exactly."
+                            + "\nWith --round-trip [--rows N (1)] [--calls N (2000)]: the expert wire alone, 2 shard"
+                            + " processes driven by this process as a router, one layer at a time: per-layer round trip"
+                            + " with and without the shard compute and each call's phases, p50/p90/p99.");
                     return;
                 }
                 default -> {
@@ -109,6 +118,10 @@ public final class ServingBenchmark {
         }
         if (model == null) {
             model = presetModel(preset);
+        }
+        if (roundTrip) {
+            ExpertRoundTrip.run(model, wire, rows, calls, json, System.out);
+            return;
         }
         int vocab = ModelConfig.load(model).vocabSize();
         String distributed = "router+2-shards-" + wire;

@@ -2,6 +2,7 @@ package dev.dsv2.expert;
 
 import dev.dsv2.engine.model.ExpertPlacement;
 import dev.dsv2.engine.model.ExpertShard;
+import dev.dsv2.engine.serve.ExpertWire;
 import dev.dsv2.proto.internal.v1.ExpertRequest;
 
 /**
@@ -12,16 +13,18 @@ import dev.dsv2.proto.internal.v1.ExpertRequest;
  *   ids      [rows, topK]    owned expert ids, or -1 for pairs owned by other shards
  *   weights  [rows, topK]
  * </pre>
+ * {@code output} is the format the partial sums are answered in.
  */
 public record ComputeRequest(int layer, float[] x, int rows, int[] ids, float[] weights, int topK,
-                             boolean includeShared, long step) {
+                             boolean includeShared, long step, ExpertWire output) {
 
     /**
      * Decodes and validates {@code req}.
      *
      * @throws IllegalArgumentException naming the offending field and value and what was expected: an unknown or
      *                                  dense layer, a bad hidden tensor, ids/weights of the wrong length, an expert
-     *                                  this shard does not own, include_shared on a shard without shared experts
+     *                                  this shard does not own, include_shared on a shard without shared experts,
+     *                                  an output_dtype other than F32 or BF16
      */
     public static ComputeRequest of(ExpertRequest req, ExpertShard shard) {
         int layer = req.getLayer();
@@ -81,6 +84,7 @@ public record ComputeRequest(int layer, float[] x, int rows, int[] ids, float[] 
             throw new IllegalArgumentException("include_shared: " + placement + " does not hold the shared experts"
                     + " (start it with dsv2.shard.shared-experts=true, or run them on the router)");
         }
-        return new ComputeRequest(layer, x, rows, ids, weights, topK, req.getIncludeShared(), req.getStep());
+        ExpertWire output = WireTensors.outputFormat(req.getOutputDtype());
+        return new ComputeRequest(layer, x, rows, ids, weights, topK, req.getIncludeShared(), req.getStep(), output);
     }
 }

@@ -36,6 +36,12 @@ import java.util.logging.Logger;
 public class ExpertsEndpoint extends ExpertsGrpc.ExpertsImplBase {
     private static final Logger LOG = Logger.getLogger(ExpertsEndpoint.class.getName());
 
+    /**
+     * The HTTP/2 receive window a shard's server should have: a layer's request (up to rows x hidden x 4 bytes) then
+     * arrives without waiting for WINDOW_UPDATE round trips (gRPC's default is 1 MiB).
+     */
+    public static final int FLOW_CONTROL_WINDOW = 16 << 20;
+
     private final ServedShard served;
     private final Executor compute;
     private final ExpertMetrics metrics;
@@ -143,7 +149,7 @@ public class ExpertsEndpoint extends ExpertsGrpc.ExpertsImplBase {
                 call.includeShared(), out);
         long t2 = System.nanoTime();
         ExpertResponse.Builder response = ExpertResponse.newBuilder().setCallId(request.getCallId())
-                .setOutput(WireTensors.f32(out, call.rows(), hidden));
+                .setOutput(WireTensors.encode(out, call.rows(), hidden, call.output()));
         long t3 = System.nanoTime();
         metrics.record(call, t3 - t0);
         return response.setTiming(ShardTiming.newBuilder().setQueueNanos(t0 - received).setDecodeNanos(t1 - t0)

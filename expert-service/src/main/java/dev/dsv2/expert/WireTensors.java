@@ -1,20 +1,19 @@
 package dev.dsv2.expert;
 
-import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
-import dev.dsv2.engine.tensor.Bf16;
+import dev.dsv2.engine.serve.ExpertWire;
 import dev.dsv2.proto.internal.v1.DType;
 import dev.dsv2.proto.internal.v1.Tensor;
 
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
 import java.nio.ShortBuffer;
 
 /**
  * The wire form of activations between router and shards: a typed {@link Tensor} (dtype, shape, row-major
- * little-endian bytes). The expert side reads {@code [rows, cols]} matrices in BF16, F16 or F32 and always answers
- * in F32 (partial sums keep full precision).
+ * little-endian bytes). The expert side reads {@code [rows, cols]} matrices in BF16, F16 or F32 and answers in the
+ * format the request asks for ({@code output_dtype}: F32 or BF16, {@link ExpertWire}).
  */
 public final class WireTensors {
     private WireTensors() {
@@ -60,13 +59,8 @@ public final class WireTensors {
         float[] out = new float[(int) elements];
         ByteBuffer bytes = t.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
         switch (t.getDtype()) {
-            case F32 -> bytes.asFloatBuffer().get(out);
-            case BF16 -> {
-                ShortBuffer s = bytes.asShortBuffer();
-                for (int i = 0; i < out.length; i++) {
-                    out[i] = Bf16.toFloat(s.get(i));
-                }
-            }
+            case F32 -> ExpertWire.F32.read(MemorySegment.ofBuffer(bytes), 0, out, 0, out.length);
+            case BF16 -> ExpertWire.BF16.read(MemorySegment.ofBuffer(bytes), 0, out, 0, out.length);
             case F16 -> {
                 ShortBuffer s = bytes.asShortBuffer();
                 for (int i = 0; i < out.length; i++) {
@@ -78,13 +72,26 @@ public final class WireTensors {
         return out;
     }
 
-    /** {@code values[0, rows*cols)} as an F32 {@code [rows, cols]} tensor. */
-    public static Tensor f32(float[] values, int rows, int cols) {
+    /**
+     * The wire format a request's {@code output_dtype} asks for: F32 (also when unspecified) or BF16.
+     *
+     * @throws InvalidTensorException for any other dtype
+     */
+    public static ExpertWire outputFormat(DType requested) {
+        return switch (requested) {
+            case DTYPE_UNSPECIFIED, F32 -> ExpertWire.F32;
+            case BF16 -> ExpertWire.BF16;
+            default -> throw new InvalidTensorException("output_dtype: " + requested
+                    + " is not supported (expected F32 or BF16)");
+        };
+    }
+
+    /** {@code values[0, rows*cols)} as a {@code [rows, cols]} tensor of {@code wire}, encoded into fresh bytes. */
+    public static Tensor encode(float[] values, int rows, int cols, ExpertWire wire) {
         int n = rows * cols;
-        ByteBuffer buf = ByteBuffer.allocate(n * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
-        FloatBuffer fb = buf.asFloatBuffer();
-        fb.put(values, 0, n);
-        ByteString data = UnsafeByteOperations.unsafeWrap(buf.array());
-        return Tensor.newBuilder().setDtype(DType.F32).addShape(rows).addShape(cols).setData(data).build();
+        byte[] bytes = new byte[n * wire.bytes()];
+        wire.write(values, 0, n, MemorySegment.ofArray(bytes), 0);
+        return Tensor.newBuilder().setDtype(wire == ExpertWire.F32 ? DType.F32 : DType.BF16).addShape(rows)
+                .addShape(cols).setData(UnsafeByteOperations.unsafeWrap(bytes)).build();
     }
 }

@@ -201,6 +201,23 @@ class ExpertsEndpointTest {
         assertClose(wantF16, decode(stub.compute(viaF16).getOutput()), "f16");
     }
 
+    @Test
+    void aBf16OutputDtypeAnswersTheSumsRoundedToBf16() {
+        float[] x = TestVectors.gaussian(2 * D, 10);
+        ExpertRequest req = valid(x).setOutputDtype(DType.BF16).build();
+        Tensor out = stub.compute(req).getOutput();
+        assertEquals(DType.BF16, out.getDtype());
+        assertEquals(List.of(2L, (long) D), out.getShapeList());
+        assertEquals(2 * D * 2, out.getData().size());
+        float[] sums = decode(stub.compute(valid(x).setOutputDtype(DType.F32).build()).getOutput());
+        ByteBuffer got = out.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < sums.length; i++) {
+            // Rounded to nearest: within half a bf16 step (2^-8 relative) of the float32 sum (which may itself
+            // differ in the last float32 bit between two calls, see assertClose).
+            assertEquals(sums[i], Bf16.toFloat(got.getShort(2 * i)), Math.abs(sums[i]) * 0x1p-8f, "element " + i);
+        }
+    }
+
     private static void assertInvalid(UnaryOperator<ExpertRequest.Builder> breakIt, String... messageParts) {
         ExpertRequest req = breakIt.apply(valid(TestVectors.gaussian(2 * D, 1))).build();
         StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> stub.compute(req));
@@ -215,6 +232,7 @@ class ExpertsEndpointTest {
     void aBadDtypeIsInvalidArgumentNamingTheField() {
         assertInvalid(b -> b.setHidden(b.getHidden().toBuilder().setDtype(DType.DTYPE_UNSPECIFIED)),
                 "hidden.dtype", "DTYPE_UNSPECIFIED", "BF16, F16 or F32");
+        assertInvalid(b -> b.setOutputDtype(DType.F16), "output_dtype", "F16", "F32 or BF16");
     }
 
     @Test

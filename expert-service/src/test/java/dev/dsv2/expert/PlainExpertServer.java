@@ -51,7 +51,9 @@ public final class PlainExpertServer implements AutoCloseable {
                 new ExpertMetrics(registry, served.config(), served.placement()));
         NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
                 .addService(endpoint)
-                .maxInboundMessageSize(MAX_MESSAGE_BYTES);
+                .maxInboundMessageSize(MAX_MESSAGE_BYTES)
+                .flowControlWindow(ExpertsEndpoint.FLOW_CONTROL_WINDOW)
+                .directExecutor(); // the endpoint hands calls to its compute pool without blocking
         tls.ifPresent(t -> builder.sslContext(t.serverContext()));
         Server server = builder.build();
         try {

@@ -105,6 +105,12 @@ class ExpertShardingTest {
     }
 
     @Test
+    void theExpertWireReachesTheRouterBf16ByDefault() {
+        assertEquals("bf16", DsvChart.render().env("router", "DSV2_EXPERT_WIRE"));
+        assertEquals("f32", DsvChart.render(values("router.expertWire", "f32")).env("router", "DSV2_EXPERT_WIRE"));
+    }
+
+    @Test
     void theGatewayDialsTheRouterServiceOnAPortThatReachesTheRoutersGrpcPort() {
         var manifests = DsvChart.render(values("router.ports.grpc", 9700));
 

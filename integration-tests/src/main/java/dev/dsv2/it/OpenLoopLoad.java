@@ -170,10 +170,10 @@ record OpenLoopLoad(double requestRate, int numPrompts, int promptTokens, int ou
             return;
         }
         out.println("model: " + model + " (" + Runtime.getRuntime().availableProcessors() + " cpus)");
-        out.printf("%-18s %8s %10s %24s %24s %7s%n", "mode", "rate/s", "tokens/s", "TTFT ms p50/p90/p99",
+        out.printf("%-22s %8s %10s %24s %24s %7s%n", "mode", "rate/s", "tokens/s", "TTFT ms p50/p90/p99",
                 "ITL ms p50/p90/p99", "failed");
         for (Result r : results) {
-            out.printf("%-18s %8.2f %10.1f %24s %24s %7d%n", r.mode(), r.requestRate(), r.tokensPerSecond(),
+            out.printf("%-22s %8.2f %10.1f %24s %24s %7d%n", r.mode(), r.requestRate(), r.tokensPerSecond(),
                     format(r.ttftMs()), format(r.itlMs()), r.failed());
         }
     }

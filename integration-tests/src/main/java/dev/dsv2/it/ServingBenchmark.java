@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.dsv2.engine.checkpoint.ModelPresets;
 import dev.dsv2.engine.checkpoint.RandomCheckpointWriter;
 import dev.dsv2.engine.config.ModelConfig;
+import dev.dsv2.engine.serve.ExpertWire;
 import dev.dsv2.proto.v1.GenerateChunk;
 import dev.dsv2.proto.v1.GenerateRequest;
 import dev.dsv2.proto.v1.InferenceGrpc;
@@ -36,10 +37,13 @@ import java.util.concurrent.TimeUnit;
  * where a shard call's round trip goes (serialize, send, shard queue, shard compute, reply, deserialize: the router's
  * {@code dsv2_router_expert_call_phase_seconds{phase}}, mean per call).
  *
- * <p>Usage: {@code bench-serving [--model DIR | --preset NAME] [--tokens N] [--prompt-tokens N] [--json]}.
+ * <p>Usage: {@code bench-serving [--model DIR | --preset NAME] [--tokens N] [--prompt-tokens N] [--wire bf16|f32]
+ * [--json]}; {@code --wire} is the router's {@code dsv2.expert-wire} (activations to and from the shards, default
+ * bf16). {@code --round-trip [--rows N] [--calls N]} measures the expert wire alone ({@link ExpertRoundTrip}).
  */
 public final class ServingBenchmark {
     private static final int[] CONCURRENCY = {1, 8, 32};
+    private static final int SHARDS = 2;
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** The router's expert-call timeline phases (dsv2_router_expert_call_phase_seconds{phase}), in order. */
@@ -65,8 +69,24 @@ public final class ServingBenchmark {
         boolean json = false;
         double requestRate = 0;
         int numPrompts = 0;
+        ExpertWire wire = ExpertWire.BF16;
+        boolean roundTrip = false;
+        int rows = 1;
+        int calls = 2000;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
+                case "--round-trip" -> roundTrip = true;
+                case "--rows" -> rows = Integer.parseInt(args[++i]);
+                case "--calls" -> calls = Integer.parseInt(args[++i]);
+                case "--wire" -> {
+                    try {
+                        wire = ExpertWire.parse(args[++i]);
+                    } catch (IllegalArgumentException | ArrayIndexOutOfBoundsException e) {
+                        System.err.println("bench-serving: --wire: " + (e instanceof IllegalArgumentException
+                                ? e.getMessage() : "needs a value (bf16 or f32)"));
+                        System.exit(2);
+                    }
+                }
                 case "--request-rate" -> requestRate = Double.parseDouble(args[++i]);
                 case "--num-prompts" -> numPrompts = Integer.parseInt(args[++i]);
                 case "--model" -> model = Path.of(args[++i]).toAbsolutePath();
@@ -76,13 +96,18 @@ public final class ServingBenchmark {
                 case "--json" -> json = true;
                 case "-h", "--help" -> {
                     System.out.println("Usage: ./dsv2 bench-serving [--model DIR | --preset NAME (default lite-layers:2)]"
-                            + " [--tokens N (32)] [--prompt-tokens N (16)] [--request-rate R --num-prompts N] [--json]\n"
+                            + " [--tokens N (32)] [--prompt-tokens N (16)] [--request-rate R --num-prompts N]"
+                            + " [--wire bf16|f32 (bf16)] [--round-trip [--rows N] [--calls N]] [--json]\n"
                             + "Decode tokens/s at concurrency 1, 8, 32: embedded vs gateway + router + 2 expert shards"
                             + " on loopback, the router's step time share spent in expert RPCs and where a shard call's"
                             + " time goes.\nWith --request-rate R --num-prompts N: open loop instead, N requests"
                             + " arriving as a Poisson process of rate R/s, prompt and output lengths drawn from a fixed"
                             + " seed around --prompt-tokens and --tokens; TTFT and inter-token latency p50/p90/p99,"
-                            + " tokens/s and failed requests.");
+                            + " tokens/s and failed requests.\n--wire: the format of the activations between router and"
+                            + " shards (dsv2.expert-wire): bf16 halves the bytes, f32 gives the embedded tokens exactly."
+                            + "\nWith --round-trip [--rows N (1)] [--calls N (2000)]: the expert wire alone, 2 shard"
+                            + " processes driven by this process as a router, one layer at a time: per-layer round trip"
+                            + " with and without the shard compute and each call's phases, p50/p90/p99.");
                     return;
                 }
                 default -> {
@@ -94,15 +119,21 @@ public final class ServingBenchmark {
         if (model == null) {
             model = presetModel(preset);
         }
+        if (roundTrip) {
+            ExpertRoundTrip.run(model, wire, rows, calls, json, System.out);
+            return;
+        }
         int vocab = ModelConfig.load(model).vocabSize();
+        String distributed = "router+2-shards-" + wire;
+        System.err.println("bench-serving: distributed runs use a " + wire + " expert wire");
         if (requestRate > 0 || numPrompts > 0) {
             OpenLoopLoad load = new OpenLoopLoad(requestRate, numPrompts, promptTokens, tokens, 7);
             System.err.println("bench-serving: " + load);
             List<OpenLoopLoad.Result> open = new ArrayList<>();
             int warmTokens = Math.min(tokens, 8);
             int warmPrompt = promptTokens;
-            for (String mode : List.of("embedded", "router+2-shards")) {
-                open.add(withServices(mode, model, (channel, router, shards) -> {
+            for (String mode : List.of("embedded", distributed)) {
+                open.add(withServices(mode, model, wire, (channel, router, shards) -> {
                     load(InferenceGrpc.newBlockingStub(channel), 2, warmTokens, warmPrompt, vocab, 99); // warm-up
                     return load.run(mode, InferenceGrpc.newStub(channel), vocab);
                 }));
@@ -111,8 +142,8 @@ public final class ServingBenchmark {
             return;
         }
         List<Level> results = new ArrayList<>();
-        results.addAll(run("embedded", model, vocab, tokens, promptTokens));
-        results.addAll(run("router+2-shards", model, vocab, tokens, promptTokens));
+        results.addAll(run("embedded", model, wire, vocab, tokens, promptTokens));
+        results.addAll(run(distributed, model, wire, vocab, tokens, promptTokens));
         report(model, results, json);
     }
 
@@ -140,8 +171,9 @@ public final class ServingBenchmark {
         T run(ManagedChannel gateway, ServiceProcess router, List<ServiceProcess> shards) throws Exception;
     }
 
-    static List<Level> run(String mode, Path model, int vocab, int tokens, int promptTokens) throws Exception {
-        return withServices(mode, model, (channel, router, shards) -> {
+    static List<Level> run(String mode, Path model, ExpertWire wire, int vocab, int tokens, int promptTokens)
+            throws Exception {
+        return withServices(mode, model, wire, (channel, router, shards) -> {
             InferenceGrpc.InferenceBlockingStub stub = InferenceGrpc.newBlockingStub(channel);
             load(stub, 2, Math.min(tokens, 8), promptTokens, vocab, 99); // warm-up (JIT, connections)
             List<Level> levels = new ArrayList<>();
@@ -152,8 +184,11 @@ public final class ServingBenchmark {
         });
     }
 
-    /** Starts {@code mode} (embedded, or router + 2 shards) on {@code model}, runs {@code workload}, stops it all. */
-    static <T> T withServices(String mode, Path model, Workload<T> workload) throws Exception {
+    /**
+     * Starts {@code mode} (embedded, or router + 2 shards with {@code wire} between them) on {@code model}, runs
+     * {@code workload}, stops it all.
+     */
+    static <T> T withServices(String mode, Path model, ExpertWire wire, Workload<T> workload) throws Exception {
         System.err.println("bench-serving: starting " + mode + " on " + model);
         List<ServiceProcess> procs = new ArrayList<>();
         List<String> jvm = List.of("-Xmx3g");
@@ -165,10 +200,12 @@ public final class ServingBenchmark {
             if (mode.equals("embedded")) {
                 gatewayProps.put("dsv2.gateway.router", "embedded");
             } else {
-                for (int i = 0; i < 2; i++) {
+                // Every process keeps dsv2.threads' default (all cores): the kernel pools park when idle, so the router
+                // has both cores for attention and lm_head while the shards have them for the experts.
+                for (int i = 0; i < SHARDS; i++) {
                     procs.add(ServiceProcess.start("bench-expert-" + i, "expert-service", Map.of(
                             "dsv2.model.dir", model.toString(), "dsv2.shard.index", "" + i,
-                            "dsv2.shard.count", "2"), jvm));
+                            "dsv2.shard.count", "" + SHARDS), jvm));
                 }
                 shards.addAll(procs);
                 for (ServiceProcess p : procs) {
@@ -176,7 +213,8 @@ public final class ServingBenchmark {
                 }
                 router = ServiceProcess.start("bench-router", "router-service", Map.of(
                         "dsv2.model.dir", model.toString(), "dsv2.kv-cache.tokens", "16384",
-                        "dsv2.router.experts", procs.get(0).grpcAddress() + "," + procs.get(1).grpcAddress()), jvm);
+                        "dsv2.router.experts", procs.get(0).grpcAddress() + "," + procs.get(1).grpcAddress(),
+                        "dsv2.expert-wire", wire.label()), jvm);
                 procs.add(router);
                 router.awaitReady(Duration.ofMinutes(10));
                 gatewayProps.put("dsv2.gateway.router", router.grpcAddress());
@@ -325,17 +363,17 @@ public final class ServingBenchmark {
             return;
         }
         System.out.println("model: " + model + " (" + Runtime.getRuntime().availableProcessors() + " cpus)");
-        System.out.printf("%-18s %11s %14s %22s %22s %16s%n", "mode", "concurrency", "tokens/s", "expert RPC share",
+        System.out.printf("%-22s %11s %14s %22s %22s %16s%n", "mode", "concurrency", "tokens/s", "expert RPC share",
                 "blocked-wait share", "shard max/mean");
         for (Level l : results) {
-            System.out.printf("%-18s %11d %14.1f %22s %22s %16s%n", l.mode(), l.concurrency(), l.tokensPerSecond(),
+            System.out.printf("%-22s %11d %14.1f %22s %22s %16s%n", l.mode(), l.concurrency(), l.tokensPerSecond(),
                     pct(l.expertInFlightShare()), pct(l.expertWaitShare()),
                     Double.isNaN(l.shardLoad()) ? "-" : String.format("%.2f", l.shardLoad()));
         }
         System.out.println();
         System.out.println("expert call timeline (router + shards, mean us per answered shard call; layer = per MoE"
                 + " layer and micro-batch, send to combine):");
-        StringBuilder head = new StringBuilder(String.format("%-18s %11s %10s", "mode", "concurrency", "layer"));
+        StringBuilder head = new StringBuilder(String.format("%-22s %11s %10s", "mode", "concurrency", "layer"));
         for (String p : PHASES) {
             head.append(String.format(" %11s", p));
         }
@@ -344,7 +382,7 @@ public final class ServingBenchmark {
             if (l.timelineMicros().isEmpty()) {
                 continue;
             }
-            StringBuilder row = new StringBuilder(String.format("%-18s %11d %10.0f", l.mode(), l.concurrency(),
+            StringBuilder row = new StringBuilder(String.format("%-22s %11d %10.0f", l.mode(), l.concurrency(),
                     l.layerMicros()));
             for (String p : PHASES) {
                 row.append(String.format(" %11.0f", l.timelineMicros().get(p)));

@@ -9,7 +9,6 @@ import dev.dsv2.engine.serve.ServingEngine;
 import dev.dsv2.engine.serve.ServingSettings;
 import dev.dsv2.gateway.router.EmbeddedRouter;
 import dev.dsv2.router.RouterEngine;
-import dev.dsv2.router.WireDtype;
 import dev.dsv2.testsupport.CollectingListener;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -82,7 +81,7 @@ class DeploymentModesTest {
         }
 
         RouterEngine.Settings routerSettings = new RouterEngine.Settings(dir, serving, List.of(),
-                RouterEngine.SharedExperts.LOCAL, WireDtype.F32, Duration.ofSeconds(30));
+                RouterEngine.SharedExperts.LOCAL, Duration.ofSeconds(30));
         try (RouterEngine router = RouterEngine.create(routerSettings, null)) {
             router.load(null);
             assertTrue(router.ready(), router.state());

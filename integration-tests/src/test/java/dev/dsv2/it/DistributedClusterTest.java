@@ -63,7 +63,7 @@ class DistributedClusterTest {
         router = ServiceProcess.start("router", "router-service", Map.of(
                 "dsv2.model.dir", model.toString(),
                 "dsv2.router.experts", services.get(0).grpcAddress() + "," + services.get(1).grpcAddress(),
-                "dsv2.kv-cache.tokens", "8192"));
+                "dsv2.kv-cache.tokens", "8192", "dsv2.expert-wire", "f32")); // f32: the embedded run's tokens
         services.add(router);
         router.awaitReady(Duration.ofSeconds(120));
         routerChannel = ManagedChannelBuilder.forTarget(router.grpcAddress()).usePlaintext().build();

@@ -1,70 +1,63 @@
 package dev.dsv2.router;
 
 import com.google.protobuf.UnsafeByteOperations;
-import dev.dsv2.engine.tensor.Bf16;
+import dev.dsv2.engine.serve.ExpertWire;
 import dev.dsv2.proto.internal.v1.DType;
 import dev.dsv2.proto.internal.v1.Tensor;
 
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
 
 /**
- * Router-side wire tensors: selected rows of the hidden states out (BF16 or F32, row-major little-endian), written
- * straight into a caller's buffer and wrapped without a copy; F32 partial sums back, added straight from the reply's
- * bytes into the output rows (no intermediate array).
+ * Router-side wire tensors ({@link ExpertWire}: bf16 or float32, row-major little-endian): selected rows of the
+ * hidden states out, written straight into a caller's buffer and wrapped without a copy; a shard's partial sums
+ * back, added straight from the reply's bytes into the output rows (no intermediate array).
  */
 final class HiddenCodec {
     private HiddenCodec() {
     }
 
-    /**
-     * Rows {@code rows[0, n)} of {@code x [*, hidden]} as a {@code [n, hidden]} tensor of {@code dtype}, encoded into
-     * {@code into} (exactly {@code n * hidden * dtype.bytes()} bytes, which the tensor then wraps: keep it untouched
-     * until the tensor is no longer used).
-     */
-    static Tensor encodeRows(float[] x, int hidden, int[] rows, int n, WireDtype dtype, ByteBuffer into) {
-        ByteBuffer buf = into.order(ByteOrder.LITTLE_ENDIAN);
-        if (buf.remaining() != n * hidden * dtype.bytes()) {
-            throw new IllegalArgumentException("buffer of " + buf.remaining() + " bytes for " + n + " x " + hidden
-                    + " " + dtype);
-        }
-        if (dtype == WireDtype.F32) {
-            FloatBuffer fb = buf.asFloatBuffer();
-            for (int i = 0; i < n; i++) {
-                fb.put(x, rows[i] * hidden, hidden);
-            }
-        } else {
-            for (int i = 0, p = buf.position(); i < n; i++) {
-                int off = rows[i] * hidden;
-                for (int c = 0; c < hidden; c++, p += 2) {
-                    buf.putShort(p, Bf16.fromFloat(x[off + c]));
-                }
-            }
-        }
-        return Tensor.newBuilder().setDtype(dtype.proto()).addShape(n).addShape(hidden)
-                .setData(UnsafeByteOperations.unsafeWrap(buf)).build();
+    /** The proto dtype of {@code wire}. */
+    static DType dtype(ExpertWire wire) {
+        return wire == ExpertWire.F32 ? DType.F32 : DType.BF16;
     }
 
     /**
-     * Adds the values of {@code t}, which must be an F32 {@code [n, hidden]} tensor (a shard's partial sums), to rows
-     * {@code rows[0, n)} of {@code out [*, hidden]}.
+     * Rows {@code rows[0, n)} of {@code x [*, hidden]} as a {@code [n, hidden]} tensor of {@code wire}, encoded into
+     * {@code into} (exactly {@code n * hidden * wire.bytes()} bytes from its position to its limit, which the tensor
+     * then wraps: keep it untouched until the tensor is no longer used).
+     */
+    static Tensor encodeRows(float[] x, int hidden, int[] rows, int n, ExpertWire wire, ByteBuffer into) {
+        long rowBytes = (long) hidden * wire.bytes();
+        if (into.remaining() != n * rowBytes) {
+            throw new IllegalArgumentException("buffer of " + into.remaining() + " bytes for " + n + " x " + hidden
+                    + " " + wire);
+        }
+        MemorySegment m = MemorySegment.ofBuffer(into);
+        for (int i = 0; i < n; i++) {
+            wire.write(x, rows[i] * hidden, hidden, m, i * rowBytes);
+        }
+        return Tensor.newBuilder().setDtype(dtype(wire)).addShape(n).addShape(hidden)
+                .setData(UnsafeByteOperations.unsafeWrap(into)).build();
+    }
+
+    /**
+     * Adds the values of {@code t}, which must be a {@code [n, hidden]} tensor of {@code wire} (a shard's partial
+     * sums), to rows {@code rows[0, n)} of {@code out [*, hidden]}.
      *
      * @throws IllegalStateException naming {@code from} when the shard answered another dtype or shape
      */
-    static void addF32Rows(Tensor t, int n, int hidden, int[] rows, float[] out, String from) {
-        if (t.getDtype() != DType.F32 || t.getShapeCount() != 2 || t.getShape(0) != n || t.getShape(1) != hidden
-                || t.getData().size() != (long) n * hidden * Float.BYTES) {
-            throw new IllegalStateException(from + " answered a " + t.getDtype() + " " + t.getShapeList() + " tensor of "
-                    + t.getData().size() + " bytes, expected F32 [" + n + ", " + hidden + "]");
+    static void addRows(Tensor t, int n, int hidden, int[] rows, float[] out, ExpertWire wire, String from) {
+        long rowBytes = (long) hidden * wire.bytes();
+        if (t.getDtype() != dtype(wire) || t.getShapeCount() != 2 || t.getShape(0) != n || t.getShape(1) != hidden
+                || t.getData().size() != n * rowBytes) {
+            throw new IllegalStateException(from + " answered a " + t.getDtype() + " " + t.getShapeList()
+                    + " tensor of " + t.getData().size() + " bytes, expected " + dtype(wire) + " [" + n + ", " + hidden
+                    + "]");
         }
-        FloatBuffer part = t.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+        MemorySegment part = MemorySegment.ofBuffer(t.getData().asReadOnlyByteBuffer());
         for (int i = 0; i < n; i++) {
-            int dst = rows[i] * hidden;
-            int src = i * hidden;
-            for (int c = 0; c < hidden; c++) {
-                out[dst + c] += part.get(src + c);
-            }
+            wire.addTo(part, i * rowBytes, out, rows[i] * hidden, hidden);
         }
     }
 }

@@ -5,6 +5,7 @@ import dev.dsv2.engine.model.ExpertShard;
 import dev.dsv2.engine.model.Pending;
 import dev.dsv2.engine.model.HostRoutedExperts;
 import dev.dsv2.engine.serve.ErrorKind;
+import dev.dsv2.engine.serve.ExpertWire;
 import dev.dsv2.engine.serve.ServingException;
 import dev.dsv2.proto.internal.v1.ExpertRequest;
 import dev.dsv2.proto.tls.InternalTls;
@@ -33,10 +34,10 @@ import java.util.stream.Collectors;
  *
  * <p><b>Dispatch</b> ({@link #start}). Per MoE layer, every shard gets one call carrying each row that has at least
  * one (expert, weight) pair the shard owns, each row once, with all its {@code top_k} pairs; pairs owned elsewhere
- * carry expert {@code -1}. The hidden rows travel as {@link WireDtype} (float32 by default, so that a distributed
- * run gives the embedded run's tokens; bf16 halves the bytes), encoded straight into one pooled buffer per layer in
- * flight and wrapped without a copy. All shard calls of a layer go out at once, each on its pod's long-lived
- * {@link ComputeStream} (timeout {@code dsv2.router.expert-timeout} per call); {@link Pending#await()} adds the F32
+ * carry expert {@code -1}. The hidden rows travel as {@link ExpertWire} ({@code dsv2.expert-wire}: bf16 by default,
+ * half the bytes; float32 makes a distributed run give the embedded run's tokens), encoded straight into one pooled
+ * buffer per layer in flight and wrapped without a copy; the shards answer in the same format. All shard calls of a layer go out at once, each on its pod's long-lived
+ * {@link ComputeStream} (timeout {@code dsv2.router.expert-timeout} per call); {@link Pending#await()} adds the
  * partial results straight from the reply bytes into the output, in shard order (deterministic), and reports each
  * call's {@link CallTimeline} (serialize, send, shard queue, shard compute, reply, deserialize). With shared experts placed on the shards ({@code dsv2.router.shared-experts=shards}) exactly
  * one shard per layer (rotating) also gets every row with {@code include_shared}.
@@ -51,32 +52,32 @@ public final class RemoteExperts implements HostRoutedExperts, AutoCloseable {
     private static final Logger LOG = Logger.getLogger(RemoteExperts.class.getName());
 
     /**
-     * @param wireDtype      hidden states on the wire
+     * @param wire           activations on the wire, both ways
      * @param timeout        deadline of one Compute call (one attempt)
      * @param sharedOnShards whether the shards add the shared experts (the router then loads none)
      * @param maxBackoff     the longest pause between discovery rounds
      * @param internalTls    mTLS to the shards ({@code dsv2.internal-tls.*}), or empty for plaintext
      */
-    public record Options(WireDtype wireDtype, Duration timeout, boolean sharedOnShards, Duration maxBackoff,
+    public record Options(ExpertWire wire, Duration timeout, boolean sharedOnShards, Duration maxBackoff,
                           Optional<InternalTls> internalTls) {
         public static Options defaults() {
-            return new Options(WireDtype.F32, Duration.ofSeconds(30), false, Duration.ofSeconds(2), Optional.empty());
+            return new Options(ExpertWire.BF16, Duration.ofSeconds(30), false, Duration.ofSeconds(2), Optional.empty());
         }
 
-        public Options withWireDtype(WireDtype d) {
-            return new Options(d, timeout, sharedOnShards, maxBackoff, internalTls);
+        public Options withWire(ExpertWire w) {
+            return new Options(w, timeout, sharedOnShards, maxBackoff, internalTls);
         }
 
         public Options withSharedOnShards(boolean s) {
-            return new Options(wireDtype, timeout, s, maxBackoff, internalTls);
+            return new Options(wire, timeout, s, maxBackoff, internalTls);
         }
 
         public Options withTimeout(Duration t) {
-            return new Options(wireDtype, t, sharedOnShards, maxBackoff, internalTls);
+            return new Options(wire, t, sharedOnShards, maxBackoff, internalTls);
         }
 
         public Options withInternalTls(Optional<InternalTls> tls) {
-            return new Options(wireDtype, timeout, sharedOnShards, maxBackoff, tls);
+            return new Options(wire, timeout, sharedOnShards, maxBackoff, tls);
         }
     }
 
@@ -199,7 +200,7 @@ public final class RemoteExperts implements HostRoutedExperts, AutoCloseable {
         }
         // One pooled buffer holds this layer's hidden rows for every shard; it returns to the pool once every call
         // (retries included) is over.
-        ByteBuffer layerBuffer = buffers.take(total * d * options.wireDtype().bytes());
+        ByteBuffer layerBuffer = buffers.take(total * d * options.wire().bytes());
         List<CompletableFuture<ComputeStream.Reply>> calls = new ArrayList<>(n);
         long[] serialize = new long[n];
         int offset = 0;
@@ -209,10 +210,11 @@ public final class RemoteExperts implements HostRoutedExperts, AutoCloseable {
                 continue;
             }
             long e0 = System.nanoTime();
-            int bytes = count[s] * d * options.wireDtype().bytes();
+            int bytes = count[s] * d * options.wire().bytes();
             ExpertRequest.Builder req = ExpertRequest.newBuilder().setLayer(layer).setTopK(topK).setStep(step)
                     .setIncludeShared(shared != null && shared.index == s)
-                    .setHidden(HiddenCodec.encodeRows(x, d, rowsOf[s], count[s], options.wireDtype(),
+                    .setOutputDtype(HiddenCodec.dtype(options.wire()))
+                    .setHidden(HiddenCodec.encodeRows(x, d, rowsOf[s], count[s], options.wire(),
                             layerBuffer.slice(offset, bytes)));
             offset += bytes;
             for (int i = 0; i < count[s]; i++) {
@@ -260,7 +262,7 @@ public final class RemoteExperts implements HostRoutedExperts, AutoCloseable {
             }
             long d0 = System.nanoTime();
             try {
-                HiddenCodec.addF32Rows(reply.response().getOutput(), count[s], d, rowsOf[s], out,
+                HiddenCodec.addRows(reply.response().getOutput(), count[s], d, rowsOf[s], out, options.wire(),
                         t.groups[s].label());
             } catch (IllegalStateException e) {
                 throw new ServingException(ErrorKind.INTERNAL, e.getMessage());

@@ -4,6 +4,7 @@ import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.model.DeepseekV2Model;
 import dev.dsv2.engine.serve.BatchScheduler;
 import dev.dsv2.engine.serve.ErrorKind;
+import dev.dsv2.engine.serve.ExpertWire;
 import dev.dsv2.engine.serve.ModelLifecycle;
 import dev.dsv2.engine.serve.ServingEngine;
 import dev.dsv2.engine.serve.ServingException;
@@ -51,18 +52,19 @@ public final class RouterEngine implements AutoCloseable {
     }
 
     /**
-     * The router's keys: the shared serving keys ({@link ServingSettings}) and the router's own.
+     * The router's keys: the shared serving keys ({@link ServingSettings}, among them {@code dsv2.expert-wire}) and
+     * the router's own.
      *
      * @param experts       {@code dsv2.router.experts}: every expert pod, empty for all experts in-process
      * @param expertTimeout {@code dsv2.router.expert-timeout}: deadline of one shard call
      * @param internalTls   {@code dsv2.internal-tls.*}: mTLS to the expert shards, empty for plaintext
      */
     public record Settings(Path modelDir, ServingSettings serving, List<String> experts, SharedExperts sharedExperts,
-                           WireDtype wireDtype, Duration expertTimeout, Optional<InternalTls> internalTls) {
+                           Duration expertTimeout, Optional<InternalTls> internalTls) {
         /** Plaintext to the shards. */
         public Settings(Path modelDir, ServingSettings serving, List<String> experts, SharedExperts sharedExperts,
-                        WireDtype wireDtype, Duration expertTimeout) {
-            this(modelDir, serving, experts, sharedExperts, wireDtype, expertTimeout, Optional.empty());
+                        Duration expertTimeout) {
+            this(modelDir, serving, experts, sharedExperts, expertTimeout, Optional.empty());
         }
 
         public Settings {
@@ -76,16 +78,17 @@ public final class RouterEngine implements AutoCloseable {
         /** Everything in-process with the contract's defaults. */
         public static Settings local(Path modelDir, int threads) {
             return new Settings(modelDir, ServingSettings.defaults().withThreads(threads), List.of(),
-                    SharedExperts.LOCAL, WireDtype.F32, Duration.ofSeconds(30));
+                    SharedExperts.LOCAL, Duration.ofSeconds(30));
         }
 
-        public Settings withExperts(List<String> e, SharedExperts shared, WireDtype wire) {
-            return new Settings(modelDir, serving, e, shared, wire, expertTimeout, internalTls);
+        /** Remote experts at {@code e}, activations on the wire as {@code wire}. */
+        public Settings withExperts(List<String> e, SharedExperts shared, ExpertWire wire) {
+            return new Settings(modelDir, serving.withExpertWire(wire), e, shared, expertTimeout, internalTls);
         }
 
         public Settings withCache(int kvTokens, int limit) {
             return new Settings(modelDir, serving.withKvCacheTokens(kvTokens).withContextLimit(limit), experts,
-                    sharedExperts, wireDtype, expertTimeout, internalTls);
+                    sharedExperts, expertTimeout, internalTls);
         }
     }
 
@@ -119,7 +122,7 @@ public final class RouterEngine implements AutoCloseable {
         RemoteExperts remote = null;
         try {
             if (!settings.experts().isEmpty()) {
-                RemoteExperts.Options opts = RemoteExperts.Options.defaults().withWireDtype(settings.wireDtype())
+                RemoteExperts.Options opts = RemoteExperts.Options.defaults().withWire(settings.serving().expertWire())
                         .withTimeout(settings.expertTimeout())
                         .withSharedOnShards(settings.sharedExperts() == SharedExperts.SHARDS)
                         .withInternalTls(settings.internalTls());
@@ -168,7 +171,7 @@ public final class RouterEngine implements AutoCloseable {
             LOG.info(String.format("router loaded %s in %.1f s: backend %s, experts %s, shared experts %s, KV cache %s,"
                             + " context limit %d", modelName, (System.nanoTime() - t0) / 1e9, engine.backend().name(),
                     remote == null ? "in-process" : "remote (" + settings.experts().size() + " pods, "
-                            + settings.wireDtype().name().toLowerCase(Locale.ROOT) + " on the wire)",
+                            + settings.serving().expertWire() + " on the wire)",
                     settings.sharedExperts().name().toLowerCase(Locale.ROOT), engine.describeCache(),
                     engine.contextLimit()));
             return new Loaded(engine, counting[0]);

@@ -30,6 +30,11 @@ import java.util.concurrent.atomic.AtomicReference;
  */
 final class ShardEndpoint implements AutoCloseable {
     static final int MAX_MESSAGE_BYTES = 256 << 20;
+    /**
+     * The HTTP/2 receive window for replies: a layer's reply (up to rows x hidden x 4 bytes, 10 MiB for 512 rows of
+     * V2's 5120) arrives without waiting for WINDOW_UPDATE round trips (gRPC's default is 1 MiB).
+     */
+    static final int FLOW_CONTROL_WINDOW = 16 << 20;
 
     private final String address;
     private final String host;
@@ -76,8 +81,14 @@ final class ShardEndpoint implements AutoCloseable {
         return new ShardEndpoint(a, host, port, tls);
     }
 
+    /**
+     * A channel whose callbacks run on its Netty event loop ({@code directExecutor}): every callback here completes a
+     * future or sends on a stream without blocking, so a reply reaches the waiting router thread with one thread
+     * hand-off fewer than through gRPC's default executor. TCP_NODELAY is Netty's default.
+     */
     private ManagedChannel newChannel() {
-        return InternalTls.nettyChannelBuilder(host, port, tls).maxInboundMessageSize(MAX_MESSAGE_BYTES).build();
+        return InternalTls.nettyChannelBuilder(host, port, tls).maxInboundMessageSize(MAX_MESSAGE_BYTES)
+                .flowControlWindow(FLOW_CONTROL_WINDOW).directExecutor().build();
     }
 
     String address() {

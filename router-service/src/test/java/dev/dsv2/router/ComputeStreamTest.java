@@ -4,6 +4,7 @@ import dev.dsv2.engine.kernel.cpu.VectorBackend;
 import dev.dsv2.engine.model.ExpertPlacement;
 import dev.dsv2.engine.model.ExpertShard;
 import dev.dsv2.engine.serve.ErrorKind;
+import dev.dsv2.engine.serve.ExpertWire;
 import dev.dsv2.engine.serve.ServingException;
 import dev.dsv2.testsupport.TestCheckpoints;
 import dev.dsv2.testsupport.TestVectors;
@@ -84,7 +85,8 @@ class ComputeStreamTest {
     private static RemoteExperts connect(ExpertShards shards, RemoteExperts.CallObserver observer)
             throws InterruptedException {
         RemoteExperts r = RemoteExperts.connect(TestCheckpoints.TINY, shards.addresses(),
-                RemoteExperts.Options.defaults().withTimeout(Duration.ofSeconds(10)), observer);
+                RemoteExperts.Options.defaults().withWire(ExpertWire.F32).withTimeout(Duration.ofSeconds(10)),
+                observer);
         assertTrue(r.awaitReady(Duration.ofSeconds(10)), r.status());
         return r;
     }

@@ -1,5 +1,6 @@
 package dev.dsv2.router;
 
+import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.model.ExpertPlacement;
 import dev.dsv2.engine.model.ExpertShard;
@@ -36,11 +37,13 @@ final class ExpertShards implements AutoCloseable {
 
     /**
      * Starts {@code replicas[i]} pods for every shard i of {@code replicas.length}, every shard holding the shared
-     * experts. Pod order: shard 0's replicas, then shard 1's, ...
+     * experts (contiguous expert ranges of the checkpoint in {@code dir}). Pod order: shard 0's replicas, then
+     * shard 1's, ...
      */
     static ExpertShards start(Path dir, Backend backend, int... replicas) {
         int n = replicas.length;
-        return start(dir, backend, i -> new ExpertPlacement(i, n, TestCheckpoints.TINY.nRoutedExperts()), replicas);
+        int experts = ModelConfig.load(dir).nRoutedExperts();
+        return start(dir, backend, i -> new ExpertPlacement(i, n, experts), replicas);
     }
 
     /** One pod per shard of {@code plan}, each holding its experts of every layer and the shared experts. */

@@ -4,6 +4,7 @@ import dev.dsv2.engine.kernel.cpu.VectorBackend;
 import dev.dsv2.engine.model.ExpertPlacement;
 import dev.dsv2.engine.model.ExpertShard;
 import dev.dsv2.engine.model.PlacementPlan;
+import dev.dsv2.engine.serve.ExpertWire;
 import dev.dsv2.testsupport.TestCheckpoints;
 import dev.dsv2.testsupport.TestVectors;
 import org.junit.jupiter.api.Test;
@@ -42,7 +43,7 @@ class PlannedPlacementTest {
              ExpertShard everything = ExpertShard.load(dir, backend, ExpertPlacement.all(16), false, null);
              ExpertShards shards = ExpertShards.start(dir, backend, plan);
              RemoteExperts experts = RemoteExperts.connect(TestCheckpoints.TINY, shards.addresses(),
-                     RemoteExperts.Options.defaults(), null)) {
+                     RemoteExperts.Options.defaults().withWire(ExpertWire.F32), null)) {
             assertTrue(experts.awaitReady(Duration.ofSeconds(10)), experts.status());
             for (int layer = 1; layer <= 2; layer++) {
                 int rows = 7;

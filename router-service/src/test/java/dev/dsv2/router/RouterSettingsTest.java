@@ -9,19 +9,18 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The router's own configuration keys and precise refusals (the shared keys: ServingSettingsTest in the engine). */
+/**
+ * The router's own configuration keys and precise refusals (the shared keys, {@code dsv2.expert-wire} among them:
+ * ServingSettingsTest in the engine).
+ */
 class RouterSettingsTest {
     @Test
-    void placementAndWireDtypeParseTheirValuesAndNameTheKeyOtherwise() {
+    void theSharedExpertPlacementParsesItsValuesAndNamesTheKeyOtherwise() {
         assertEquals(RouterEngine.SharedExperts.SHARDS, RouterEngine.SharedExperts.parse(" Shards "));
-        assertEquals(WireDtype.F32, WireDtype.parse("F32"));
         IllegalArgumentException placement = assertThrows(IllegalArgumentException.class,
                 () -> RouterEngine.SharedExperts.parse("remote"));
         assertTrue(placement.getMessage().contains("dsv2.router.shared-experts") && placement.getMessage()
                 .contains("'remote'") && placement.getMessage().contains("local or shards"), placement.getMessage());
-        IllegalArgumentException wire = assertThrows(IllegalArgumentException.class, () -> WireDtype.parse("fp8"));
-        assertTrue(wire.getMessage().contains("dsv2.router.wire-dtype") && wire.getMessage().contains("bf16 or f32"),
-                wire.getMessage());
     }
 
     @Test

@@ -35,7 +35,7 @@ public class RouterTestResource implements QuarkusTestResourceLifecycleManager {
         return Map.of(
                 "dsv2.model.dir", modelDir.toString(),
                 "dsv2.router.experts", String.join(",", shards.addresses()),
-                "dsv2.router.wire-dtype", "f32",
+                "dsv2.expert-wire", "f32",
                 "dsv2.kv-cache.tokens", "256",
                 "dsv2.context-limit", "512",
                 "dsv2.threads", "1",

@@ -33,6 +33,8 @@ import java.util.function.Supplier;
  *   <tr><td>{@code dsv2.max-batch-tokens}</td><td>512</td><td>&gt;= 1: rows per scheduler step</td></tr>
  *   <tr><td>{@code dsv2.max-running}</td><td>256</td><td>&gt;= 1: sequences decoding at once</td></tr>
  *   <tr><td>{@code dsv2.max-waiting}</td><td>4096</td><td>&gt;= 0: queued requests before RESOURCE_EXHAUSTED</td></tr>
+ *   <tr><td>{@code dsv2.expert-wire}</td><td>bf16</td><td>bf16, f32: activations between router and expert
+ *       shards ({@link ExpertWire})</td></tr>
  * </table>
  * "0 = the default" for the starred keys matches the Helm values, where 0 stands for "not set".
  *
@@ -42,7 +44,7 @@ import java.util.function.Supplier;
  */
 public record ServingSettings(String backend, int threads, DeviceRequest device, WeightFormat weights,
                               OptionalInt kvCacheTokens, OptionalInt contextLimit, int maxBatchTokens, int maxRunning,
-                              int maxWaiting) {
+                              int maxWaiting, ExpertWire expertWire) {
     public static final String BACKEND = "dsv2.backend";
     public static final String THREADS = "dsv2.threads";
     public static final String DEVICE = "dsv2.device";
@@ -52,6 +54,7 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
     public static final String MAX_BATCH_TOKENS = "dsv2.max-batch-tokens";
     public static final String MAX_RUNNING = "dsv2.max-running";
     public static final String MAX_WAITING = "dsv2.max-waiting";
+    public static final String EXPERT_WIRE = "dsv2.expert-wire";
 
     public static final int DEFAULT_MAX_BATCH_TOKENS = 512;
     public static final int DEFAULT_MAX_RUNNING = 256;
@@ -60,9 +63,9 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
     public ServingSettings {
         backend = parseBackend(backend);
         atLeast(THREADS, threads, 1);
-        if (device == null || weights == null) {
-            throw new IllegalArgumentException(DEVICE + " and " + WEIGHTS + " must be set (use DeviceRequest.AUTO and "
-                    + "WeightFormat.BF16 for the defaults)");
+        if (device == null || weights == null || expertWire == null) {
+            throw new IllegalArgumentException(DEVICE + ", " + WEIGHTS + " and " + EXPERT_WIRE + " must be set (use "
+                    + "DeviceRequest.AUTO, WeightFormat.BF16 and ExpertWire.BF16 for the defaults)");
         }
         kvCacheTokens.ifPresent(t -> atLeast(KV_CACHE_TOKENS, t, 1));
         contextLimit.ifPresent(t -> atLeast(CONTEXT_LIMIT, t, 2));
@@ -92,8 +95,9 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
         int batchTokens = integer(MAX_BATCH_TOKENS, raw).orElse(DEFAULT_MAX_BATCH_TOKENS);
         int running = integer(MAX_RUNNING, raw).orElse(DEFAULT_MAX_RUNNING);
         int waiting = integer(MAX_WAITING, raw).orElse(DEFAULT_MAX_WAITING);
+        ExpertWire wire = parseWith(EXPERT_WIRE, raw, ExpertWire::parse, ExpertWire.BF16);
         return new ServingSettings(backend, threads.orElse(Runtime.getRuntime().availableProcessors()), device,
-                weights, kvTokens, limit, batchTokens, running, waiting);
+                weights, kvTokens, limit, batchTokens, running, waiting, wire);
     }
 
     /** The keys from JVM system properties ({@code -Ddsv2.threads=4}), else environment variables (CLI tools). */
@@ -153,37 +157,42 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
 
     public ServingSettings withBackend(String b) {
         return new ServingSettings(b, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting);
+                maxRunning, maxWaiting, expertWire);
     }
 
     public ServingSettings withDevice(DeviceRequest d) {
         return new ServingSettings(backend, threads, d, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting);
+                maxRunning, maxWaiting, expertWire);
     }
 
     public ServingSettings withWeights(WeightFormat w) {
         return new ServingSettings(backend, threads, device, w, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting);
+                maxRunning, maxWaiting, expertWire);
     }
 
     public ServingSettings withThreads(int t) {
         return new ServingSettings(backend, t, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting);
+                maxRunning, maxWaiting, expertWire);
     }
 
     public ServingSettings withKvCacheTokens(int tokens) {
         return new ServingSettings(backend, threads, device, weights, OptionalInt.of(tokens), contextLimit,
-                maxBatchTokens, maxRunning, maxWaiting);
+                maxBatchTokens, maxRunning, maxWaiting, expertWire);
     }
 
     public ServingSettings withContextLimit(int limit) {
         return new ServingSettings(backend, threads, device, weights, kvCacheTokens, OptionalInt.of(limit),
-                maxBatchTokens, maxRunning, maxWaiting);
+                maxBatchTokens, maxRunning, maxWaiting, expertWire);
     }
 
     public ServingSettings withBatchLimits(int batchTokens, int running) {
         return new ServingSettings(backend, threads, device, weights, kvCacheTokens, contextLimit, batchTokens,
-                running, maxWaiting);
+                running, maxWaiting, expertWire);
+    }
+
+    public ServingSettings withExpertWire(ExpertWire w) {
+        return new ServingSettings(backend, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
+                maxRunning, maxWaiting, w);
     }
 
     private static String parseBackend(String value) {

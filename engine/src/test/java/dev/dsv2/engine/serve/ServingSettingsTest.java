@@ -37,6 +37,7 @@ class ServingSettingsTest {
         assertEquals(512, s.maxBatchTokens());
         assertEquals(256, s.maxRunning());
         assertEquals(4096, s.maxWaiting());
+        assertEquals(ExpertWire.BF16, s.expertWire());
     }
 
     @Test
@@ -49,9 +50,10 @@ class ServingSettingsTest {
     void setKeysAreTrimmedAndKept() {
         ServingSettings s = parse(Map.of("dsv2.backend", " Scalar ", "dsv2.threads", "3", "dsv2.device", "CUDA:1",
                 "dsv2.weights", "int8", "dsv2.kv-cache.tokens", "4096", "dsv2.context-limit", "2048",
-                "dsv2.max-batch-tokens", "64", "dsv2.max-running", "8", "dsv2.max-waiting", "0"));
+                "dsv2.max-batch-tokens", "64", "dsv2.max-running", "8", "dsv2.max-waiting", "0",
+                "dsv2.expert-wire", " F32 "));
         assertEquals(new ServingSettings("scalar", 3, DeviceRequest.cuda(1), WeightFormat.INT8,
-                OptionalInt.of(4096), OptionalInt.of(2048), 64, 8, 0), s);
+                OptionalInt.of(4096), OptionalInt.of(2048), 64, 8, 0, ExpertWire.F32), s);
         assertEquals(new BatchScheduler.Config(64, 8, 0, 2048), s.schedulerConfig(2048));
     }
 
@@ -75,6 +77,8 @@ class ServingSettingsTest {
                 + " cpu, cuda or cuda:N (N >= 0))", refusal(Map.of("dsv2.device", "cuda:x")));
         assertEquals("dsv2.weights (DSV2_WEIGHTS): unknown weight format 'fp8' (expected bf16 or int8)",
                 refusal(Map.of("dsv2.weights", "fp8")));
+        assertEquals("dsv2.expert-wire (DSV2_EXPERT_WIRE): 'fp8' is not a wire format (expected bf16 or f32)",
+                refusal(Map.of("dsv2.expert-wire", "fp8")));
     }
 
     @Test

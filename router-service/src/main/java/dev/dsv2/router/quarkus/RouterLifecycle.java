@@ -4,7 +4,6 @@ import dev.dsv2.engine.serve.ServingSettings;
 import dev.dsv2.proto.tls.InternalTls;
 import dev.dsv2.router.RouterEngine;
 import dev.dsv2.router.RouterMetrics;
-import dev.dsv2.router.WireDtype;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.event.Observes;
@@ -26,11 +25,12 @@ import java.util.logging.Logger;
  * {@code DSV2_ROUTER_EXPERTS}); bad values fail the start with a message naming the key. The weights are mapped on a
  * background thread after start so that health answers (not ready) meanwhile. The shared serving keys
  * ({@code dsv2.backend}, {@code dsv2.threads}, {@code dsv2.device}, {@code dsv2.weights}, {@code dsv2.kv-cache.tokens},
- * {@code dsv2.context-limit}, {@code dsv2.max-batch-tokens}, {@code dsv2.max-running}, {@code dsv2.max-waiting}) are
+ * {@code dsv2.context-limit}, {@code dsv2.max-batch-tokens}, {@code dsv2.max-running}, {@code dsv2.max-waiting},
+ * {@code dsv2.expert-wire}) are
  * parsed by {@link ServingSettings}, as in every service.
  *
- * <p>Service-internal keys (not in the contract): {@code dsv2.router.wire-dtype} ({@code bf16} | {@code f32},
- * default f32), {@code dsv2.router.expert-timeout} (deadline of one shard call, default 30s).
+ * <p>Service-internal key (not in the contract): {@code dsv2.router.expert-timeout} (deadline of one shard call,
+ * default 30s).
  */
 @Singleton
 public class RouterLifecycle {
@@ -42,8 +42,6 @@ public class RouterLifecycle {
     Optional<List<String>> experts;
     @ConfigProperty(name = "dsv2.router.shared-experts", defaultValue = "local")
     String sharedExperts;
-    @ConfigProperty(name = "dsv2.router.wire-dtype", defaultValue = "f32")
-    String wireDtype;
     @ConfigProperty(name = "dsv2.router.expert-timeout", defaultValue = "30s")
     Duration expertTimeout;
     @Inject
@@ -60,7 +58,7 @@ public class RouterLifecycle {
     RouterEngine engine(RouterMetrics metrics) {
         ServingSettings serving = ServingSettings.parse(key -> mpConfig.getOptionalValue(key, String.class));
         RouterEngine.Settings settings = new RouterEngine.Settings(modelDir, serving, experts.orElse(List.of()),
-                RouterEngine.SharedExperts.parse(sharedExperts), WireDtype.parse(wireDtype), expertTimeout,
+                RouterEngine.SharedExperts.parse(sharedExperts), expertTimeout,
                 InternalTls.fromConfig(key -> mpConfig.getOptionalValue(key, String.class)));
         RouterEngine engine = RouterEngine.create(settings, metrics.callObserver());
         metrics.bind(engine);

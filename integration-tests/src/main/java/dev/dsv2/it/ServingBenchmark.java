@@ -42,7 +42,7 @@ import java.util.concurrent.TimeUnit;
  * bf16). {@code --round-trip [--rows N] [--calls N]} measures the expert wire alone ({@link ExpertRoundTrip}).
  */
 public final class ServingBenchmark {
-    private static final int[] CONCURRENCY = {1, 8, 32};
+    private static final int[] DEFAULT_CONCURRENCY = {1, 8, 32};
     private static final int SHARDS = 2;
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -73,9 +73,13 @@ public final class ServingBenchmark {
         boolean roundTrip = false;
         int rows = 1;
         int calls = 2000;
+        int[] concurrency = DEFAULT_CONCURRENCY;
+        List<String> modes = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--round-trip" -> roundTrip = true;
+                case "--concurrency" -> concurrency = positiveList(args, ++i, "--concurrency");
+                case "--modes" -> modes = i + 1 < args.length ? List.of(args[++i].split(",")) : List.of();
                 case "--rows" -> rows = Integer.parseInt(args[++i]);
                 case "--calls" -> calls = Integer.parseInt(args[++i]);
                 case "--wire" -> {
@@ -97,7 +101,8 @@ public final class ServingBenchmark {
                 case "-h", "--help" -> {
                     System.out.println("Usage: ./dsv2 bench-serving [--model DIR | --preset NAME (default lite-layers:2)]"
                             + " [--tokens N (32)] [--prompt-tokens N (16)] [--request-rate R --num-prompts N]"
-                            + " [--wire bf16|f32 (bf16)] [--round-trip [--rows N] [--calls N]] [--json]\n"
+                            + " [--wire bf16|f32 (bf16)] [--concurrency C,.. (1,8,32)] [--modes embedded,distributed]"
+                            + " [--round-trip [--rows N] [--calls N]] [--json]\n"
                             + "Decode tokens/s at concurrency 1, 8, 32: embedded vs gateway + router + 2 expert shards"
                             + " on loopback, the router's step time share spent in expert RPCs and where a shard call's"
                             + " time goes.\nWith --request-rate R --num-prompts N: open loop instead, N requests"
@@ -142,9 +147,36 @@ public final class ServingBenchmark {
             return;
         }
         List<Level> results = new ArrayList<>();
-        results.addAll(run("embedded", model, wire, vocab, tokens, promptTokens));
-        results.addAll(run(distributed, model, wire, vocab, tokens, promptTokens));
+        for (String m : modes == null ? List.of("embedded", "distributed") : modes) {
+            switch (m) {
+                case "embedded" -> results.addAll(run("embedded", model, wire, vocab, tokens, promptTokens,
+                        concurrency));
+                case "distributed" -> results.addAll(run(distributed, model, wire, vocab, tokens, promptTokens,
+                        concurrency));
+                default -> {
+                    System.err.println("bench-serving: --modes: unknown mode '" + m
+                            + "' (expected embedded and/or distributed)");
+                    System.exit(2);
+                }
+            }
+        }
         report(model, results, json);
+    }
+
+    /** A comma-separated list of positive integers, or exit 2 naming the flag. */
+    private static int[] positiveList(String[] args, int i, String flag) {
+        try {
+            int[] v = java.util.Arrays.stream(args[i].split(",")).mapToInt(x -> Integer.parseInt(x.trim())).toArray();
+            if (v.length == 0 || java.util.Arrays.stream(v).anyMatch(x -> x < 1)) {
+                throw new NumberFormatException();
+            }
+            return v;
+        } catch (NumberFormatException | ArrayIndexOutOfBoundsException e) {
+            System.err.println("bench-serving: " + flag + " needs positive integers separated by commas"
+                    + (i < args.length ? ", got '" + args[i] + "'" : ""));
+            System.exit(2);
+            return null;
+        }
     }
 
     /** A random checkpoint of the preset with the demo tokenizer (the gateway tokenizes), cached between runs. */
@@ -171,13 +203,13 @@ public final class ServingBenchmark {
         T run(ManagedChannel gateway, ServiceProcess router, List<ServiceProcess> shards) throws Exception;
     }
 
-    static List<Level> run(String mode, Path model, ExpertWire wire, int vocab, int tokens, int promptTokens)
-            throws Exception {
+    static List<Level> run(String mode, Path model, ExpertWire wire, int vocab, int tokens, int promptTokens,
+                           int[] concurrency) throws Exception {
         return withServices(mode, model, wire, (channel, router, shards) -> {
             InferenceGrpc.InferenceBlockingStub stub = InferenceGrpc.newBlockingStub(channel);
             load(stub, 2, Math.min(tokens, 8), promptTokens, vocab, 99); // warm-up (JIT, connections)
             List<Level> levels = new ArrayList<>();
-            for (int c : CONCURRENCY) {
+            for (int c : concurrency) {
                 levels.add(level(mode, stub, router, shards, c, vocab, tokens, promptTokens));
             }
             return levels;

@@ -43,6 +43,9 @@ import java.util.concurrent.TimeUnit;
  */
 public final class ServingBenchmark {
     private static final int[] DEFAULT_CONCURRENCY = {1, 8, 32};
+    /** dsv2.threads of the distributed run's router and of each shard; 0 = the process default (all cores). */
+    private static int routerThreads;
+    private static int shardThreads;
     private static final int SHARDS = 2;
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -78,6 +81,8 @@ public final class ServingBenchmark {
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--round-trip" -> roundTrip = true;
+                case "--router-threads" -> routerThreads = positiveList(args, ++i, "--router-threads")[0];
+                case "--shard-threads" -> shardThreads = positiveList(args, ++i, "--shard-threads")[0];
                 case "--concurrency" -> concurrency = positiveList(args, ++i, "--concurrency");
                 case "--modes" -> modes = i + 1 < args.length ? List.of(args[++i].split(",")) : List.of();
                 case "--rows" -> rows = Integer.parseInt(args[++i]);
@@ -102,6 +107,7 @@ public final class ServingBenchmark {
                     System.out.println("Usage: ./dsv2 bench-serving [--model DIR | --preset NAME (default lite-layers:2)]"
                             + " [--tokens N (32)] [--prompt-tokens N (16)] [--request-rate R --num-prompts N]"
                             + " [--wire bf16|f32 (bf16)] [--concurrency C,.. (1,8,32)] [--modes embedded,distributed]"
+                            + " [--router-threads N] [--shard-threads N]"
                             + " [--round-trip [--rows N] [--calls N]] [--json]\n"
                             + "Decode tokens/s at concurrency 1, 8, 32: embedded vs gateway + router + 2 expert shards"
                             + " on loopback, the router's step time share spent in expert RPCs and where a shard call's"
@@ -234,19 +240,27 @@ public final class ServingBenchmark {
             } else {
                 // Every process keeps dsv2.threads' default (all cores): the kernel pools park when idle, so the router
                 // has both cores for attention and lm_head while the shards have them for the experts.
+                // --router-threads / --shard-threads pin them instead (co-location experiments).
                 for (int i = 0; i < SHARDS; i++) {
-                    procs.add(ServiceProcess.start("bench-expert-" + i, "expert-service", Map.of(
-                            "dsv2.model.dir", model.toString(), "dsv2.shard.index", "" + i,
-                            "dsv2.shard.count", "" + SHARDS), jvm));
+                    Map<String, String> props = new LinkedHashMap<>(Map.of("dsv2.model.dir", model.toString(),
+                            "dsv2.shard.index", "" + i, "dsv2.shard.count", "" + SHARDS));
+                    if (shardThreads > 0) {
+                        props.put("dsv2.threads", "" + shardThreads);
+                    }
+                    procs.add(ServiceProcess.start("bench-expert-" + i, "expert-service", props, jvm));
                 }
                 shards.addAll(procs);
                 for (ServiceProcess p : procs) {
                     p.awaitReady(Duration.ofMinutes(10));
                 }
-                router = ServiceProcess.start("bench-router", "router-service", Map.of(
-                        "dsv2.model.dir", model.toString(), "dsv2.kv-cache.tokens", "16384",
+                Map<String, String> routerProps = new LinkedHashMap<>(Map.of("dsv2.model.dir", model.toString(),
+                        "dsv2.kv-cache.tokens", "16384",
                         "dsv2.router.experts", procs.get(0).grpcAddress() + "," + procs.get(1).grpcAddress(),
-                        "dsv2.expert-wire", wire.label()), jvm);
+                        "dsv2.expert-wire", wire.label()));
+                if (routerThreads > 0) {
+                    routerProps.put("dsv2.threads", "" + routerThreads);
+                }
+                router = ServiceProcess.start("bench-router", "router-service", routerProps, jvm);
                 procs.add(router);
                 router.awaitReady(Duration.ofMinutes(10));
                 gatewayProps.put("dsv2.gateway.router", router.grpcAddress());

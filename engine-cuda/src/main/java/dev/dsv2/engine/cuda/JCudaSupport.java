@@ -6,6 +6,7 @@ import dev.dsv2.engine.device.CudaProbe;
 import dev.dsv2.engine.device.CudaSupport;
 import dev.dsv2.engine.device.SelfCheckReport;
 import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.kernel.cpu.HostBackend;
 import dev.dsv2.engine.serve.ServingSettings;
 
 import java.util.List;
@@ -24,7 +25,11 @@ public final class JCudaSupport implements CudaSupport {
 
     @Override
     public SelfCheckReport selfCheck(CudaDevice device, ModelConfig config, long seed) {
-        try (Backend cpu = ServingSettings.fromSystem().createBackend()) {
+        try (Backend backend = ServingSettings.fromSystem().createBackend()) {
+            if (!(backend instanceof HostBackend cpu)) {
+                throw new IllegalStateException("the self-check's reference must be a CPU backend, not "
+                        + backend.name());
+            }
             CudaContext cx;
             try {
                 cx = new CudaContext(device);

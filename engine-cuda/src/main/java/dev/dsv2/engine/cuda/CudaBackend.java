@@ -89,8 +89,9 @@ public final class CudaBackend implements Backend {
         return cx.device();
     }
 
-    /** {@code {free, total}} bytes of device memory now. */
-    public long[] memoryInfo() {
+    /** {@code {free, total}} bytes of device memory now ({@code cuMemGetInfo}). */
+    @Override
+    public long[] deviceMemory() {
         cx.makeCurrent();
         return cx.memoryInfo();
     }

@@ -13,7 +13,7 @@ import java.util.List;
 
 /**
  * The engine's CUDA support through JCuda's driver API (registered for {@link java.util.ServiceLoader} in
- * META-INF/services): the device probe and the kernel self-check. The CPU reference of the self-check is the CPU
+ * META-INF/services): the device probe, the kernel self-check and the {@link CudaBackend} the model runs on. The CPU reference of the self-check is the CPU
  * backend the model runs on (from {@link ServingSettings#fromSystem()}).
  */
 public final class JCudaSupport implements CudaSupport {
@@ -41,5 +41,10 @@ public final class JCudaSupport implements CudaSupport {
                 return new SelfCheckReport(device, new KernelSelfCheck(config, cpu, seed).run(cx));
             }
         }
+    }
+
+    @Override
+    public Backend open(CudaDevice device) {
+        return CudaBackend.open(device);
     }
 }

@@ -75,6 +75,14 @@ public interface Backend extends AutoCloseable {
     /** Writes back a {@link #hostView} the caller changed: nothing to do on host backends, an upload on a device. */
     void commitHostView(float[] view, Buffer b, int n);
 
+    /**
+     * {@code {free, total}} bytes of the device memory this backend's buffers live in (the latent cache is sized
+     * from it), or null for host memory.
+     */
+    default long[] deviceMemory() {
+        return null;
+    }
+
     /** Whether buffers live in host memory, so that {@link #hostView} and {@link #wrapHost} make no copies. */
     boolean hostMemory();
 

@@ -79,7 +79,7 @@ public final class ModelParityProbe implements ParityProbe {
      * Null when {@code got} matches {@code want} (same greedy ids; top logprobs within {@link #TOLERANCE} rank by
      * rank), else one line naming the first step that does not and the error.
      */
-    static String compare(GenerationResult want, GenerationResult got, String deviceName) {
+    public static String compare(GenerationResult want, GenerationResult got, String deviceName) {
         int[] w = want.outputIds();
         int[] g = got.outputIds();
         if (g.length != w.length) {

@@ -19,20 +19,22 @@ import java.lang.foreign.Arena;
  *       scratch, per calling thread.</li>
  * </ul>
  *
- * <h2>Operations and their CUDA kernels (engine-cuda/src/main/cuda)</h2>
+ * <h2>Operations and their CUDA kernels (engine-cuda: CudaBackend, kernels in src/main/cuda)</h2>
  * <pre>
- *   embed                 row gather of the bf16 table (gemv.cu helpers; a plain copy kernel)
- *   ropeTables, mlaCacheWrite
- *                         norm_rope.cu: rms_norm_f32 (kv_a latent into the paged slot), rope_yarn (k_pe, q_pe)
- *   rmsNorm, rmsNormRows  norm_rope.cu: rms_norm_f32
- *   matmul                gemv.cu: gemv_bf16 (decode rows), gemm.cu: gemm_bf16_tc (prefill / batched decode)
- *   mlaAbsorbed           gemv.cu: gemv_t_bf16_heads (W_UK absorb), mla_decode.cu: mla_decode_partial +
- *                         mla_decode_combine (split-K paged attention), gemv.cu: gemv_bf16_heads (W_UV)
- *   mlaExpanded           gemm.cu: gemm_bf16_tc (kv_b expansion), prefill_attention.cu: prefill_attention_f32
- *   moeGate               gemv.cu / gemm.cu (gate logits), gate_sample.cu: moe_gate_topk
+ *   embed                 forward.cu: embed_bf16 (row gather of the bf16 table)
+ *   ropeTables            computed on the host as the CPU does, one copy up
+ *   mlaCacheWrite         forward.cu: mla_cache_write (kv_a RMSNorm into the paged slot, rope of k_pe and q_pe)
+ *   rmsNorm, rmsNormRows  norm_rope.cu: rms_norm_f32 (forward.cu: gather_rows first for the gathered form)
+ *   matmul                gemv.cu: gemv_bf16 (up to 64 rows, 8 per pass), gemm.cu: gemm_bf16_tc (more rows)
+ *   mlaAbsorbed           forward.cu: gather_rows; gemv.cu: gemv_t_bf16_heads (W_UK absorb); mla_decode.cu:
+ *                         mla_decode_partial_offsets + mla_decode_combine (split-K over the offset list);
+ *                         gemv.cu: gemv_bf16_heads (W_UV); forward.cu: scatter_rows
+ *   mlaExpanded           forward.cu: gather_offsets; matmul (kv_b expansion); forward.cu: mla_expand_keys;
+ *                         prefill_attention.cu: prefill_attention_f32
+ *   moeGate               matmul (gate logits), gate_sample.cu: moe_gate_topk; only ids and weights come back
  *   swiGlu                swiglu.cu: swiglu_gate_up, swiglu_down, swiglu_combine
- *   addResidual, zero     trivial element-wise kernels
- *   hostView (logits)     gate_sample.cu: argmax_rows, topk_logprobs, sample_topk keep sampling on the device;
+ *   addResidual, zero     forward.cu: add_f32; cuMemsetD32
+ *   hostView (logits)     a download (gate_sample.cu's argmax_rows, topk_logprobs, sample_topk are not used yet);
  *                         the host backends hand their own array over
  * </pre>
  *

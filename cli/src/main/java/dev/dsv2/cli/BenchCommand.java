@@ -49,8 +49,8 @@ import java.util.concurrent.Callable;
  * of the context and the causal attention scores and sums).
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-        description = "Benchmark CPU decode and prefill against this machine's memory bandwidth and FMA peak, "
-                + "measured in the same run.")
+        description = "Benchmark decode and prefill against this machine's memory bandwidth and FMA peak, "
+                + "measured in the same run (host figures: with --device cuda the roofline is still the CPU's).")
 public final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--model", paramLabel = "DIR", description = "Checkpoint directory to benchmark.")

@@ -35,7 +35,7 @@ public final class DeviceOption {
             description = "auto | cpu | cuda | cuda:N (default ${DEFAULT-VALUE}). cuda runs the kernel self-check and "
                     + "a model parity probe against the CPU before the model runs on the GPU, and fails naming what "
                     + "is missing or which check refused; auto uses the GPU when both pass, else the CPU and says "
-                    + "why. The CUDA path has not yet run on GPU hardware.")
+                    + "why (selfcheck runs only the kernel self-check). The CUDA path has not yet run on GPU hardware.")
     DeviceRequest request = DeviceRequest.AUTO;
 
     /**

@@ -6,19 +6,27 @@ import dev.dsv2.engine.tensor.DType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.IdentityHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
  * The weights on the device: every mapped checkpoint tensor the model adopts ({@link CudaBackend#weight}) is uploaded
  * once, bf16 as stored, into its own allocation; the model keeps using the host {@link Weight} record (shape, name,
  * host address), and {@link #device} finds its device copy by address, so row slices of an uploaded weight (the
- * per-head {@code W_UK} / {@code W_UV} of {@code kv_b_proj}) and tied weights cost nothing more.
+ * per-head {@code W_UK} / {@code W_UV} of {@code kv_b_proj}) and tied weights cost nothing more. An upload lives as
+ * long as the host mapping it came from: once a model is closed (its checkpoint unmapped), the next adoption frees
+ * its uploads, so a later mapping at the same addresses never finds stale device copies (the device selector's
+ * parity probe loads and closes the model once before serving loads it again).
  */
 final class DeviceWeights implements AutoCloseable {
     static final String INT8_UNSUPPORTED = "--weights int8 is not supported on cuda yet (the CUDA kernels take bf16"
             + " weights as stored; use --weights bf16, or --device cpu for int8)";
 
-    private final UploadRanges<DeviceBuffer> uploads = new UploadRanges<>();
+    /** An upload: the device copy and the host segment it came from (to tell when its mapping is closed). */
+    private record Copy(DeviceBuffer device, MemorySegment host) {
+    }
+
+    private final UploadRanges<Copy> uploads = new UploadRanges<>();
     private final Map<Weight, DeviceBuffer> resolved = new IdentityHashMap<>();
     /** Native copies of weights that were not in native memory (tests' heap segments); freed with the weights. */
     private final Arena copies = Arena.ofShared();
@@ -47,6 +55,7 @@ final class DeviceWeights implements AutoCloseable {
         if (why != null) {
             throw new IllegalArgumentException(why);
         }
+        freeUnmapped();
         Weight w = stored;
         if (!w.data().isNative()) {
             MemorySegment copy = copies.allocate(w.data().byteSize(), 16);
@@ -55,9 +64,20 @@ final class DeviceWeights implements AutoCloseable {
         }
         MemorySegment data = w.data();
         if (uploads.find(data.address(), data.byteSize()) == null) {
-            uploads.add(data.address(), data.byteSize(), DeviceBuffer.of(data));
+            uploads.add(data.address(), data.byteSize(), new Copy(DeviceBuffer.of(data), data));
         }
         return w;
+    }
+
+    /** Frees the uploads whose host mapping has been closed (their model is gone). */
+    private void freeUnmapped() {
+        List<UploadRanges.Upload<Copy>> gone = uploads.removeIf(c -> !c.host().scope().isAlive());
+        for (UploadRanges.Upload<Copy> u : gone) {
+            u.value().device().close();
+        }
+        if (!gone.isEmpty()) {
+            resolved.clear();
+        }
     }
 
     /** The device copy of {@code w} (an adopted weight or a row slice of one). */
@@ -67,12 +87,12 @@ final class DeviceWeights implements AutoCloseable {
             return b;
         }
         MemorySegment data = w.data();
-        UploadRanges.Hit<DeviceBuffer> hit = data.isNative() ? uploads.find(data.address(), data.byteSize()) : null;
+        UploadRanges.Hit<Copy> hit = data.isNative() ? uploads.find(data.address(), data.byteSize()) : null;
         if (hit == null) {
             throw new IllegalArgumentException("weight " + w.name() + " was not adopted by the cuda backend "
                     + "(Backend.weight uploads it)");
         }
-        b = hit.upload().value().sliceBytes(hit.offset());
+        b = hit.upload().value().device().sliceBytes(hit.offset());
         resolved.put(w, b);
         return b;
     }
@@ -89,8 +109,8 @@ final class DeviceWeights implements AutoCloseable {
 
     @Override
     public void close() {
-        for (UploadRanges.Upload<DeviceBuffer> u : uploads.uploads()) {
-            u.value().close();
+        for (UploadRanges.Upload<Copy> u : uploads.uploads()) {
+            u.value().device().close();
         }
         uploads.clear();
         resolved.clear();

@@ -2,6 +2,9 @@ package dev.dsv2.engine.cuda;
 
 import jcuda.driver.CUdeviceptr;
 
+import static dev.dsv2.engine.cuda.CudaKernels.ceil;
+import static dev.dsv2.engine.cuda.CudaKernels.dim;
+
 /**
  * Typed launches of forward.cu (the small kernels between the big ones) and of the offset-list MLA decode in
  * mla_decode.cu; the grids and blocks are those the kernels' comments ask for, and shape limits are checked here.
@@ -17,14 +20,6 @@ final class ForwardKernels {
 
     ForwardKernels(CudaContext cx) {
         this.cx = cx;
-    }
-
-    private static int[] dim(int x, int y, int z) {
-        return new int[]{x, y, z};
-    }
-
-    private static int ceil(int a, int b) {
-        return (a + b - 1) / b;
     }
 
     void embed(DeviceBuffer table, int cols, DeviceBuffer tokens, int rows, DeviceBuffer out) {

@@ -1,7 +1,11 @@
 package dev.dsv2.engine.cuda;
 
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.function.Predicate;
 
 /**
  * Which upload holds a host address range: weights are uploaded once per mapped tensor, and any weight later made
@@ -46,6 +50,20 @@ final class UploadRanges<T> {
         }
         byAddress.put(address, new Upload<>(address, length, value));
         bytes += length;
+    }
+
+    /** Forgets every upload whose value {@code gone} accepts; returns them (the caller frees them). */
+    List<Upload<T>> removeIf(Predicate<T> gone) {
+        List<Upload<T>> removed = new ArrayList<>();
+        for (Iterator<Upload<T>> it = byAddress.values().iterator(); it.hasNext(); ) {
+            Upload<T> u = it.next();
+            if (gone.test(u.value())) {
+                it.remove();
+                bytes -= u.bytes();
+                removed.add(u);
+            }
+        }
+        return removed;
     }
 
     Iterable<Upload<T>> uploads() {

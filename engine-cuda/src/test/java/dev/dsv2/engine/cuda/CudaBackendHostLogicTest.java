@@ -6,7 +6,9 @@ import dev.dsv2.engine.kernel.Weight;
 import dev.dsv2.engine.tensor.DType;
 import org.junit.jupiter.api.Test;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -44,6 +46,23 @@ class CudaBackendHostLogicTest {
     }
 
     @Test
+    void uploadsOfAClosedMappingAreForgottenSoANewMappingAtTheSameAddressIsUploadedAgain() {
+        UploadRanges<MemorySegment> r = new UploadRanges<>();
+        Arena model = Arena.ofShared();
+        MemorySegment mapped = model.allocate(64);
+        MemorySegment kept = Arena.ofAuto().allocate(32);
+        r.add(mapped.address(), 64, mapped);
+        r.add(kept.address(), 32, kept);
+        assertEquals(0, r.removeIf(s -> !s.scope().isAlive()).size());
+        model.close();
+        var gone = r.removeIf(s -> !s.scope().isAlive());
+        assertEquals(1, gone.size());
+        assertEquals(mapped.address(), gone.getFirst().address());
+        assertNull(r.find(mapped.address(), 64));
+        assertEquals(32, r.bytes());
+    }
+
+    @Test
     void metadataIsPackedBackToBackForOneCopy() {
         IntPack p = new IntPack();
         assertEquals(0, p.add(new int[]{4, 2, 9}, 2));
@@ -51,7 +70,7 @@ class CudaBackendHostLogicTest {
         int big = p.add(new int[1000], 1000);
         assertEquals(5, big);
         assertEquals(1005, p.size());
-        assertArrayEquals(new int[]{4, 2, 0, 3, 7}, java.util.Arrays.copyOf(p.array(), 5));
+        assertArrayEquals(new int[]{4, 2, 0, 3, 7}, Arrays.copyOf(p.array(), 5));
         assertEquals(0, p.clear().size());
         assertThrows(IllegalArgumentException.class, () -> p.add(new int[2], 3));
     }

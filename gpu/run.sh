@@ -6,8 +6,8 @@
 #   1. nvidia-smi: the GPU and driver;
 #   2. selfcheck --device cuda on DeepSeek-V2-Lite's shapes (lite-layers:1) and on tiny-v2 (group-limited gate):
 #      every kernel against the CPU backend, JSON per kernel (expected exit 0);
-#   3. the GPU tests (JUnit, engine-cuda's KernelSelfCheckGpuTest and CudaForwardGpuTest through GpuTestMain):
-#      CPU-vs-GPU parity on tiny, tiny-v2 and lite-layers:2 (greedy ids identical over 16 steps, top-5 logprobs
+#   3. the GPU tests (JUnit, engine-cuda's KernelSelfCheckGpuTest, CudaBackendOpsGpuTest and CudaForwardGpuTest
+#      through GpuTestMain): every CudaBackend operation against the CPU one at a time, CPU-vs-GPU parity on tiny, tiny-v2 and lite-layers:2 (greedy ids identical over 16 steps, top-5 logprobs
 #      within 2e-3), 64 concurrent sequences of mixed lengths through the paged cache, the self-check
 #      ($OUT/gpu-tests.json; a skipped test fails here: it means no device was found);
 #   4. generate --device cuda on a tiny random model: the self-check and the model parity probe pass, then the model

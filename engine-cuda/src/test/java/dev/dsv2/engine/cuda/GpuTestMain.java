@@ -20,7 +20,8 @@ import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass
  * only when every test ran and passed (a skipped test means no device was found, which on a GPU machine is a failure).
  */
 public final class GpuTestMain {
-    static final Class<?>[] GPU_TESTS = {KernelSelfCheckGpuTest.class, CudaForwardGpuTest.class};
+    static final Class<?>[] GPU_TESTS = {KernelSelfCheckGpuTest.class, CudaBackendOpsGpuTest.class,
+            CudaForwardGpuTest.class};
 
     private GpuTestMain() {
     }

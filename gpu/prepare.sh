@@ -2,6 +2,8 @@
 # Prepares, on the development machine, everything gpu/run.sh needs on a GPU machine that has no internet access:
 #   gpu/app/classes, gpu/app/lib/*.jar   the CLI and its runtime class path (engine, engine-cuda with the committed
 #                                         cubins/PTX, JCuda + its linux-x86_64 natives), ~20 MiB
+#   gpu/app/test/classes, test/lib/*.jar  engine-cuda's test classes (the GPU tests and GpuTestMain, their runner)
+#                                         and the JUnit platform jars, ~2 MiB
 #   gpu/runtime.tar.xz  (--with-runtime)  a jlink'ed JDK 25 runtime (~45 MiB unpacked, ~21 MiB packed), for GPU
 #                                         machines without a JDK 25; gpu/run.sh unpacks it when it finds no JDK 25
 # Then run on the GPU machine, from the repository root: OUT=/some/dir bash gpu/run.sh
@@ -20,6 +22,12 @@ rm -rf gpu/app
 mkdir -p gpu/app/lib
 cp -r cli/target/classes gpu/app/classes
 cp cli/target/lib/*.jar gpu/app/lib/
+./mvnw -B -q -o -pl engine-cuda dependency:copy-dependencies -DincludeScope=test \
+    -DincludeGroupIds=org.junit.jupiter,org.junit.platform,org.opentest4j,org.apiguardian \
+    -DoutputDirectory=target/gpu-test-lib
+mkdir -p gpu/app/test/lib
+cp -r engine-cuda/target/test-classes gpu/app/test/classes
+cp engine-cuda/target/gpu-test-lib/*.jar gpu/app/test/lib/
 echo "gpu/app: $(du -sh gpu/app | cut -f1)"
 if [ "${1:-}" = "--with-runtime" ]; then
   rm -rf gpu/.runtime-build gpu/runtime.tar.xz

@@ -6,9 +6,14 @@
 #   1. nvidia-smi: the GPU and driver;
 #   2. selfcheck --device cuda on DeepSeek-V2-Lite's shapes (lite-layers:1) and on tiny-v2 (group-limited gate):
 #      every kernel against the CPU backend, JSON per kernel (expected exit 0);
-#   3. generate --device cuda on a tiny random model: must refuse after the self-check, naming the missing CUDA
-#      forward path (expected exit 1, never a silent CPU run);
-#   4. generate --device auto: runs on the CPU and says it found the GPU (expected exit 0).
+#   3. the GPU tests (JUnit, engine-cuda's KernelSelfCheckGpuTest, CudaBackendOpsGpuTest and CudaForwardGpuTest
+#      through GpuTestMain): every CudaBackend operation against the CPU one at a time, CPU-vs-GPU parity on tiny, tiny-v2 and lite-layers:2 (greedy ids identical over 16 steps, top-5 logprobs
+#      within 2e-3), 64 concurrent sequences of mixed lengths through the paged cache, the self-check
+#      ($OUT/gpu-tests.json; a skipped test fails here: it means no device was found);
+#   4. generate --device cuda on a tiny random model: the self-check and the model parity probe pass, then the model
+#      generates on the GPU (expected exit 0);
+#   5. generate --device auto: picks the GPU once both checks pass and says so (expected exit 0);
+#   6. bench --device cuda --preset lite-layers:4 --json ($OUT/bench-cuda.out is the JSON report).
 # Exit status 0 when every step behaved as expected.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,6 +38,8 @@ find_java() {
 }
 JAVA="$(find_java)" || { echo '{"ok":false,"error":"no JDK 25 and no gpu/runtime.tar.xz (run gpu/prepare.sh --with-runtime)"}' > "$OUT/gpu-run.json"; exit 2; }
 if [ -d gpu/app ]; then CP="gpu/app/classes:gpu/app/lib/*"; else CP="cli/target/classes:cli/target/lib/*"; fi
+if [ -d gpu/app/test ]; then TEST_CP="gpu/app/test/classes:gpu/app/test/lib/*:$CP"
+else TEST_CP="engine-cuda/target/test-classes:engine-cuda/target/gpu-test-lib/*:$CP"; fi
 dsv2() {
   timeout 540 "$JAVA" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss4m -Xmx16g \
     -Djava.util.logging.config.file=cli/src/main/resources/logging.properties -cp "$CP" dev.dsv2.cli.Main "$@"
@@ -58,11 +65,19 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv
 "$JAVA" -version > "$OUT/java-version.txt" 2>&1
 step selfcheck-lite 0 "" -- selfcheck --device cuda --preset lite-layers:1 --json
 step selfcheck-tiny-v2 0 "" -- selfcheck --device cuda --preset tiny-v2 --json
+t0=$SECONDS
+timeout 540 "$JAVA" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss4m -Xmx16g \
+  -cp "$TEST_CP" dev.dsv2.engine.cuda.GpuTestMain "$OUT/gpu-tests.json" > "$OUT/gpu-tests.out" 2> "$OUT/gpu-tests.err"
+rc=$?
+ok=true; [ "$rc" = 0 ] || { ok=false; ALL_OK=false; }
+STEPS="$STEPS${STEPS:+,}{\"name\":\"gpu-tests\",\"exit\":$rc,\"expected_exit\":0,\"ok\":$ok,\"seconds\":$((SECONDS - t0))}"
+echo "gpu/run.sh: gpu-tests exit $rc (expected 0): $($ok && echo ok || echo FAILED)" >&2
 dsv2 make-model "$WORK/tiny" --preset tiny --seed 3 > "$OUT/make-model.out" 2>&1
-step generate-cuda-refuses 1 "not implemented yet" -- generate --model "$WORK/tiny" --prompt-ids 1,5,9 \
+step generate-cuda 0 "" -- generate --model "$WORK/tiny" --prompt-ids 1,5,9 \
   --max-tokens 4 --temperature 0 --json --device cuda
-step generate-auto-cpu 0 "device auto -> cpu: found cuda:0" -- generate --model "$WORK/tiny" --prompt-ids 1,5,9 \
+step generate-auto-cuda 0 "device auto -> cuda:0" -- generate --model "$WORK/tiny" --prompt-ids 1,5,9 \
   --max-tokens 4 --temperature 0 --json --device auto
+step bench-cuda 0 "" -- bench --device cuda --preset lite-layers:4 --json
 
 GPU="$(head -1 "$OUT/nvidia-smi.txt" | sed 's/"/\\"/g')"
 printf '{"ok":%s,"gpu":"%s","java":"%s","steps":[%s]}\n' "$ALL_OK" "$GPU" "$JAVA" "$STEPS" > "$OUT/gpu-run.json"

@@ -16,19 +16,36 @@
 #define MLA_DK_MAX 576
 #define MLA_DV_MAX 512
 
+// Where token t of row b starts in the cache: through a block table (vLLM style) or a flat offset list (the
+// engine's LatentKvCache: row b's entries at offs[starts[b] .. starts[b + 1])).
+struct BlockTableAddr {
+    const int* blockTables;
+    int maxBlocks, blockSize, dk;
+    __device__ size_t operator()(int b, int t) const {
+        int phys = blockTables[(size_t) b * maxBlocks + t / blockSize];
+        return ((size_t) phys * blockSize + t % blockSize) * dk;
+    }
+};
+
+struct OffsetListAddr {
+    const int* offs;
+    const int* starts;
+    __device__ size_t operator()(int b, int t) const { return (size_t) offs[starts[b] + t]; }
+};
+
 // grid = (splits, ceil(H / MLA_HEADS), n), block = 32 * MLA_HEADS.
-// partAcc [n, H, splits, dv], partMax / partSum [n, H, splits]. dk % 4 == 0, dk <= 576, dv <= 512, dv % 32 == 0.
-extern "C" __global__ void __launch_bounds__(32 * MLA_HEADS) mla_decode_partial(
-        const float* __restrict__ q, int qStride, int qHeadStride, const float* __restrict__ cache,
-        const int* __restrict__ blockTables, int maxBlocks, const int* __restrict__ seqLens, int blockSize, int dk,
-        int dv, int heads, float scale, int chunk, float* __restrict__ partAcc, float* __restrict__ partMax,
-        float* __restrict__ partSum) {
+// partAcc [n, H, splits, dv], partMax / partSum [n, H, splits]. dk % 4 == 0, dk <= 576, dv <= 512, dv % 32 == 0
+// (and, for the offset list, every entry offset a multiple of 4).
+template <typename Addr>
+__device__ __forceinline__ void mla_partial(
+        const float* __restrict__ q, int qStride, int qHeadStride, const float* __restrict__ cache, Addr addr,
+        int len, int dk, int dv, int heads, float scale, int chunk, float* __restrict__ partAcc,
+        float* __restrict__ partMax, float* __restrict__ partSum) {
     __shared__ __align__(16) float tile[MLA_TILE * MLA_DK_MAX];
     int split = blockIdx.x, splits = gridDim.x, b = blockIdx.z;
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     int h = blockIdx.y * MLA_HEADS + warp;
     bool active = h < heads;
-    int len = seqLens[b];
     int begin = split * chunk, end = min(len, begin + chunk);
 
     float qr[MLA_DK_MAX / 32];
@@ -47,9 +64,7 @@ extern "C" __global__ void __launch_bounds__(32 * MLA_HEADS) mla_decode_partial(
         int quads = dk / 4;
         for (int idx = threadIdx.x; idx < nt * quads; idx += blockDim.x) {
             int tok = idx / quads, d4 = (idx % quads) * 4;
-            int t = t0 + tok;
-            int phys = blockTables[(size_t) b * maxBlocks + t / blockSize];
-            size_t off = ((size_t) phys * blockSize + t % blockSize) * dk + d4;
+            size_t off = addr(b, t0 + tok) + d4;
             *reinterpret_cast<float4*>(&tile[tok * dk + d4]) = *reinterpret_cast<const float4*>(cache + off);
         }
         __syncthreads();
@@ -101,6 +116,25 @@ extern "C" __global__ void __launch_bounds__(32 * MLA_HEADS) mla_decode_partial(
         int c = lane + 32 * j;
         if (c < dv) partAcc[part * dv + c] = acc[j];
     }
+}
+
+extern "C" __global__ void __launch_bounds__(32 * MLA_HEADS) mla_decode_partial(
+        const float* __restrict__ q, int qStride, int qHeadStride, const float* __restrict__ cache,
+        const int* __restrict__ blockTables, int maxBlocks, const int* __restrict__ seqLens, int blockSize, int dk,
+        int dv, int heads, float scale, int chunk, float* __restrict__ partAcc, float* __restrict__ partMax,
+        float* __restrict__ partSum) {
+    mla_partial(q, qStride, qHeadStride, cache, BlockTableAddr{blockTables, maxBlocks, blockSize, dk},
+                seqLens[blockIdx.z], dk, dv, heads, scale, chunk, partAcc, partMax, partSum);
+}
+
+// The same over a flat offset list (Backend.mlaAbsorbed's ctxOffsets / ctxStarts).
+extern "C" __global__ void __launch_bounds__(32 * MLA_HEADS) mla_decode_partial_offsets(
+        const float* __restrict__ q, int qStride, int qHeadStride, const float* __restrict__ cache,
+        const int* __restrict__ offs, const int* __restrict__ starts, int dk, int dv, int heads, float scale,
+        int chunk, float* __restrict__ partAcc, float* __restrict__ partMax, float* __restrict__ partSum) {
+    int b = blockIdx.z;
+    mla_partial(q, qStride, qHeadStride, cache, OffsetListAddr{offs, starts}, starts[b + 1] - starts[b], dk, dv,
+                heads, scale, chunk, partAcc, partMax, partSum);
 }
 
 // grid = n * H, block = 128. ctx[b, h] at out + b*outStride + h*outHeadStride. Splits that saw no token (sum 0) drop out.

@@ -5,6 +5,7 @@ import dev.dsv2.engine.cache.LatentKvCache;
 import dev.dsv2.engine.checkpoint.ModelPresets;
 import dev.dsv2.engine.checkpoint.RandomCheckpointWriter;
 import dev.dsv2.engine.config.ModelConfig;
+import dev.dsv2.engine.device.DeviceChoice;
 import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.kernel.cpu.Roofline;
 import dev.dsv2.engine.model.AttentionMode;
@@ -48,8 +49,8 @@ import java.util.concurrent.Callable;
  * of the context and the causal attention scores and sums).
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-        description = "Benchmark CPU decode and prefill against this machine's memory bandwidth and FMA peak, "
-                + "measured in the same run.")
+        description = "Benchmark decode and prefill against this machine's memory bandwidth and FMA peak, "
+                + "measured in the same run (host figures: with --device cuda the roofline is still the CPU's).")
 public final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--model", paramLabel = "DIR", description = "Checkpoint directory to benchmark.")
@@ -113,10 +114,10 @@ public final class BenchCommand implements Callable<Integer> {
         }
         WeightFormat format = weights.format;
         String source = model != null ? model.toString() : (preset == null ? "lite-layers:4" : preset);
-        device.select(() -> model != null ? ModelConfig.load(model) : ModelPresets.preset(source));
         Path dir = model != null ? model : presetDir(source);
+        DeviceChoice choice = device.select(dir, format);
 
-        Backend backend = ServingSettings.fromSystem().createBackend();
+        Backend backend = ServingSettings.fromSystem().createBackend(choice);
         int threads = backend.threads();
         progress("backend " + backend.name());
         double bandwidth = measureBandwidth(threads);

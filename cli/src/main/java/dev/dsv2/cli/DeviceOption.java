@@ -1,14 +1,15 @@
 package dev.dsv2.cli;
 
-import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.device.DeviceChoice;
 import dev.dsv2.engine.device.DeviceRequest;
 import dev.dsv2.engine.device.DeviceSelector;
+import dev.dsv2.engine.model.WeightFormat;
+import dev.dsv2.engine.serve.ServingSettings;
 import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.TypeConversionException;
 
-import java.util.function.Supplier;
+import java.nio.file.Path;
 
 /**
  * {@code --device auto|cpu|cuda|cuda:N} of the commands that run the model. The selection itself is the engine's
@@ -31,14 +32,18 @@ public final class DeviceOption {
     }
 
     @Option(names = "--device", paramLabel = "D", defaultValue = "auto", converter = Converter.class,
-            description = "auto | cpu | cuda | cuda:N (default ${DEFAULT-VALUE}). The model runs on the CPU today: "
-                    + "auto says why it did not use a GPU; cuda checks the CUDA kernels, then refuses (the CUDA "
-                    + "forward path is not implemented yet).")
+            description = "auto | cpu | cuda | cuda:N (default ${DEFAULT-VALUE}). cuda runs the kernel self-check and "
+                    + "a model parity probe against the CPU before the model runs on the GPU, and fails naming what "
+                    + "is missing or which check refused; auto uses the GPU when both pass, else the CPU and says "
+                    + "why (selfcheck runs only the kernel self-check). The CUDA path has not yet run on GPU hardware.")
     DeviceRequest request = DeviceRequest.AUTO;
 
-    /** Chooses the device (printing the choice once, for auto) or throws when an explicit cuda cannot run. */
-    DeviceChoice select(Supplier<ModelConfig> config) {
-        DeviceChoice choice = DeviceSelector.fromClassPath().select(request, config);
+    /**
+     * Chooses the device for the model in {@code dir} with weights {@code format} (printing the choice once, for
+     * auto) or throws when an explicit cuda cannot run; the choice carries the checked device backend, if any.
+     */
+    DeviceChoice select(Path dir, WeightFormat format) {
+        DeviceChoice choice = ServingSettings.fromSystem().withDevice(request).withWeights(format).selectDevice(dir);
         if (request.kind() == DeviceRequest.Kind.AUTO) {
             System.err.println("dsv2: " + choice.describe());
         }

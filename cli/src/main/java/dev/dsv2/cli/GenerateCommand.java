@@ -5,11 +5,11 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.dsv2.engine.cache.LatentKvCache;
-import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.generate.GenerationResult;
 import dev.dsv2.engine.generate.Generator;
 import dev.dsv2.engine.generate.TextStream;
 import dev.dsv2.engine.generate.TokenListener;
+import dev.dsv2.engine.device.DeviceChoice;
 import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.model.DeepseekV2Model;
 import dev.dsv2.engine.model.WeightFormat;
@@ -111,7 +111,7 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        device.select(() -> ModelConfig.load(model));
+        DeviceChoice choice = device.select(model, weights.format);
         HfTokenizer tokenizer = Files.exists(model.resolve("tokenizer.json")) ? HfTokenizer.load(model) : null;
         int[] prompt = promptIds(tokenizer);
         Map<String, Double> genDefaults = generationDefaults(model);
@@ -132,7 +132,7 @@ public final class GenerateCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--stop needs a tokenizer.json in " + model);
         }
         WeightFormat format = weights.format;
-        Backend backend = ServingSettings.fromSystem().createBackend();
+        Backend backend = ServingSettings.fromSystem().createBackend(choice);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (DeepseekV2Model m = DeepseekV2Model.load(model, backend, format, progress())) {
             params.validate(m.config().vocabSize(), 20);

@@ -53,6 +53,8 @@ class ChartValidationTest {
                 Arguments.of("router.ports.grpc", 0, "/router/ports/grpc"),
                 Arguments.of("expert.ports.grpc", "grpc", "/expert/ports/grpc"),
                 Arguments.of("router.gpu.count", 0, "/router/gpu/count"),
+                Arguments.of("router.gpuMemoryFraction", 1.5, "/router/gpuMemoryFraction"),
+                Arguments.of("router.gpuMemoryFraction", 0, "/router/gpuMemoryFraction"),
                 Arguments.of("router.sharedExperts", "everywhere", "/router/sharedExperts"),
                 Arguments.of("router.probes.startup.failureThreshold", 0, "/router/probes/startup/failureThreshold"),
                 Arguments.of("gateway.image.tag", "latest", "/gateway/image/tag"),
@@ -108,10 +110,13 @@ class ChartValidationTest {
         for (String backend : new String[] {"auto", "cpu"}) {
             var manifests = DsvChart.render(values("router.backend", backend, "expert.backend", backend,
                     "expert.shards", 8, "expert.replicationFactor", 2));
-            assertEquals(backend, manifests.env("router", "DSV2_BACKEND"));
-            assertEquals(backend, manifests.env("expert", "DSV2_BACKEND"));
+            assertEquals(backend, manifests.env("router", "DSV2_DEVICE"));
+            assertEquals(backend, manifests.env("expert", "DSV2_DEVICE"));
         }
         var cuda = DsvChart.render(values("router.backend", "cuda", "router.gpu.enabled", true));
-        assertEquals("cuda", cuda.env("router", "DSV2_BACKEND"));
+        assertEquals("cuda", cuda.env("router", "DSV2_DEVICE"));
+        assertEquals("0.9", cuda.env("router", "DSV2_GPU_MEMORY_FRACTION"));
+        assertEquals("0.5", DsvChart.render(values("router.gpuMemoryFraction", 0.5)).env("router",
+                "DSV2_GPU_MEMORY_FRACTION"));
     }
 }

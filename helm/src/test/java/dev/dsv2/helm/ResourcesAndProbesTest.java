@@ -43,7 +43,7 @@ class ResourcesAndProbesTest {
             var resources = manifests.container(component).getResources();
             assertEquals(new Quantity("1"), resources.getLimits().get(GPU), component + " limits");
             assertEquals(new Quantity("1"), resources.getRequests().get(GPU), component + " requests");
-            assertEquals("cuda", manifests.env(component, "DSV2_BACKEND"));
+            assertEquals("cuda", manifests.env(component, "DSV2_DEVICE"));
             var pod = manifests.podTemplate(component).getSpec();
             assertEquals("true", pod.getNodeSelector().get("nvidia.com/gpu.present"));
             assertTrue(pod.getTolerations().stream().map(Toleration::getKey).anyMatch(GPU::equals));

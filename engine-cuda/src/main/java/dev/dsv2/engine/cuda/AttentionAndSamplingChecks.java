@@ -2,7 +2,7 @@ package dev.dsv2.engine.cuda;
 
 import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.device.SelfCheckReport.KernelResult;
-import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.kernel.cpu.HostBackend;
 import dev.dsv2.engine.kernel.Weight;
 import dev.dsv2.engine.model.MoeGate;
 import dev.dsv2.engine.sample.Logprobs;
@@ -19,16 +19,16 @@ import static dev.dsv2.engine.cuda.KernelSelfCheck.result;
 
 /**
  * The self-check's attention, routing and sampling kernels (see {@link KernelSelfCheck} for the tolerances): absorbed
- * MLA decode over shuffled paged blocks against {@link Backend#pagedAttention}, prefill causal attention against
- * {@link Backend#causalAttention}, the gate against {@link MoeGate#route}, argmax / top-k logprobs / top-k draws
+ * MLA decode over shuffled paged blocks against {@link HostBackend#pagedAttention}, prefill causal attention against
+ * {@link HostBackend#causalAttention}, the gate against {@link MoeGate#route}, argmax / top-k logprobs / top-k draws
  * against {@link Sampler} and {@link Logprobs}.
  */
 final class AttentionAndSamplingChecks {
     private final ModelConfig c;
-    private final Backend cpu;
+    private final HostBackend cpu;
     private final long seed;
 
-    AttentionAndSamplingChecks(ModelConfig c, Backend cpu, long seed) {
+    AttentionAndSamplingChecks(ModelConfig c, HostBackend cpu, long seed) {
         this.c = c;
         this.cpu = cpu;
         this.seed = seed;

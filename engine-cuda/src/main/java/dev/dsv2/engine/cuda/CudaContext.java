@@ -5,6 +5,7 @@ import jcuda.NativePointerObject;
 import jcuda.Pointer;
 import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
+import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
 
@@ -17,6 +18,7 @@ import static jcuda.driver.JCudaDriver.cuDeviceGet;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
+import static jcuda.driver.JCudaDriver.cuMemGetInfo;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 import static jcuda.driver.JCudaDriver.cuModuleUnload;
@@ -82,6 +84,7 @@ final class CudaContext implements AutoCloseable {
         for (int i = 0; i < args.length; i++) {
             params[i] = switch (args[i]) {
                 case DeviceBuffer b -> Pointer.to(b.ptr());
+                case CUdeviceptr p -> Pointer.to(p);
                 case Integer v -> Pointer.to(new int[]{v});
                 case Float v -> Pointer.to(new float[]{v});
                 case Double v -> Pointer.to(new double[]{v});
@@ -92,6 +95,22 @@ final class CudaContext implements AutoCloseable {
         }
         cuLaunchKernel(function(module, kernel), grid[0], grid[1], grid[2], block[0], block[1], block[2], 0, null,
                 Pointer.to(params), null);
+    }
+
+    /**
+     * Makes this context current on the calling thread. The backend calls it on entry to every operation, so that
+     * whichever (one at a time) thread runs a workspace's forward pass launches into this context.
+     */
+    void makeCurrent() {
+        cuCtxSetCurrent(ctx);
+    }
+
+    /** {@code {free, total}} bytes of device memory (cuMemGetInfo). */
+    long[] memoryInfo() {
+        long[] free = new long[1];
+        long[] total = new long[1];
+        cuMemGetInfo(free, total);
+        return new long[]{free[0], total[0]};
     }
 
     /** Waits for every launched kernel; a kernel fault surfaces here as a CudaException. */

@@ -23,11 +23,11 @@ final class CudaKernels {
         this.cx = cx;
     }
 
-    private static int[] dim(int x, int y, int z) {
+    static int[] dim(int x, int y, int z) {
         return new int[]{x, y, z};
     }
 
-    private static int ceil(int a, int b) {
+    static int ceil(int a, int b) {
         return (a + b - 1) / b;
     }
 

@@ -44,11 +44,15 @@ final class DeviceBuffer implements AutoCloseable {
 
     /** The part of this buffer from float {@code floatOffset} on (no copy; valid while this buffer is). */
     DeviceBuffer slice(long floatOffset) {
-        long off = floatOffset * Sizeof.FLOAT;
+        return sliceBytes(floatOffset * Sizeof.FLOAT);
+    }
+
+    /** The part of this buffer from byte {@code off} on (no copy; valid while this buffer is). */
+    DeviceBuffer sliceBytes(long off) {
         if (off < 0 || off >= bytes) {
-            throw new IllegalArgumentException("slice at float " + floatOffset + " of a " + bytes + "-byte buffer");
+            throw new IllegalArgumentException("slice at byte " + off + " of a " + bytes + "-byte buffer");
         }
-        return new DeviceBuffer(ptr.withByteOffset(off), bytes - off);
+        return new DeviceBuffer(off == 0 ? ptr : ptr.withByteOffset(off), bytes - off);
     }
 
     static DeviceBuffer of(float[] host) {

@@ -6,13 +6,14 @@ import dev.dsv2.engine.device.CudaProbe;
 import dev.dsv2.engine.device.CudaSupport;
 import dev.dsv2.engine.device.SelfCheckReport;
 import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.kernel.cpu.HostBackend;
 import dev.dsv2.engine.serve.ServingSettings;
 
 import java.util.List;
 
 /**
  * The engine's CUDA support through JCuda's driver API (registered for {@link java.util.ServiceLoader} in
- * META-INF/services): the device probe and the kernel self-check. The CPU reference of the self-check is the CPU
+ * META-INF/services): the device probe, the kernel self-check and the {@link CudaBackend} the model runs on. The CPU reference of the self-check is the CPU
  * backend the model runs on (from {@link ServingSettings#fromSystem()}).
  */
 public final class JCudaSupport implements CudaSupport {
@@ -24,7 +25,11 @@ public final class JCudaSupport implements CudaSupport {
 
     @Override
     public SelfCheckReport selfCheck(CudaDevice device, ModelConfig config, long seed) {
-        try (Backend cpu = ServingSettings.fromSystem().createBackend()) {
+        try (Backend backend = ServingSettings.fromSystem().createBackend()) {
+            if (!(backend instanceof HostBackend cpu)) {
+                throw new IllegalStateException("the self-check's reference must be a CPU backend, not "
+                        + backend.name());
+            }
             CudaContext cx;
             try {
                 cx = new CudaContext(device);
@@ -36,5 +41,10 @@ public final class JCudaSupport implements CudaSupport {
                 return new SelfCheckReport(device, new KernelSelfCheck(config, cpu, seed).run(cx));
             }
         }
+    }
+
+    @Override
+    public Backend open(CudaDevice device) {
+        return CudaBackend.open(device);
     }
 }

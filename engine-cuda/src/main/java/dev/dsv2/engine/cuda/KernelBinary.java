@@ -18,7 +18,7 @@ record KernelBinary(String resource, boolean ptx) {
     static final String DIR = "dev/dsv2/engine/cuda/kernels/";
     /** The module names, one per .cu source. */
     static final String[] MODULES = {"gemv", "gemm", "swiglu", "norm_rope", "mla_decode", "prefill_attention",
-            "gate_sample"};
+            "gate_sample", "forward"};
     /** Compute capabilities with a cubin, newest first. */
     static final int[][] CUBIN_ARCHS = {{9, 0}, {8, 0}};
     static final String PTX_ARCH = "compute_80";

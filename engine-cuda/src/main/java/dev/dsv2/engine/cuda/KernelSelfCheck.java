@@ -3,7 +3,6 @@ package dev.dsv2.engine.cuda;
 import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.config.Yarn;
 import dev.dsv2.engine.device.SelfCheckReport.KernelResult;
-import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.kernel.ExpertGroups;
 import dev.dsv2.engine.kernel.Weight;
 import dev.dsv2.engine.kernel.cpu.HostBackend;
@@ -42,10 +41,10 @@ final class KernelSelfCheck {
     static final double TOL_LOGPROB = 1e-5;
 
     private final ModelConfig c;
-    private final Backend cpu;
+    private final HostBackend cpu;
     private final long seed;
 
-    KernelSelfCheck(ModelConfig c, Backend cpu, long seed) {
+    KernelSelfCheck(ModelConfig c, HostBackend cpu, long seed) {
         this.c = c;
         this.cpu = cpu;
         this.seed = seed;
@@ -106,7 +105,7 @@ final class KernelSelfCheck {
                 worst = Math.max(worst, CheckInputs.relativeToRms(out.floats(batch * rows), want, batch * rows));
             }
             return result("gemv_bf16", "batch 1, 8 x [" + rows + ", " + d + "]", worst, TOL_F32,
-                    "max |gpu - cpu| / rms(cpu) of Backend.matmul");
+                    "max |gpu - cpu| / rms(cpu) of HostKernels.matmul");
         }
     }
 
@@ -163,7 +162,7 @@ final class KernelSelfCheck {
             double err = Math.max(CheckInputs.relativeToRms(gqLat, wqLat, n * h * ckv),
                     CheckInputs.relativeToRms(gotO.floats(n * h * dv), wantO, n * h * dv));
             return result("gemv_t_bf16_heads + gemv_bf16_heads", n + " rows x " + h + " heads, kv_b [" + h * headRows
-                    + ", " + ckv + "]", err, TOL_F32, "max |gpu - cpu| / rms(cpu) of Backend.matmulTransposed / "
+                    + ", " + ckv + "]", err, TOL_F32, "max |gpu - cpu| / rms(cpu) of HostKernels.matmulTransposed / "
                     + "matmul over W_UK / W_UV row slices");
         }
     }
@@ -272,7 +271,7 @@ final class KernelSelfCheck {
             }
         }
         return result("rms_norm_f32", "8 x " + c.hiddenSize() + ", 8 x " + c.kvLoraRank(), worst, TOL_F32,
-                "max |gpu - cpu| / rms(cpu) of Backend.rmsNorm");
+                "max |gpu - cpu| / rms(cpu) of HostKernels.rmsNorm");
     }
 
     private KernelResult rope(CudaContext cx, CudaKernels k) {

@@ -91,7 +91,8 @@ class KernelArtefactsTest {
 
     @Test
     void theRunnerLaunchesExactlyTheKernelsOfTheModules() throws Exception {
-        String runner = Files.readString(Path.of("src/main/java/dev/dsv2/engine/cuda/CudaKernels.java"));
+        String runner = Files.readString(Path.of("src/main/java/dev/dsv2/engine/cuda/CudaKernels.java"))
+                + Files.readString(Path.of("src/main/java/dev/dsv2/engine/cuda/ForwardKernels.java"));
         Matcher m = Pattern.compile("cx\\.launch\\(\"(\\w+)\", \"(\\w+)\"").matcher(runner);
         java.util.Set<String> launched = new java.util.TreeSet<>();
         while (m.find()) {
@@ -105,7 +106,7 @@ class KernelArtefactsTest {
                 entries.add(module + "/" + e.group(1));
             }
         }
-        assertEquals(entries, launched, "kernels in the modules vs kernels CudaKernels launches");
-        assertEquals(16, entries.size(), entries.toString());
+        assertEquals(entries, launched, "kernels in the modules vs kernels CudaKernels and ForwardKernels launch");
+        assertEquals(24, entries.size(), entries.toString());
     }
 }

@@ -92,6 +92,13 @@ public final class LatentKvCache {
         return new LatentKvCache(config, blocks, DEFAULT_BLOCK_SIZE, backend);
     }
 
+    /** Releases every layer's storage (device memory on a device backend); the cache is unusable afterwards. */
+    public void close() {
+        for (Buffer b : storage) {
+            b.close();
+        }
+    }
+
     /** Bytes one token occupies across all layers. */
     public long bytesPerToken() {
         return (long) layers * dim * Float.BYTES;

@@ -1,6 +1,7 @@
 package dev.dsv2.engine.device;
 
 import dev.dsv2.engine.config.ModelConfig;
+import dev.dsv2.engine.kernel.Backend;
 
 /**
  * The CUDA side of device selection, provided at run time by the {@code dsv2-engine-cuda} module through
@@ -17,4 +18,11 @@ public interface CudaSupport {
      * the CPU backend. Returns the per-kernel results; {@link SelfCheckReport#passed()} is false on any mismatch.
      */
     SelfCheckReport selfCheck(CudaDevice device, ModelConfig config, long seed);
+
+    /**
+     * Opens the CUDA backend on {@code device} (its context and kernel modules); the caller closes it.
+     *
+     * @throws DeviceUnavailableException naming what failed, as one line
+     */
+    Backend open(CudaDevice device);
 }

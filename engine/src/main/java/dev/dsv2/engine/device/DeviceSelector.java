@@ -1,6 +1,7 @@
 package dev.dsv2.engine.device;
 
 import dev.dsv2.engine.config.ModelConfig;
+import dev.dsv2.engine.kernel.Backend;
 
 import java.util.Iterator;
 import java.util.ServiceLoader;
@@ -11,24 +12,20 @@ import java.util.function.Supplier;
  *
  * <ul>
  *   <li>{@code cpu}: the CPU backend.</li>
- *   <li>{@code auto}: the CPU, with the reason a GPU was not used: the CUDA module is not on the class path, the
- *       driver library is missing, the driver has no device, or (with a GPU present) the CUDA forward path is not
- *       implemented yet.</li>
  *   <li>{@code cuda[:N]}: never silently the CPU. Without a usable GPU a {@link DeviceUnavailableException} names
- *       what is missing. With one, the kernel self-check runs first (a mismatch refuses the device naming the
- *       kernel); then, because the model's forward pass is still bound to host memory, the request is refused with
- *       that reason.</li>
+ *       what is missing. With one, two guards run before the device may serve: the <b>kernel self-check</b> (every
+ *       kernel on random inputs of the model's shapes against the CPU; a mismatch refuses the device naming the
+ *       kernel), then the CUDA backend is opened and the <b>model parity probe</b> ({@link ParityProbe}: the model on
+ *       the device against the CPU, greedy ids identical, top-5 logprobs within 2e-3; a mismatch refuses the device
+ *       naming the step and the error). The choice then carries the opened backend.</li>
+ *   <li>{@code auto}: the CUDA path above when the driver reports a device and both guards pass, else the CPU with
+ *       one line saying why (the CUDA module is not on the class path, no driver, no device, or the guard that
+ *       refused).</li>
  * </ul>
  * CUDA support is found at run time ({@link ServiceLoader} of {@link CudaSupport}), so the engine never links JCuda.
  */
 public final class DeviceSelector {
-    /** Whether the model's forward pass can run on a CUDA device. False until the device-neutral seam exists. */
-    public static final boolean CUDA_FORWARD_IMPLEMENTED = false;
-
     static final String NOT_ON_CLASSPATH = "CUDA support (module dsv2-engine-cuda) is not on the class path";
-    static final String FORWARD_MISSING = "the CUDA forward path is not implemented yet (the model's activations and "
-            + "latent cache still live in host memory; the CUDA kernels exist and are self-checked, but no model "
-            + "layer runs on them)";
 
     private final CudaSupport cuda;
 
@@ -61,38 +58,60 @@ public final class DeviceSelector {
      * Chooses the device for {@code request}.
      *
      * @param config the model's configuration, read only when a CUDA device must be self-checked
+     * @param parity the model parity probe a CUDA device must pass; null refuses CUDA (nothing to check it with)
      * @throws DeviceUnavailableException when {@code cuda[:N]} was asked for and cannot run the model
      */
-    public DeviceChoice select(DeviceRequest request, Supplier<ModelConfig> config) {
+    public DeviceChoice select(DeviceRequest request, Supplier<ModelConfig> config, ParityProbe parity) {
         return switch (request.kind()) {
             case CPU -> new DeviceChoice(request, null, "requested");
-            case AUTO -> auto(request);
-            case CUDA -> cuda(request, config);
+            case AUTO -> auto(request, config, parity);
+            case CUDA -> cuda(request, device(request), config, parity, "requested");
         };
     }
 
-    private DeviceChoice auto(DeviceRequest request) {
+    private DeviceChoice auto(DeviceRequest request, Supplier<ModelConfig> config, ParityProbe parity) {
         CudaProbe p = probe();
         if (!p.available()) {
             return new DeviceChoice(request, null, p.unavailable());
         }
-        return new DeviceChoice(request, null, "found " + p.devices().getFirst().describe() + ", but "
-                + FORWARD_MISSING + "; running on the CPU (./dsv2 selfcheck --device cuda checks the kernels)");
+        CudaDevice device = p.devices().getFirst();
+        try {
+            return cuda(request, device, config, parity, "the kernel self-check and the model parity probe passed");
+        } catch (DeviceUnavailableException e) {
+            return new DeviceChoice(request, null, e.getMessage() + "; running on the CPU");
+        }
     }
 
-    private DeviceChoice cuda(DeviceRequest request, Supplier<ModelConfig> config) {
-        CudaDevice device = device(request);
+    private DeviceChoice cuda(DeviceRequest request, CudaDevice device, Supplier<ModelConfig> config,
+                              ParityProbe parity, String reason) {
+        String refused = "--device " + request + ": " + device.describe() + " refused: ";
+        if (parity == null) {
+            throw new DeviceUnavailableException(refused + "no model parity probe was given (this caller cannot "
+                    + "check the forward pass on the device); use --device cpu");
+        }
         SelfCheckReport report = cuda.selfCheck(device, config.get(), 0);
         if (!report.passed()) {
-            throw new DeviceUnavailableException("--device " + request + ": " + device.describe()
-                    + " refused: the kernel self-check failed: " + report.firstFailure());
+            throw new DeviceUnavailableException(refused + "the kernel self-check failed: " + report.firstFailure());
         }
-        if (!CUDA_FORWARD_IMPLEMENTED) {
-            throw new DeviceUnavailableException("--device " + request + ": " + device.describe() + " passed the "
-                    + "kernel self-check (" + report.kernels().size() + " kernels), but " + FORWARD_MISSING
-                    + ". Use --device cpu (or auto) to run on the CPU.");
+        Backend backend;
+        try {
+            backend = cuda.open(device);
+        } catch (DeviceUnavailableException e) {
+            throw e;
+        } catch (RuntimeException | LinkageError e) {
+            throw new DeviceUnavailableException(refused + "opening the CUDA backend failed: " + e);
         }
-        return new DeviceChoice(request, device, "requested");
+        String mismatch;
+        try {
+            mismatch = parity.mismatch(backend);
+        } catch (RuntimeException | LinkageError e) {
+            mismatch = "the probe failed: " + e;
+        }
+        if (mismatch != null) {
+            backend.close();
+            throw new DeviceUnavailableException(refused + "the model parity probe failed: " + mismatch);
+        }
+        return new DeviceChoice(request, device, reason, backend);
     }
 
     /**

@@ -19,26 +19,28 @@ import java.lang.foreign.Arena;
  *       scratch, per calling thread.</li>
  * </ul>
  *
- * <h2>Operations and their CUDA kernels (engine-cuda/src/main/cuda)</h2>
+ * <h2>Operations and their CUDA kernels (engine-cuda: CudaBackend, kernels in src/main/cuda)</h2>
  * <pre>
- *   embed                 row gather of the bf16 table (gemv.cu helpers; a plain copy kernel)
- *   ropeTables, mlaCacheWrite
- *                         norm_rope.cu: rms_norm_f32 (kv_a latent into the paged slot), rope_yarn (k_pe, q_pe)
- *   rmsNorm, rmsNormRows  norm_rope.cu: rms_norm_f32
- *   matmul                gemv.cu: gemv_bf16 (decode rows), gemm.cu: gemm_bf16_tc (prefill / batched decode)
- *   mlaAbsorbed           gemv.cu: gemv_t_bf16_heads (W_UK absorb), mla_decode.cu: mla_decode_partial +
- *                         mla_decode_combine (split-K paged attention), gemv.cu: gemv_bf16_heads (W_UV)
- *   mlaExpanded           gemm.cu: gemm_bf16_tc (kv_b expansion), prefill_attention.cu: prefill_attention_f32
- *   moeGate               gemv.cu / gemm.cu (gate logits), gate_sample.cu: moe_gate_topk
+ *   embed                 forward.cu: embed_bf16 (row gather of the bf16 table)
+ *   ropeTables            computed on the host as the CPU does, one copy up
+ *   mlaCacheWrite         forward.cu: mla_cache_write (kv_a RMSNorm into the paged slot, rope of k_pe and q_pe)
+ *   rmsNorm, rmsNormRows  norm_rope.cu: rms_norm_f32 (forward.cu: gather_rows first for the gathered form)
+ *   matmul                gemv.cu: gemv_bf16 (up to 64 rows, 8 per pass), gemm.cu: gemm_bf16_tc (more rows)
+ *   mlaAbsorbed           forward.cu: gather_rows; gemv.cu: gemv_t_bf16_heads (W_UK absorb); mla_decode.cu:
+ *                         mla_decode_partial_offsets + mla_decode_combine (split-K over the offset list);
+ *                         gemv.cu: gemv_bf16_heads (W_UV); forward.cu: scatter_rows
+ *   mlaExpanded           forward.cu: gather_offsets; matmul (kv_b expansion); forward.cu: mla_expand_keys;
+ *                         prefill_attention.cu: prefill_attention_f32
+ *   moeGate               matmul (gate logits), gate_sample.cu: moe_gate_topk; only ids and weights come back
  *   swiGlu                swiglu.cu: swiglu_gate_up, swiglu_down, swiglu_combine
- *   addResidual, zero     trivial element-wise kernels
- *   hostView (logits)     gate_sample.cu: argmax_rows, topk_logprobs, sample_topk keep sampling on the device;
+ *   addResidual, zero     forward.cu: add_f32; cuMemsetD32
+ *   hostView (logits)     a download (gate_sample.cu's argmax_rows, topk_logprobs, sample_topk are not used yet);
  *                         the host backends hand their own array over
  * </pre>
  *
- * <p>Below the buffer operations are the <b>array kernels</b> the host backends build them from (and the self-check,
- * differential tests and benchmarks call directly): a matrix argument is an array, an offset and a row stride (in
- * floats); {@code W[r, c]} is element {@code (r, c)} of a weight {@code [rows = out_features, cols = in_features]}.
+ * <p>This interface holds buffers and buffer operations only. The host backends build the operations from the
+ * <b>array kernels</b> of {@link dev.dsv2.engine.kernel.cpu.HostKernels} (which the self-check, differential tests,
+ * benchmarks and the host paths of expert shards call directly); a device backend has none.
  */
 public interface Backend extends AutoCloseable {
 
@@ -74,6 +76,14 @@ public interface Backend extends AutoCloseable {
 
     /** Writes back a {@link #hostView} the caller changed: nothing to do on host backends, an upload on a device. */
     void commitHostView(float[] view, Buffer b, int n);
+
+    /**
+     * {@code {free, total}} bytes of the device memory this backend's buffers live in (the latent cache is sized
+     * from it), or null for host memory.
+     */
+    default long[] deviceMemory() {
+        return null;
+    }
 
     /** Whether buffers live in host memory, so that {@link #hostView} and {@link #wrapHost} make no copies. */
     boolean hostMemory();
@@ -149,86 +159,13 @@ public interface Backend extends AutoCloseable {
      */
     void moeGate(Weight w, MoeRouting routing, Buffer x, int rows, int[] ids, float[] weights);
 
-    /** {@link #swiGlu(ExpertGroups, float[], int, float[], int)} on buffers, rows from 0. */
-    void swiGlu(ExpertGroups groups, Buffer x, Buffer out);
-
-    // ---- array kernels (host backends; self-check, tests, benchmarks) ----
-
-    /**
-     * {@code out[outOff + b·outStride + r] = Σ_c x[xOff + b·xStride + c] · W[r, c]} for {@code b < batch},
-     * {@code r < w.rows()}.
-     */
-    void matmul(Weight w, float[] x, int xOff, int xStride, float[] out, int outOff, int outStride, int batch);
-
-    /** {@link #matmul(Weight, float[], int, int, float[], int, int, int)} on contiguous rows: x {@code [batch, w.cols]}, out {@code [batch, w.rows]}. */
-    default void matmul(Weight w, float[] x, int xOff, float[] out, int outOff, int batch) {
-        matmul(w, x, xOff, w.cols(), out, outOff, w.rows(), batch);
-    }
-
-    /**
-     * The transposed product used to absorb {@code W_UK} into the query:
-     * {@code out[outOff + b·outStride + c] = Σ_r x[xOff + b·xStride + r] · W[r, c]} for {@code b < batch},
-     * {@code c < w.cols()}.
-     */
-    void matmulTransposed(Weight w, float[] x, int xOff, int xStride, float[] out, int outOff, int outStride,
-                          int batch);
-
-    /** {@code out[c] = Σ_r x[r] · W[r, c]} for one vector {@code x [w.rows]}. */
-    default void matmulTransposed(Weight w, float[] x, int xOff, float[] out, int outOff) {
-        matmulTransposed(w, x, xOff, w.rows(), out, outOff, w.cols(), 1);
-    }
-
     /**
      * Fused SwiGLU feed-forward of grouped rows: for every group g of {@code groups} and each of its entries (row,
-     * scale), {@code out[row] += scale · down_g(silu(gate_g(x[row])) ⊙ up_g(x[row]))}, where row r of {@code x} and
-     * {@code out} starts at {@code xOff + r·D} / {@code outOff + r·D} ({@code D = groups.hiddenSize()}). Each group's
-     * weights are read once for all its rows. A dense MLP is one group over every row with scale 1.
+     * scale), {@code out[row] += scale · down_g(silu(gate_g(x[row])) ⊙ up_g(x[row]))} (rows of
+     * {@code D = groups.hiddenSize()} values from 0). Each group's weights are read once for all its rows. A dense
+     * MLP is one group over every row with scale 1.
      */
-    void swiGlu(ExpertGroups groups, float[] x, int xOff, float[] out, int outOff);
-
-    /**
-     * Causal softmax attention of {@code nq} queries of one head over keys given transposed (the expanded MLA
-     * prefill): query i sees keys {@code t < min(nk, causalOffset + i + 1)};
-     * {@code s[i, t] = scale · Σ_d q[i, d] · kT[d, t]}, {@code out[i, :] = Σ_t softmax(s[i])_t · v[t, :]}.
-     * Shapes: q {@code [nq, dk]}, kT {@code [dk, nk]}, v {@code [nk, dv]}, out {@code [nq, dv]}.
-     */
-    void causalAttention(float[] q, int qOff, int qStride, int nq, int dk,
-                         float[] kT, int kTOff, int kTStride, int nk,
-                         float[] v, int vOff, int vStride, int dv,
-                         int causalOffset, float scale, float[] out, int outOff, int outStride);
-
-    /**
-     * Multi-query softmax attention over paged cache entries (the absorbed MLA decode): {@code nq} queries (heads)
-     * share the keys and values of {@code n} entries; entry t starts at {@code cache[offs[offsOff + t]]}, its key is
-     * the first {@code dk} values and its value the first {@code dv}. {@code out[i, :] = Σ_t softmax_t(scale · q[i] ·
-     * key_t) · value_t}. Shapes: q {@code [nq, dk]}, out {@code [nq, dv]}.
-     */
-    void pagedAttention(float[] q, int qOff, int qStride, int nq, int dk, float[] cache, int[] offs, int offsOff,
-                        int n, int dv, float scale, float[] out, int outOff, int outStride);
-
-    /** In-place softmax of {@code v[off, off + n)} (max-subtracted). */
-    void softmax(float[] v, int off, int n);
-
-    /** RMSNorm of one vector: {@code out[i] = weight[i] · x[i] / sqrt(mean(x²) + eps)}, {@code i < weight.length}. */
-    void rmsNorm(float[] x, int xOff, float[] weight, float eps, float[] out, int outOff);
-
-    /** {@code Σ_i a[aOff + i] · b[bOff + i]} over {@code n} elements. */
-    float dot(float[] a, int aOff, float[] b, int bOff, int n);
-
-    /** {@code y[yOff + i] += alpha · x[xOff + i]} over {@code n} elements. */
-    void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n);
-
-    /** Widens row {@code row} of {@code w} (e.g. an embedding) into {@code out[outOff, outOff + w.cols)}. */
-    default void readRow(Weight w, int row, float[] out, int outOff) {
-        if (w.isInt8()) {
-            for (int c = 0; c < w.cols(); c++) {
-                out[outOff + c] = w.get(row, c);
-            }
-            return;
-        }
-        Widen.readRange(w.dtype(), w.data(), (long) row * w.cols(), out, outOff, w.cols());
-    }
-
+    void swiGlu(ExpertGroups groups, Buffer x, Buffer out);
 
     /** Threads this backend computes on. */
     default int threads() {

@@ -72,11 +72,11 @@ public final class ServingEngine implements AutoCloseable {
     public static ServingEngine load(Path dir, ServingSettings settings, ModelFactory factory,
                                      Consumer<String> progress) {
         Consumer<String> report = progress == null ? line -> { } : progress;
-        DeviceChoice device = settings.selectDevice(() -> ModelConfig.load(dir));
+        DeviceChoice device = settings.selectDevice(dir);
         if (device.request().kind() == DeviceRequest.Kind.AUTO) {
             LOG.info(device.describe());
         }
-        Backend backend = settings.createBackend();
+        Backend backend = settings.createBackend(device);
         DeepseekV2Model model = null;
         try {
             report.accept("kernel backend " + backend.name() + " with " + settings.threads() + " threads (device "
@@ -84,11 +84,14 @@ public final class ServingEngine implements AutoCloseable {
             model = factory.load(dir, backend, settings.weights(), report);
             ModelConfig config = model.config();
             int limit = settings.contextLimit(config);
-            LatentKvCache cache = LatentKvCache.forTokens(config, cacheTokens(settings, config, limit,
-                    Runtime.getRuntime().maxMemory()), backend);
-            report.accept(String.format("latent KV cache: %,d tokens in %d blocks of %d (%.1f MiB)%s",
+            long[] deviceMemory = backend.deviceMemory();
+            int tokens = deviceMemory == null ? cacheTokens(settings, config, limit, Runtime.getRuntime().maxMemory())
+                    : deviceCacheTokens(settings, config, deviceMemory);
+            LatentKvCache cache = LatentKvCache.forTokens(config, tokens, backend);
+            report.accept(String.format("latent KV cache: %,d tokens in %d blocks of %d (%.1f MiB in %s memory)%s",
                     cache.capacityTokens(), cache.totalBlocks(), cache.blockSize(),
                     cache.capacityTokens() * cache.bytesPerToken() / 1048576.0,
+                    deviceMemory == null ? "host" : backend.name() + " device",
                     settings.kvCacheTokens().isPresent() ? "" : "; set dsv2.kv-cache.tokens to change"));
             if (cache.capacityTokens() < limit) {
                 LOG.warning("the KV cache holds " + cache.capacityTokens() + " tokens, less than the context limit "
@@ -104,6 +107,20 @@ public final class ServingEngine implements AutoCloseable {
             backend.close();
             throw e;
         }
+    }
+
+    /**
+     * The cache capacity in device memory ({@code {free, total}} bytes after the weights are uploaded):
+     * {@code dsv2.kv-cache.tokens} if it fits, else every token {@link DeviceMemoryPlan} fits (within one layer
+     * buffer).
+     *
+     * @throws IllegalArgumentException when the configured tokens do not fit, naming both numbers
+     */
+    public static int deviceCacheTokens(ServingSettings settings, ModelConfig config, long[] deviceMemory) {
+        DeviceMemoryPlan plan = new DeviceMemoryPlan(deviceMemory[0], deviceMemory[1], settings.gpuMemoryFraction(),
+                LatentKvCache.bytesPerToken(config), LatentKvCache.DEFAULT_BLOCK_SIZE);
+        int tokens = plan.cacheTokens(settings.kvCacheTokens());
+        return settings.kvCacheTokens().isPresent() ? tokens : (int) Math.min(tokens, LatentKvCache.maxTokens(config));
     }
 
     /** The cache capacity in tokens: {@code dsv2.kv-cache.tokens}, else {@link #defaultCacheTokens}. */

@@ -3,16 +3,17 @@ package dev.dsv2.engine.serve;
 import dev.dsv2.engine.device.DeviceChoice;
 import dev.dsv2.engine.device.DeviceRequest;
 import dev.dsv2.engine.device.DeviceSelector;
+import dev.dsv2.engine.device.ModelParityProbe;
 import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.kernel.Backends;
 import dev.dsv2.engine.model.WeightFormat;
 
+import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.function.Function;
-import java.util.function.Supplier;
 
 /**
  * The serving keys every deployment mode shares (embedded gateway, router-service, expert-service, CLI), parsed in
@@ -35,6 +36,8 @@ import java.util.function.Supplier;
  *   <tr><td>{@code dsv2.max-waiting}</td><td>4096</td><td>&gt;= 0: queued requests before RESOURCE_EXHAUSTED</td></tr>
  *   <tr><td>{@code dsv2.expert-wire}</td><td>bf16</td><td>bf16, f32: activations between router and expert
  *       shards ({@link ExpertWire})</td></tr>
+ *   <tr><td>{@code dsv2.gpu-memory-fraction}</td><td>0.90</td><td>(0, 1]: the share of a CUDA device's memory
+ *       the process may use; sizes the latent cache in device memory ({@link DeviceMemoryPlan})</td></tr>
  * </table>
  * "0 = the default" for the starred keys matches the Helm values, where 0 stands for "not set".
  *
@@ -44,7 +47,7 @@ import java.util.function.Supplier;
  */
 public record ServingSettings(String backend, int threads, DeviceRequest device, WeightFormat weights,
                               OptionalInt kvCacheTokens, OptionalInt contextLimit, int maxBatchTokens, int maxRunning,
-                              int maxWaiting, ExpertWire expertWire) {
+                              int maxWaiting, ExpertWire expertWire, double gpuMemoryFraction) {
     public static final String BACKEND = "dsv2.backend";
     public static final String THREADS = "dsv2.threads";
     public static final String DEVICE = "dsv2.device";
@@ -55,6 +58,8 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
     public static final String MAX_RUNNING = "dsv2.max-running";
     public static final String MAX_WAITING = "dsv2.max-waiting";
     public static final String EXPERT_WIRE = "dsv2.expert-wire";
+    public static final String GPU_MEMORY_FRACTION = "dsv2.gpu-memory-fraction";
+    public static final double DEFAULT_GPU_MEMORY_FRACTION = 0.90;
 
     public static final int DEFAULT_MAX_BATCH_TOKENS = 512;
     public static final int DEFAULT_MAX_RUNNING = 256;
@@ -72,6 +77,15 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
         atLeast(MAX_BATCH_TOKENS, maxBatchTokens, 1);
         atLeast(MAX_RUNNING, maxRunning, 1);
         atLeast(MAX_WAITING, maxWaiting, 0);
+        DeviceMemoryPlan.validateFraction(gpuMemoryFraction);
+    }
+
+    /** Settings with the default {@code dsv2.gpu-memory-fraction}. */
+    public ServingSettings(String backend, int threads, DeviceRequest device, WeightFormat weights,
+                           OptionalInt kvCacheTokens, OptionalInt contextLimit, int maxBatchTokens, int maxRunning,
+                           int maxWaiting, ExpertWire expertWire) {
+        this(backend, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens, maxRunning, maxWaiting,
+                expertWire, DEFAULT_GPU_MEMORY_FRACTION);
     }
 
     /** Every key at its default; threads = this machine's processors. */
@@ -96,8 +110,10 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
         int running = integer(MAX_RUNNING, raw).orElse(DEFAULT_MAX_RUNNING);
         int waiting = integer(MAX_WAITING, raw).orElse(DEFAULT_MAX_WAITING);
         ExpertWire wire = parseWith(EXPERT_WIRE, raw, ExpertWire::parse, ExpertWire.BF16);
+        double fraction = parseWith(GPU_MEMORY_FRACTION, raw, ServingSettings::parseFraction,
+                DEFAULT_GPU_MEMORY_FRACTION);
         return new ServingSettings(backend, threads.orElse(Runtime.getRuntime().availableProcessors()), device,
-                weights, kvTokens, limit, batchTokens, running, waiting, wire);
+                weights, kvTokens, limit, batchTokens, running, waiting, wire, fraction);
     }
 
     /** The keys from JVM system properties ({@code -Ddsv2.threads=4}), else environment variables (CLI tools). */
@@ -131,23 +147,29 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
     }
 
     /**
-     * Opens the kernel backend these settings ask for: the one place a service or tool turns settings into kernels
-     * (on the CPU: {@link #selectDevice} decides the device first).
+     * Opens the CPU kernel backend these settings ask for: the one place a service or tool turns settings into CPU
+     * kernels ({@link #createBackend(DeviceChoice)} for the model's backend after {@link #selectDevice}).
      */
     public Backend createBackend() {
         return Backends.create(backend, threads);
     }
 
+    /** The backend the model runs on: the checked device backend {@code choice} carries, else the CPU's. */
+    public Backend createBackend(DeviceChoice choice) {
+        return choice.backend() != null ? choice.backend() : createBackend();
+    }
+
     /**
-     * Applies {@code dsv2.device} ({@link DeviceSelector}, the one device decision of every mode): the CPU for
-     * {@code cpu} and {@code auto} (with the reason a GPU was not used), an exception naming what is missing when an
-     * explicit {@code cuda[:N]} cannot run the model.
+     * Applies {@code dsv2.device} ({@link DeviceSelector}, the one device decision of every mode) for the model in
+     * {@code modelDir}: the CPU for {@code cpu}; for {@code cuda[:N]} the kernel self-check and the model parity
+     * probe ({@link ModelParityProbe}, against this CPU backend) before the device is chosen; {@code auto} takes the
+     * device when both pass, else the CPU with the reason.
      *
-     * @param config the model's configuration, read only when a CUDA device must be self-checked
      * @throws dev.dsv2.engine.device.DeviceUnavailableException for a {@code cuda} request that cannot run
      */
-    public DeviceChoice selectDevice(Supplier<ModelConfig> config) {
-        return DeviceSelector.fromClassPath().select(device, config);
+    public DeviceChoice selectDevice(Path modelDir) {
+        return DeviceSelector.fromClassPath().select(device, () -> ModelConfig.load(modelDir),
+                new ModelParityProbe(modelDir, weights, this::createBackend));
     }
 
     /** The scheduler's configuration for a resolved context limit. */
@@ -157,42 +179,50 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
 
     public ServingSettings withBackend(String b) {
         return new ServingSettings(b, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, expertWire);
+                maxRunning, maxWaiting, expertWire, gpuMemoryFraction);
     }
 
     public ServingSettings withDevice(DeviceRequest d) {
         return new ServingSettings(backend, threads, d, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, expertWire);
+                maxRunning, maxWaiting, expertWire, gpuMemoryFraction);
     }
 
     public ServingSettings withWeights(WeightFormat w) {
         return new ServingSettings(backend, threads, device, w, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, expertWire);
+                maxRunning, maxWaiting, expertWire, gpuMemoryFraction);
     }
 
     public ServingSettings withThreads(int t) {
         return new ServingSettings(backend, t, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, expertWire);
+                maxRunning, maxWaiting, expertWire, gpuMemoryFraction);
     }
 
     public ServingSettings withKvCacheTokens(int tokens) {
         return new ServingSettings(backend, threads, device, weights, OptionalInt.of(tokens), contextLimit,
-                maxBatchTokens, maxRunning, maxWaiting, expertWire);
+                maxBatchTokens, maxRunning, maxWaiting, expertWire, gpuMemoryFraction);
     }
 
     public ServingSettings withContextLimit(int limit) {
         return new ServingSettings(backend, threads, device, weights, kvCacheTokens, OptionalInt.of(limit),
-                maxBatchTokens, maxRunning, maxWaiting, expertWire);
+                maxBatchTokens, maxRunning, maxWaiting, expertWire, gpuMemoryFraction);
     }
 
     public ServingSettings withBatchLimits(int batchTokens, int running) {
         return new ServingSettings(backend, threads, device, weights, kvCacheTokens, contextLimit, batchTokens,
-                running, maxWaiting, expertWire);
+                running, maxWaiting, expertWire, gpuMemoryFraction);
     }
 
     public ServingSettings withExpertWire(ExpertWire w) {
         return new ServingSettings(backend, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, w);
+                maxRunning, maxWaiting, w, gpuMemoryFraction);
+    }
+
+    private static double parseFraction(String value) {
+        try {
+            return DeviceMemoryPlan.validateFraction(Double.parseDouble(value));
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("'" + value + "' is not a number in (0, 1]");
+        }
     }
 
     private static String parseBackend(String value) {

@@ -99,9 +99,9 @@ public class ExpertShardLifecycle {
 
     void onStart(@Observes StartupEvent event, ServedShard served) {
         ServingSettings serving = ServingSettings.parse(key -> mpConfig.getOptionalValue(key, String.class));
-        DeviceChoice device = serving.selectDevice(() -> ModelConfig.load(modelDir));
+        DeviceChoice device = serving.selectDevice(modelDir);
         LOG.info(device::describe);
-        backend = serving.createBackend();
+        backend = serving.createBackend(device);
         LOG.info(() -> served.settings().label() + " of " + served.modelName() + ": " + served.placement()
                 + (served.settings().sharedExperts() ? " + shared experts" : "")
                 + ", kernel backend " + backend.name() + "; loading weights from " + modelDir);

@@ -19,7 +19,7 @@ import java.util.Arrays;
  * expanded keys and values, gate scores) live in per-thread scratch, grown on demand and kept, so a decode step
  * allocates nothing.
  */
-public abstract class HostBackend implements Backend {
+public abstract class HostBackend implements Backend, HostKernels {
     /** Heads per decode attention task: they share every latent cache entry they load. */
     private static final int DECODE_HEAD_GROUP = 8;
     /** Queries per prefill attention task. */
@@ -274,7 +274,7 @@ public abstract class HostBackend implements Backend {
         private MlaShape s;
         private Weight[] wUk;
         private Weight[] wUv;
-        private Backend be;
+        private HostKernels be;
         private float[] qn;
         private float[] qa;
         private float[] ctx;
@@ -284,7 +284,7 @@ public abstract class HostBackend implements Backend {
         private int[] offs;
         private int[] starts;
 
-        AbsorbedTask set(MlaShape s, Weight[] wUk, Weight[] wUv, Backend be, float[] qn, float[] qa, float[] ctx,
+        AbsorbedTask set(MlaShape s, Weight[] wUk, Weight[] wUv, HostKernels be, float[] qn, float[] qa, float[] ctx,
                          float[] ag, int n, float[] store, int[] offs, int[] starts) {
             this.s = s;
             this.wUk = wUk;

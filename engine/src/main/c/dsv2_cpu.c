@@ -37,13 +37,18 @@ static inline int64_t pair_pos(int64_t c, int64_t n, int32_t half) {
 }
 
 /*
- * Quantizes m activation rows x[b * xStride, + n) (n a multiple of 32; pair order of pairHalf lanes) into codes
- * q[b * n, + n) in natural order and scales qs[b * n / 32, + n / 32): per block of 32, amax = max |x|, scale =
- * amax / 127, code = rint(x * (127 / amax)) clamped to [-127, 127]; an all-zero block has scale 0 and codes 0.
+ * Quantizes m activation rows x[xOff + b * xStride, + n) (n a multiple of 32; pair order of pairHalf lanes) into codes
+ * q[qOff + b * n, + n) in natural order and scales qs[qsOff + b * n / 32, + n / 32): per block of 32,
+ * d = max |x| / 127, code = rint(x / d) clamped to [-127, 127], scale d; a block where d is 0 (all zeros, or
+ * below 127 times the smallest subnormal) has codes 0 and scale 0. Division, not a multiply by 127 / max |x|: that
+ * reciprocal overflows to infinity for blocks of tiny values (x * inf = NaN).
  */
-EXPORT void dsv2_quantize_rows(const float *x, int64_t xStride, int32_t m, int32_t n, int32_t pairHalf, int8_t *q,
-                               float *qs) {
+EXPORT void dsv2_quantize_rows(const float *x, int64_t xOff, int64_t xStride, int32_t m, int32_t n,
+                               int32_t pairHalf, int8_t *q, int64_t qOff, float *qs, int64_t qsOff) {
     float nat[BLOCK];
+    x += xOff;
+    q += qOff;
+    qs += qsOff;
     for (int32_t b = 0; b < m; b++) {
         const float *xr = x + (int64_t) b * xStride;
         int8_t *qr = q + (int64_t) b * n;
@@ -57,19 +62,20 @@ EXPORT void dsv2_quantize_rows(const float *x, int64_t xStride, int32_t m, int32
                 float a = nat[j] < 0 ? -nat[j] : nat[j];
                 amax = a > amax ? a : amax;
             }
-            if (amax == 0.0f) {
+            float d = amax / 127.0f;
+            if (d == 0.0f) {
                 memset(qr + c, 0, BLOCK);
                 sr[c / BLOCK] = 0.0f;
                 continue;
             }
-            __m512 inv = _mm512_set1_ps(127.0f / amax);
+            __m512 dv = _mm512_set1_ps(d);
             for (int32_t j = 0; j < BLOCK; j += 16) {
                 /* vcvtps2dq rounds to nearest even (the default MXCSR mode); saturating narrow to bytes. */
-                __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(nat + j), inv));
+                __m512i v = _mm512_cvtps_epi32(_mm512_div_ps(_mm512_loadu_ps(nat + j), dv));
                 v = _mm512_max_epi32(_mm512_min_epi32(v, _mm512_set1_epi32(127)), _mm512_set1_epi32(-127));
                 _mm_storeu_si128((__m128i *) (qr + c + j), _mm512_cvtsepi32_epi8(v));
             }
-            sr[c / BLOCK] = amax / 127.0f;
+            sr[c / BLOCK] = d;
         }
     }
 }
@@ -189,14 +195,16 @@ DEFINE_BLOCK(1, 1)
 
 /*
  * Weight rows [r0, r1) of w (int8 codes [rows, cols], bf16 scales ws [rows, cols / 32]) times m quantized activation
- * rows (codes xq[b * cols, + cols), scales xs[b * cols / 32, + cols / 32)): the product of row r and activation b
- * goes to out[outOff + b * outStride + pos(r)], pos = pair position of r among rows for pairHalf > 0. cols is a
- * multiple of 32. Weight rows four at a time against up to four activation rows, each four-row block finished for
+ * rows (codes xq[xqOff + b * cols, + cols), scales xs[xsOff + b * cols / 32, + cols / 32)): the product of row r
+ * and activation b goes to out[outOff + b * outStride + pos(r)], pos = pair position of r among rows for
+ * pairHalf > 0. cols is a multiple of 32. Weight rows four at a time against up to four activation rows, each four-row block finished for
  * every activation group before the next (so it is read from memory once).
  */
 EXPORT void dsv2_int8_rows(const int8_t *w, const uint16_t *ws, int32_t rows, int32_t cols, int32_t r0, int32_t r1,
-                           const int8_t *xq, const float *xs, int32_t m, float *out, int64_t outOff,
-                           int64_t outStride, int32_t pairHalf) {
+                           const int8_t *xq, int64_t xqOff, const float *xs, int64_t xsOff, int32_t m, float *out,
+                           int64_t outOff, int64_t outStride, int32_t pairHalf) {
+    xq += xqOff;
+    xs += xsOff;
     int64_t r = r0;
     for (; r + 4 <= r1; r += 4) {
         int32_t b = 0;

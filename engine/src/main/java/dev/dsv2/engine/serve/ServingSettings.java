@@ -6,6 +6,7 @@ import dev.dsv2.engine.device.DeviceSelector;
 import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.kernel.Backends;
+import dev.dsv2.engine.kernel.CpuKernels;
 import dev.dsv2.engine.model.WeightFormat;
 
 import java.util.Locale;
@@ -35,6 +36,8 @@ import java.util.function.Supplier;
  *   <tr><td>{@code dsv2.max-waiting}</td><td>4096</td><td>&gt;= 0: queued requests before RESOURCE_EXHAUSTED</td></tr>
  *   <tr><td>{@code dsv2.expert-wire}</td><td>bf16</td><td>bf16, f32: activations between router and expert
  *       shards ({@link ExpertWire})</td></tr>
+ *   <tr><td>{@code dsv2.cpu-kernels}</td><td>java</td><td>java, native: int8 matrix-vector products on the bundled
+ *       AVX512-VNNI library, activations rounded to int8 per block of 32 ({@link CpuKernels}); opt-in</td></tr>
  * </table>
  * "0 = the default" for the starred keys matches the Helm values, where 0 stands for "not set".
  *
@@ -44,7 +47,7 @@ import java.util.function.Supplier;
  */
 public record ServingSettings(String backend, int threads, DeviceRequest device, WeightFormat weights,
                               OptionalInt kvCacheTokens, OptionalInt contextLimit, int maxBatchTokens, int maxRunning,
-                              int maxWaiting, ExpertWire expertWire) {
+                              int maxWaiting, ExpertWire expertWire, CpuKernels cpuKernels) {
     public static final String BACKEND = "dsv2.backend";
     public static final String THREADS = "dsv2.threads";
     public static final String DEVICE = "dsv2.device";
@@ -55,6 +58,7 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
     public static final String MAX_RUNNING = "dsv2.max-running";
     public static final String MAX_WAITING = "dsv2.max-waiting";
     public static final String EXPERT_WIRE = "dsv2.expert-wire";
+    public static final String CPU_KERNELS = "dsv2.cpu-kernels";
 
     public static final int DEFAULT_MAX_BATCH_TOKENS = 512;
     public static final int DEFAULT_MAX_RUNNING = 256;
@@ -63,15 +67,24 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
     public ServingSettings {
         backend = parseBackend(backend);
         atLeast(THREADS, threads, 1);
-        if (device == null || weights == null || expertWire == null) {
-            throw new IllegalArgumentException(DEVICE + ", " + WEIGHTS + " and " + EXPERT_WIRE + " must be set (use "
-                    + "DeviceRequest.AUTO, WeightFormat.BF16 and ExpertWire.BF16 for the defaults)");
+        if (device == null || weights == null || expertWire == null || cpuKernels == null) {
+            throw new IllegalArgumentException(DEVICE + ", " + WEIGHTS + ", " + EXPERT_WIRE + " and " + CPU_KERNELS
+                    + " must be set (use DeviceRequest.AUTO, WeightFormat.BF16, ExpertWire.BF16 and CpuKernels.JAVA "
+                    + "for the defaults)");
         }
         kvCacheTokens.ifPresent(t -> atLeast(KV_CACHE_TOKENS, t, 1));
         contextLimit.ifPresent(t -> atLeast(CONTEXT_LIMIT, t, 2));
         atLeast(MAX_BATCH_TOKENS, maxBatchTokens, 1);
         atLeast(MAX_RUNNING, maxRunning, 1);
         atLeast(MAX_WAITING, maxWaiting, 0);
+    }
+
+    /** The settings with {@code dsv2.cpu-kernels} at its default ({@link CpuKernels#JAVA}). */
+    public ServingSettings(String backend, int threads, DeviceRequest device, WeightFormat weights,
+                           OptionalInt kvCacheTokens, OptionalInt contextLimit, int maxBatchTokens, int maxRunning,
+                           int maxWaiting, ExpertWire expertWire) {
+        this(backend, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens, maxRunning, maxWaiting,
+                expertWire, CpuKernels.JAVA);
     }
 
     /** Every key at its default; threads = this machine's processors. */
@@ -96,8 +109,9 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
         int running = integer(MAX_RUNNING, raw).orElse(DEFAULT_MAX_RUNNING);
         int waiting = integer(MAX_WAITING, raw).orElse(DEFAULT_MAX_WAITING);
         ExpertWire wire = parseWith(EXPERT_WIRE, raw, ExpertWire::parse, ExpertWire.BF16);
+        CpuKernels kernels = parseWith(CPU_KERNELS, raw, CpuKernels::parse, CpuKernels.JAVA);
         return new ServingSettings(backend, threads.orElse(Runtime.getRuntime().availableProcessors()), device,
-                weights, kvTokens, limit, batchTokens, running, waiting, wire);
+                weights, kvTokens, limit, batchTokens, running, waiting, wire, kernels);
     }
 
     /** The keys from JVM system properties ({@code -Ddsv2.threads=4}), else environment variables (CLI tools). */
@@ -135,7 +149,11 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
      * (on the CPU: {@link #selectDevice} decides the device first).
      */
     public Backend createBackend() {
-        return Backends.create(backend, threads);
+        try {
+            return Backends.create(backend, threads, cpuKernels);
+        } catch (IllegalArgumentException | IllegalStateException e) {
+            throw new IllegalArgumentException(describeKey(CPU_KERNELS) + " " + cpuKernels + ": " + e.getMessage(), e);
+        }
     }
 
     /**
@@ -157,42 +175,47 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
 
     public ServingSettings withBackend(String b) {
         return new ServingSettings(b, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, expertWire);
+                maxRunning, maxWaiting, expertWire, cpuKernels);
     }
 
     public ServingSettings withDevice(DeviceRequest d) {
         return new ServingSettings(backend, threads, d, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, expertWire);
+                maxRunning, maxWaiting, expertWire, cpuKernels);
     }
 
     public ServingSettings withWeights(WeightFormat w) {
         return new ServingSettings(backend, threads, device, w, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, expertWire);
+                maxRunning, maxWaiting, expertWire, cpuKernels);
     }
 
     public ServingSettings withThreads(int t) {
         return new ServingSettings(backend, t, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, expertWire);
+                maxRunning, maxWaiting, expertWire, cpuKernels);
     }
 
     public ServingSettings withKvCacheTokens(int tokens) {
         return new ServingSettings(backend, threads, device, weights, OptionalInt.of(tokens), contextLimit,
-                maxBatchTokens, maxRunning, maxWaiting, expertWire);
+                maxBatchTokens, maxRunning, maxWaiting, expertWire, cpuKernels);
     }
 
     public ServingSettings withContextLimit(int limit) {
         return new ServingSettings(backend, threads, device, weights, kvCacheTokens, OptionalInt.of(limit),
-                maxBatchTokens, maxRunning, maxWaiting, expertWire);
+                maxBatchTokens, maxRunning, maxWaiting, expertWire, cpuKernels);
     }
 
     public ServingSettings withBatchLimits(int batchTokens, int running) {
         return new ServingSettings(backend, threads, device, weights, kvCacheTokens, contextLimit, batchTokens,
-                running, maxWaiting, expertWire);
+                running, maxWaiting, expertWire, cpuKernels);
     }
 
     public ServingSettings withExpertWire(ExpertWire w) {
         return new ServingSettings(backend, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, w);
+                maxRunning, maxWaiting, w, cpuKernels);
+    }
+
+    public ServingSettings withCpuKernels(CpuKernels k) {
+        return new ServingSettings(backend, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
+                maxRunning, maxWaiting, expertWire, k);
     }
 
     private static String parseBackend(String value) {

@@ -1,6 +1,7 @@
 package dev.dsv2.engine.kernel.cpu;
 
 import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.kernel.CpuKernels;
 import dev.dsv2.engine.kernel.Weight;
 import dev.dsv2.engine.kernel.ExpertGroups;
 import dev.dsv2.engine.kernel.Widen;
@@ -34,7 +35,9 @@ import static dev.dsv2.engine.kernel.cpu.Lanes.L;
  *       columns, so no two threads write the same output.</li>
  * </ul>
  * Int8 weights ({@link Weight#isInt8()}) take the same routes: {@link Int8Kernels} for the matrix-vector and
- * transposed products, and their rows dequantized into the GEMM panels.
+ * transposed products, and their rows dequantized into the GEMM panels. With {@link CpuKernels#NATIVE} the int8
+ * matrix-vector products (the matrix-vector path of {@link #matmul} and of {@link #swiGlu}) run {@link NativeInt8}
+ * instead, per parallel chunk, on activations quantized once per call (per group for SwiGLU).
  * Per-thread scratch (packed activations, widened weights, tiles, scores) is kept in a thread-local, so the decode
  * loop does not allocate.
  */
@@ -52,14 +55,35 @@ public final class VectorBackend extends HostBackend {
 
     private final WorkerPool pool;
     private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(() -> new Scratch());
+    /** Whether int8 matrix-vector products run the native kernel ({@link CpuKernels#NATIVE}). */
+    private final boolean nativeInt8;
 
+    /** The Java kernels ({@link CpuKernels#JAVA}). */
     public VectorBackend(int threads) {
+        this(threads, CpuKernels.JAVA);
+    }
+
+    /**
+     * @throws IllegalStateException for {@link CpuKernels#NATIVE} where the native kernels cannot run, naming what is
+     *                               missing ({@link NativeInt8#unavailableReason})
+     */
+    public VectorBackend(int threads, CpuKernels kernels) {
+        if (kernels == CpuKernels.NATIVE) {
+            NativeInt8.require();
+        }
+        this.nativeInt8 = kernels == CpuKernels.NATIVE;
         this.pool = new WorkerPool(threads);
     }
 
     @Override
     public String name() {
-        return "vector(" + F.vectorBitSize() + "-bit, " + pool.threads() + " threads)";
+        return "vector(" + F.vectorBitSize() + "-bit, " + pool.threads() + " threads" + (nativeInt8
+                ? ", native int8 kernels" : "") + ")";
+    }
+
+    /** The kernels int8 matrix-vector products run. */
+    public CpuKernels cpuKernels() {
+        return nativeInt8 ? CpuKernels.NATIVE : CpuKernels.JAVA;
     }
 
     public WorkerPool pool() {
@@ -87,10 +111,20 @@ public final class VectorBackend extends HostBackend {
         private float[] out;
         private int outOff;
         private int outStride;
+        /** The quantized activations of the native kernel, or null for the Java kernels. */
+        private byte[] xq;
+        private float[] xs;
 
         MatVecTask set(Weight w, float[] xp, int batch, float[] out, int outOff, int outStride) {
+            return set(w, xp, null, null, batch, out, outOff, outStride);
+        }
+
+        MatVecTask set(Weight w, float[] xp, byte[] xq, float[] xs, int batch, float[] out, int outOff,
+                       int outStride) {
             this.w = w;
             this.xp = xp;
+            this.xq = xq;
+            this.xs = xs;
             this.batch = batch;
             this.out = out;
             this.outOff = outOff;
@@ -101,11 +135,18 @@ public final class VectorBackend extends HostBackend {
         void clear() {
             w = null;
             xp = null;
+            xq = null;
+            xs = null;
             out = null;
         }
 
         @Override
         public void run(int q0, int q1) {
+            if (xq != null) {
+                NativeInt8.rows(w, 4 * q0, Math.min(w.rows(), 4 * q1), xq, 0, xs, 0, batch, out, outOff, outStride,
+                        false);
+                return;
+            }
             int cols = w.cols();
             MatVecKernels.rows(w, 4 * q0, Math.min(w.rows(), 4 * q1), xp, 0, cols, batch, out, outOff, outStride,
                     false, scratch().row(MatVecKernels.scratchFloats(cols)));
@@ -124,6 +165,14 @@ public final class VectorBackend extends HostBackend {
         float[] scores = new float[0];
         float[] acc = new float[0];
         float[] acc2 = new float[0];
+        byte[] codes = new byte[0];
+        float[] codeScales = new float[0];
+        byte[] codes2 = new byte[0];
+        float[] codeScales2 = new float[0];
+
+        static byte[] grow(byte[] a, int n) {
+            return a.length >= n ? a : new byte[Math.max(n, a.length + a.length / 2)];
+        }
 
         static float[] grow(float[] a, int n) {
             return a.length >= n ? a : new float[Math.max(n, a.length + a.length / 2)];
@@ -160,6 +209,23 @@ public final class VectorBackend extends HostBackend {
         float[] acc2(int n) {
             return acc2 = grow(acc2, n);
         }
+
+        /** Quantized activations of the native kernel: codes, their scales; a second pair for SwiGLU's h. */
+        byte[] codes(int n) {
+            return codes = grow(codes, n);
+        }
+
+        float[] codeScales(int n) {
+            return codeScales = grow(codeScales, n);
+        }
+
+        byte[] codes2(int n) {
+            return codes2 = grow(codes2, n);
+        }
+
+        float[] codeScales2(int n) {
+            return codeScales2 = grow(codeScales2, n);
+        }
     }
 
     private Scratch scratch() {
@@ -177,6 +243,10 @@ public final class VectorBackend extends HostBackend {
             return;
         }
         int rows = w.rows();
+        if (batch < GEMM_MIN_ROWS && nativeInt8 && w.isInt8()) {
+            nativeMatVec(w, x, xOff, xStride, out, outOff, outStride, batch);
+            return;
+        }
         if (batch < GEMM_MIN_ROWS) {
             int quads = (rows + 3) / 4;
             int cols = w.cols();
@@ -208,6 +278,25 @@ public final class VectorBackend extends HostBackend {
                 gemmGroup(w, g * GROUP_ROWS, xP, batch, out, outOff, outStride);
             }
         });
+    }
+
+    /** {@link #matmul}'s matrix-vector path on the native kernel: activations quantized once, rows in chunks. */
+    private void nativeMatVec(Weight w, float[] x, int xOff, int xStride, float[] out, int outOff, int outStride,
+                              int batch) {
+        int cols = w.cols();
+        byte[] xq = scratch().codes(batch * cols);
+        float[] xs = scratch().codeScales(NativeInt8.scaleCount(batch, cols));
+        NativeInt8.quantize(x, xOff, xStride, batch, cols, false, xq, 0, xs, 0);
+        if (pool.busy()) {
+            NativeInt8.rows(w, 0, w.rows(), xq, 0, xs, 0, batch, out, outOff, outStride, false);
+            return;
+        }
+        MatVecTask t = scratch().matVecTask.set(w, null, xq, xs, batch, out, outOff, outStride);
+        try {
+            pool.parallelFor((w.rows() + 3) / 4, quadGrain(w), t);
+        } finally {
+            t.clear();
+        }
     }
 
     /** Output rows {@code [r0, r0 + GROUP_ROWS)} of a GEMM over packed activations, stored row-major. */
@@ -359,6 +448,12 @@ public final class VectorBackend extends HostBackend {
         eg.unitStarts()[groups] = units;
         SwiGluTask t = scratch().swiGluTask.set(eg, x, xOff, d, eg.input(inSize), eg.hidden(hSize), out, outOff,
                 dotSpan);
+        boolean quantized = nativeInt8 && eg.gate(0).isInt8() && dotRows > 0;
+        if (quantized) {
+            Scratch s = scratch();
+            t.quantized(s.codes(inSize), s.codeScales(scaleOffset(inSize) + 1), s.codes2(hSize),
+                    s.codeScales2(scaleOffset(hSize) + 1));
+        }
         try {
             if (groups == 1 && eg.rowCount(0) >= GEMM_MIN_ROWS) {
                 pool.parallelFor((eg.rowCount(0) + BLOCK - 1) / BLOCK, 1, t.phase(SwiGluTask.PACK));
@@ -368,6 +463,9 @@ public final class VectorBackend extends HostBackend {
                 pool.parallelFor(groups, grain, t.phase(SwiGluTask.GATHER));
             }
             pool.parallelFor(units, 1, t.phase(SwiGluTask.GATE_UP));
+            if (quantized) {
+                pool.parallelFor(groups, groups, t.phase(SwiGluTask.QUANTIZE_HIDDEN));
+            }
             if (allDot) {
                 // Down per group in long runs of output rows (about DOT_UNITS units, at least 48 rows each) into
                 // the group's own rows of a buffer; then each entry's row is added, scaled, into out in entry order
@@ -398,6 +496,8 @@ public final class VectorBackend extends HostBackend {
         static final int GATE_UP = 2;
         static final int DOWN_PER_GROUP = 3;
         static final int DOWN_SLICES = 4;
+        /** The native kernel's matrix-vector groups: h quantized per block of 32 for their down projection. */
+        static final int QUANTIZE_HIDDEN = 5;
 
         private int phase;
         private ExpertGroups eg;
@@ -409,6 +509,11 @@ public final class VectorBackend extends HostBackend {
         private float[] out;
         private int outOff;
         private int dotSpan;
+        /** Quantized inputs and h of the native kernel's matrix-vector groups (null: the Java kernels). */
+        private byte[] inCodes;
+        private float[] inScales;
+        private byte[] hCodes;
+        private float[] hScales;
         float[] y;
         int downSpan;
         int downUnits;
@@ -427,6 +532,13 @@ public final class VectorBackend extends HostBackend {
             return this;
         }
 
+        void quantized(byte[] inCodes, float[] inScales, byte[] hCodes, float[] hScales) {
+            this.inCodes = inCodes;
+            this.inScales = inScales;
+            this.hCodes = hCodes;
+            this.hScales = hScales;
+        }
+
         SwiGluTask phase(int phase) {
             this.phase = phase;
             return this;
@@ -439,6 +551,10 @@ public final class VectorBackend extends HostBackend {
             h = null;
             out = null;
             y = null;
+            inCodes = null;
+            inScales = null;
+            hCodes = null;
+            hScales = null;
         }
 
         @Override
@@ -446,12 +562,25 @@ public final class VectorBackend extends HostBackend {
             switch (phase) {
                 case PACK -> GemmKernels.packBlocks(x, xOff, d, eg.rowArray(), eg.start(0), eg.rowCount(0), d, in,
                         eg.inputOffsets()[0], from, to);
-                case GATHER -> gatherInputs(eg, x, xOff, d, in, from, to);
+                case GATHER -> {
+                    gatherInputs(eg, x, xOff, d, in, from, to);
+                    if (inCodes != null) {
+                        quantizeDotGroups(eg, in, eg.inputOffsets(), d, inCodes, inScales, from, to);
+                    }
+                }
                 case GATE_UP -> {
                     for (int u = from; u < to; u++) {
                         int g = groupOfUnit(eg, u);
                         int span = spanOf(eg, g, dotSpan);
-                        gateUp(eg, g, (u - eg.unitStarts()[g]) * span, span, in, h);
+                        gateUp(eg, g, (u - eg.unitStarts()[g]) * span, span, in, h, inCodes, inScales);
+                    }
+                }
+                case QUANTIZE_HIDDEN -> {
+                    for (int g = from; g < to; g++) {
+                        if (eg.rowCount(g) < GEMM_MIN_ROWS) {
+                            int inter = eg.down(g).cols();
+                            quantizeDotGroups(eg, h, eg.hiddenOffsets(), inter, hCodes, hScales, g, g + 1);
+                        }
                     }
                 }
                 case DOWN_PER_GROUP -> {
@@ -460,6 +589,12 @@ public final class VectorBackend extends HostBackend {
                         int r0 = (u % downUnits) * downSpan;
                         Weight down = eg.down(g);
                         int inter = down.cols();
+                        if (hCodes != null && down.isInt8()) {
+                            int ho = eg.hiddenOffsets()[g];
+                            NativeInt8.rows(down, r0, Math.min(d, r0 + downSpan), hCodes, ho, hScales,
+                                    scaleOffset(ho), eg.rowCount(g), y, eg.start(g) * d, d, false);
+                            continue;
+                        }
                         MatVecKernels.rows(down, r0, Math.min(d, r0 + downSpan), h, eg.hiddenOffsets()[g], inter,
                                 eg.rowCount(g), y, eg.start(g) * d, d, false,
                                 scratch().row(MatVecKernels.scratchFloats(inter)));
@@ -468,7 +603,7 @@ public final class VectorBackend extends HostBackend {
                 case DOWN_SLICES -> {
                     for (int sl = from; sl < to; sl++) {
                         for (int g = 0; g < eg.groupCount(); g++) {
-                            down(eg, g, sl * GROUP_ROWS, GROUP_ROWS, h, out, outOff);
+                            down(eg, g, sl * GROUP_ROWS, GROUP_ROWS, h, out, outOff, hCodes, hScales);
                         }
                     }
                 }
@@ -488,6 +623,27 @@ public final class VectorBackend extends HostBackend {
                     MatVecKernels.toPairOrder(x, xOff + eg.row(eg.start(g) + j) * d, d, in,
                             eg.inputOffsets()[g] + j * d);
                 }
+            }
+        }
+    }
+
+    /** Where a quantized buffer's scales start for codes at {@code offset}: non-overlapping for any group sizes. */
+    private static int scaleOffset(int offset) {
+        return (offset + Weight.INT8_BLOCK - 1) / Weight.INT8_BLOCK;
+    }
+
+    /**
+     * Groups {@code [g0, g1)} that take the matrix-vector path: their pair-ordered rows of {@code n} values at
+     * {@code offsets[g]} of {@code src} quantized for the native kernel, codes at the same offsets, scales at
+     * {@link #scaleOffset}.
+     */
+    private static void quantizeDotGroups(ExpertGroups eg, float[] src, int[] offsets, int n, byte[] codes,
+                                          float[] scales, int g0, int g1) {
+        for (int g = g0; g < g1; g++) {
+            int m = eg.rowCount(g);
+            if (m < GEMM_MIN_ROWS) {
+                int o = offsets[g];
+                NativeInt8.quantize(src, o, n, m, n, true, codes, o, scales, scaleOffset(o));
             }
         }
     }
@@ -512,7 +668,8 @@ public final class VectorBackend extends HostBackend {
     }
 
     /** Hidden units {@code [r0, r0 + span)} of group g: {@code h = silu(gate·x) ⊙ (up·x)}. */
-    private void gateUp(ExpertGroups eg, int g, int r0, int span, float[] in, float[] h) {
+    private void gateUp(ExpertGroups eg, int g, int r0, int span, float[] in, float[] h, byte[] inCodes,
+                        float[] inScales) {
         Scratch s = scratch();
         Weight gate = eg.gate(g);
         Weight up = eg.up(g);
@@ -525,10 +682,17 @@ public final class VectorBackend extends HostBackend {
         if (m < GEMM_MIN_ROWS) {
             // h is kept in pair order (the down projection's input); a span is whole pair blocks, so the pair
             // positions of rows [r0, r0 + count) are [r0, r0 + count) again.
-            float[] row = s.row(MatVecKernels.scratchFloats(d));
             float[] u = s.temp(m * span);
-            MatVecKernels.rows(gate, r0, r0 + count, in, inOff, d, m, h, hOff, inter, true, row);
-            MatVecKernels.rows(up, r0, r0 + count, in, inOff, d, m, u, -r0, span, true, row);
+            if (inCodes != null && gate.isInt8() && up.isInt8()) {
+                NativeInt8.rows(gate, r0, r0 + count, inCodes, inOff, inScales, scaleOffset(inOff), m, h, hOff, inter,
+                        true);
+                NativeInt8.rows(up, r0, r0 + count, inCodes, inOff, inScales, scaleOffset(inOff), m, u, -r0, span,
+                        true);
+            } else {
+                float[] row = s.row(MatVecKernels.scratchFloats(d));
+                MatVecKernels.rows(gate, r0, r0 + count, in, inOff, d, m, h, hOff, inter, true, row);
+                MatVecKernels.rows(up, r0, r0 + count, in, inOff, d, m, u, -r0, span, true, row);
+            }
             for (int b = 0; b < m; b++) {
                 int ho = hOff + b * inter + r0;
                 Lanes.siluMul(h, ho, u, b * span, h, ho, count);
@@ -556,7 +720,8 @@ public final class VectorBackend extends HostBackend {
     }
 
     /** Output columns {@code [r0, r0 + span)} of group g's down projection, scaled into each entry's row. */
-    private void down(ExpertGroups eg, int g, int r0, int span, float[] h, float[] out, int outOff) {
+    private void down(ExpertGroups eg, int g, int r0, int span, float[] h, float[] out, int outOff, byte[] hCodes,
+                      float[] hScales) {
         Scratch s = scratch();
         Weight down = eg.down(g);
         int m = eg.rowCount(g);
@@ -567,8 +732,13 @@ public final class VectorBackend extends HostBackend {
         int first = eg.start(g);
         if (m < GEMM_MIN_ROWS) {
             float[] y = s.temp(m * span);
-            MatVecKernels.rows(down, r0, r0 + count, h, hOff, inter, m, y, -r0, span, false,
-                    s.row(MatVecKernels.scratchFloats(inter)));
+            if (hCodes != null && down.isInt8()) {
+                NativeInt8.rows(down, r0, r0 + count, hCodes, hOff, hScales, scaleOffset(hOff), m, y, -r0, span,
+                        false);
+            } else {
+                MatVecKernels.rows(down, r0, r0 + count, h, hOff, inter, m, y, -r0, span, false,
+                        s.row(MatVecKernels.scratchFloats(inter)));
+            }
             for (int b = 0; b < m; b++) {
                 MatVecKernels.axpy(eg.scale(first + b), y, b * span, out,
                         outOff + eg.row(first + b) * d + r0, count);

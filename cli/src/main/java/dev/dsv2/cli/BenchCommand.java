@@ -15,7 +15,6 @@ import dev.dsv2.engine.model.WeightFormat;
 import dev.dsv2.engine.model.Workspace;
 import dev.dsv2.engine.sample.Sampler;
 import dev.dsv2.engine.sample.SamplingParams;
-import dev.dsv2.engine.serve.ServingSettings;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -65,6 +64,9 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Mixin
     WeightsOption weights;
+
+    @Mixin
+    CpuKernelsOption cpuKernels;
 
     @Option(names = "--batches", split = ",", defaultValue = "1,4,16,64", paramLabel = "B,..",
             description = "Decode batch sizes (default ${DEFAULT-VALUE}).")
@@ -116,7 +118,7 @@ public final class BenchCommand implements Callable<Integer> {
         device.select(() -> model != null ? ModelConfig.load(model) : ModelPresets.preset(source));
         Path dir = model != null ? model : presetDir(source);
 
-        Backend backend = ServingSettings.fromSystem().createBackend();
+        Backend backend = cpuKernels.settings().createBackend();
         int threads = backend.threads();
         progress("backend " + backend.name());
         double bandwidth = measureBandwidth(threads);

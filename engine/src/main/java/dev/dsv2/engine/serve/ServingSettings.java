@@ -149,11 +149,7 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
      * (on the CPU: {@link #selectDevice} decides the device first).
      */
     public Backend createBackend() {
-        try {
-            return Backends.create(backend, threads, cpuKernels);
-        } catch (IllegalArgumentException | IllegalStateException e) {
-            throw new IllegalArgumentException(describeKey(CPU_KERNELS) + " " + cpuKernels + ": " + e.getMessage(), e);
-        }
+        return Backends.create(backend, threads, cpuKernels);
     }
 
     /**

@@ -81,7 +81,35 @@ public final class NativeInt8 {
         ROWS = reason == null ? rows : null;
     }
 
+    /** Each thread's segments over the arrays it passed last, so that a decode step's calls allocate nothing. */
+    private static final ThreadLocal<HeapSegments> SEGMENTS = ThreadLocal.withInitial(HeapSegments::new);
+
     private NativeInt8() {
+    }
+
+    /**
+     * Heap segments over the last few arrays of each kind a thread passed ({@code MemorySegment.ofArray} allocates a
+     * segment object per call, which the JIT does not remove around a downcall): the activation codes and scales are
+     * the calling thread's growable scratch and the outputs a few workspace buffers, so a small cache hits.
+     */
+    private static final class HeapSegments {
+        private static final int WAYS = 4;
+        private final Object[] arrays = new Object[3 * WAYS];
+        private final MemorySegment[] segments = new MemorySegment[3 * WAYS];
+        private int next;
+
+        MemorySegment of(Object array, int kind) {
+            int base = kind * WAYS;
+            for (int i = base; i < base + WAYS; i++) {
+                if (arrays[i] == array) {
+                    return segments[i];
+                }
+            }
+            int i = base + (next++ & (WAYS - 1));
+            arrays[i] = array;
+            segments[i] = array instanceof byte[] b ? MemorySegment.ofArray(b) : MemorySegment.ofArray((float[]) array);
+            return segments[i];
+        }
     }
 
     /** Null when the native kernels can run here; otherwise one line saying what is missing. */
@@ -161,10 +189,10 @@ public final class NativeInt8 {
         Objects.checkFromIndexSize(xOff, (long) (m - 1) * xStride + n, x.length);
         Objects.checkFromIndexSize(qOff, m * n, q.length);
         Objects.checkFromIndexSize(qsOff, scaleCount(m, n), qs.length);
+        HeapSegments seg = SEGMENTS.get();
         try {
-            QUANTIZE.invokeExact(MemorySegment.ofArray(x), (long) xOff, (long) xStride, m, n,
-                    pairOrder ? Lanes.L : 0, MemorySegment.ofArray(q), (long) qOff, MemorySegment.ofArray(qs),
-                    (long) qsOff);
+            QUANTIZE.invokeExact(seg.of(x, 2), (long) xOff, (long) xStride, m, n, pairOrder ? Lanes.L : 0,
+                    seg.of(q, 0), (long) qOff, seg.of(qs, 1), (long) qsOff);
         } catch (Throwable t) {
             throw new IllegalStateException("native int8 quantization failed: " + t, t);
         }
@@ -188,10 +216,10 @@ public final class NativeInt8 {
         int lo = outOff + (pairOut ? r0 / p * p : r0);
         long hi = outOff + (long) (m - 1) * outStride + (pairOut ? Math.min(w.rows(), (r1 + p - 1) / p * p) : r1);
         Objects.checkFromToIndex(lo, (int) Math.min(hi, Integer.MAX_VALUE), out.length);
+        HeapSegments seg = SEGMENTS.get();
         try {
-            ROWS.invokeExact(w.data(), w.scales(), w.rows(), n, r0, r1, MemorySegment.ofArray(xq), (long) xqOff,
-                    MemorySegment.ofArray(xs), (long) xsOff, m, MemorySegment.ofArray(out), (long) outOff,
-                    (long) outStride, pairOut ? Lanes.L : 0);
+            ROWS.invokeExact(w.data(), w.scales(), w.rows(), n, r0, r1, seg.of(xq, 0), (long) xqOff, seg.of(xs, 1),
+                    (long) xsOff, m, seg.of(out, 2), (long) outOff, (long) outStride, pairOut ? Lanes.L : 0);
         } catch (Throwable t) {
             throw new IllegalStateException("native int8 kernel failed on " + w.name() + ": " + t, t);
         }

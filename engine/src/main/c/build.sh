@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Compiles dsv2_cpu.c (the native int8 decode kernel, docs/int8.md) with gcc into the committed artefact
 #   src/main/resources/dev/dsv2/engine/native/linux-x86_64/libdsv2cpu.so
-# and MANIFEST beside it: the SHA-256 of the sources + flags (SOURCES_SHA256, recomputed by NativeArtefactsTest,
-# which fails when the committed library is stale) and of the library. Nothing is rebuilt when the sources hash is
-# unchanged. The flags name the instruction sets (AVX-512 F/BW/VL + VNNI), never -march=native, so the library runs
+# and MANIFEST beside it: the SHA-256 of the sources + flags (SOURCES_SHA256; NativeArtefactsTest fails when it
+# is not today's, i.e. when the committed library is stale) and of the library. Nothing is rebuilt when the sources
+# hash is unchanged. The flags name the instruction sets (AVX-512 F/BW/VL + VNNI), never -march=native, so the library runs
 # on any x86-64 with AVX512-VNNI; NativeInt8 checks the CPU before loading it.
 # Run by the Maven build where gcc exists (profile gcc of engine/pom.xml), or by hand:
-#   bash engine/src/main/c/build.sh [--force]
+#   bash engine/src/main/c/build.sh [--force | --hash (print the sources hash only)]
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT="$HERE/../resources/dev/dsv2/engine/native/linux-x86_64"
@@ -14,18 +14,16 @@ CC="${CC:-gcc}"
 # The flags the library is compiled with (NativeArtefactsTest reads this exact line).
 CFLAGS="-std=c11 -O3 -mavx512f -mavx512bw -mavx512vl -mavx512vnni -fPIC -shared -fvisibility=hidden -Wall -Wextra -Werror"
 
-# The hash NativeArtefactsTest recomputes: "flags: F\n" then, per source in name order, "file: NAME BYTES\n" and
-# the file's bytes.
+# The sources hash: SHA-256 of the flags line and the sha256sum listing of the C sources (NativeArtefactsTest asks
+# this script for it with --hash and compares it with the MANIFEST's).
 sources_hash() {
-  {
-    printf 'flags: %s\n' "$CFLAGS"
-    for f in $(cd "$HERE" && ls *.c | LC_ALL=C sort); do
-      printf 'file: %s %d\n' "$f" "$(stat -c %s "$HERE/$f")"
-      cat "$HERE/$f"
-    done
-  } | sha256sum | cut -d' ' -f1
+  (printf 'flags: %s\n' "$CFLAGS"; cd "$HERE" && LC_ALL=C sha256sum -- *.c) | sha256sum | cut -c1-64
 }
 
+if [ "${1:-}" = "--hash" ]; then
+  sources_hash
+  exit 0
+fi
 mkdir -p "$OUT"
 HASH="$(sources_hash)"
 if [ "${1:-}" != "--force" ] && [ -f "$OUT/MANIFEST" ] && grep -qx "SOURCES_SHA256=$HASH" "$OUT/MANIFEST"; then

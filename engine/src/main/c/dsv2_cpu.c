@@ -190,44 +190,33 @@ DEFINE_BLOCK(1, 3)
 DEFINE_BLOCK(1, 2)
 DEFINE_BLOCK(1, 1)
 
-#define ROWS_OF(RR, MM) block_##RR##x##MM(w, ws, rows, cols, r, xq + (int64_t) b * cols, \
-        xs + (int64_t) b * (cols / BLOCK), out, outOff + b * outStride, outStride, pairHalf)
+typedef void (*block_fn)(const int8_t *, const uint16_t *, int32_t, int32_t, int64_t, const int8_t *, const float *,
+                         float *, int64_t, int64_t, int32_t);
+/* BLOCKS[R == 4][M]: the block function of R weight rows and M activation rows. */
+static const block_fn BLOCKS[2][5] = {
+    {0, block_1x1, block_1x2, block_1x3, block_1x4},
+    {0, block_4x1, block_4x2, block_4x3, block_4x4},
+};
 
 /*
  * Weight rows [r0, r1) of w (int8 codes [rows, cols], bf16 scales ws [rows, cols / 32]) times m quantized activation
  * rows (codes xq[xqOff + b * cols, + cols), scales xs[xsOff + b * cols / 32, + cols / 32)): the product of row r
  * and activation b goes to out[outOff + b * outStride + pos(r)], pos = pair position of r among rows for
- * pairHalf > 0. cols is a multiple of 32. Weight rows four at a time against up to four activation rows, each four-row block finished for
- * every activation group before the next (so it is read from memory once).
+ * pairHalf > 0. cols is a multiple of 32. Weight rows four at a time (then singles) against up to four activation
+ * rows; each four-row block is finished for every activation group before the next (so it is read from memory once).
  */
 EXPORT void dsv2_int8_rows(const int8_t *w, const uint16_t *ws, int32_t rows, int32_t cols, int32_t r0, int32_t r1,
                            const int8_t *xq, int64_t xqOff, const float *xs, int64_t xsOff, int32_t m, float *out,
                            int64_t outOff, int64_t outStride, int32_t pairHalf) {
     xq += xqOff;
     xs += xsOff;
-    int64_t r = r0;
-    for (; r + 4 <= r1; r += 4) {
-        int32_t b = 0;
-        for (; b + 4 <= m; b += 4) {
-            ROWS_OF(4, 4);
+    for (int64_t r = r0; r < r1;) {
+        int R = r + 4 <= r1 ? 4 : 1;
+        for (int32_t b = 0; b < m; b += 4) {
+            int M = m - b < 4 ? m - b : 4;
+            BLOCKS[R == 4][M](w, ws, rows, cols, r, xq + (int64_t) b * cols, xs + (int64_t) b * (cols / BLOCK), out,
+                              outOff + b * outStride, outStride, pairHalf);
         }
-        switch (m - b) {
-            case 3: ROWS_OF(4, 3); break;
-            case 2: ROWS_OF(4, 2); break;
-            case 1: ROWS_OF(4, 1); break;
-            default: break;
-        }
-    }
-    for (; r < r1; r++) {
-        int32_t b = 0;
-        for (; b + 4 <= m; b += 4) {
-            ROWS_OF(1, 4);
-        }
-        switch (m - b) {
-            case 3: ROWS_OF(1, 3); break;
-            case 2: ROWS_OF(1, 2); break;
-            case 1: ROWS_OF(1, 1); break;
-            default: break;
-        }
+        r += R;
     }
 }

@@ -1,8 +1,6 @@
 package dev.dsv2.engine.kernel;
 
-import java.util.Arrays;
 import java.util.Locale;
-import java.util.stream.Collectors;
 
 /**
  * Which kernels the CPU backend runs for int8 weights ({@code dsv2.cpu-kernels}, {@code --cpu-kernels}):
@@ -17,17 +15,12 @@ import java.util.stream.Collectors;
  * </ul>
  */
 public enum CpuKernels {
-    JAVA("java"),
-    NATIVE("native");
+    JAVA,
+    NATIVE;
 
-    private final String label;
-
-    CpuKernels(String label) {
-        this.label = label;
-    }
-
+    /** The lower-case name of the command line and the settings: {@code java} or {@code native}. */
     public String label() {
-        return label;
+        return name().toLowerCase(Locale.ROOT);
     }
 
     /**
@@ -36,21 +29,16 @@ public enum CpuKernels {
      * @throws IllegalArgumentException naming the value and the accepted ones
      */
     public static CpuKernels parse(String value) {
-        if (value != null) {
-            String v = value.strip().toLowerCase(Locale.ROOT);
-            for (CpuKernels k : values()) {
-                if (k.label.equals(v)) {
-                    return k;
-                }
-            }
-        }
-        throw new IllegalArgumentException("unknown CPU kernels " + (value == null ? "null" : "'" + value + "'")
-                + " (expected " + Arrays.stream(values()).map(CpuKernels::label).collect(Collectors.joining(" or "))
-                + ")");
+        return switch (value == null ? "" : value.strip().toLowerCase(Locale.ROOT)) {
+            case "java" -> JAVA;
+            case "native" -> NATIVE;
+            default -> throw new IllegalArgumentException("unknown CPU kernels " + (value == null ? "null"
+                    : "'" + value + "'") + " (expected java or native)");
+        };
     }
 
     @Override
     public String toString() {
-        return label;
+        return label();
     }
 }

@@ -197,29 +197,12 @@ class NativeInt8KernelTest {
         assumeAvailable();
         int d = 96;
         int inter = 160;
-        Weight[] gates = new Weight[3];
-        Weight[] ups = new Weight[3];
-        Weight[] downs = new Weight[3];
-        for (int e = 0; e < 3; e++) {
-            gates[e] = Int8KernelTest.randomInt8(inter, d, 100 + e);
-            ups[e] = Int8KernelTest.randomInt8(inter, d, 200 + e);
-            downs[e] = Int8KernelTest.randomInt8(d, inter, 300 + e);
-        }
+        Weight[][] experts = Int8KernelTest.threeExperts(d, inter);
         try (ScalarBackend scalar = new ScalarBackend()) {
             for (int[] counts : new int[][]{{1, 2, 1}, {3, 15, 5}, {20, 1, 0}}) {
                 int rows = 24;
                 float[] x = KernelDifferentialTest.randomVector(rows * d, 7);
-                ExpertGroups g = new ExpertGroups();
-                int next = 0;
-                for (int e = 0; e < 3; e++) {
-                    if (counts[e] == 0) {
-                        continue;
-                    }
-                    g.addGroup(gates[e], ups[e], downs[e]);
-                    for (int j = 0; j < counts[e]; j++) {
-                        g.addRow((next++) % rows, 0.5f + e);
-                    }
-                }
+                ExpertGroups g = Int8KernelTest.groups(experts, counts, rows);
                 float[] expected = new float[rows * d];
                 float[] actual = new float[rows * d];
                 scalar.swiGlu(g, x, 0, expected, 0);

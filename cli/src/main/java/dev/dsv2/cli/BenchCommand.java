@@ -16,7 +16,6 @@ import dev.dsv2.engine.model.WeightFormat;
 import dev.dsv2.engine.model.Workspace;
 import dev.dsv2.engine.sample.Sampler;
 import dev.dsv2.engine.sample.SamplingParams;
-import dev.dsv2.engine.serve.ServingSettings;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -66,6 +65,9 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Mixin
     WeightsOption weights;
+
+    @Mixin
+    CpuKernelsOption cpuKernels;
 
     @Option(names = "--batches", split = ",", defaultValue = "1,4,16,64", paramLabel = "B,..",
             description = "Decode batch sizes (default ${DEFAULT-VALUE}).")
@@ -117,7 +119,7 @@ public final class BenchCommand implements Callable<Integer> {
         Path dir = model != null ? model : presetDir(source);
         DeviceChoice choice = device.select(dir, format);
 
-        Backend backend = ServingSettings.fromSystem().createBackend(choice);
+        Backend backend = cpuKernels.settings().createBackend(choice);
         int threads = backend.threads();
         progress("backend " + backend.name());
         double bandwidth = measureBandwidth(threads);

@@ -15,7 +15,6 @@ import dev.dsv2.engine.model.DeepseekV2Model;
 import dev.dsv2.engine.model.WeightFormat;
 import dev.dsv2.engine.sample.SamplingParams;
 import dev.dsv2.engine.sample.TopLogprobs;
-import dev.dsv2.engine.serve.ServingSettings;
 import dev.dsv2.tokenizer.HfTokenizer;
 import dev.dsv2.tokenizer.StreamingDetokenizer;
 import picocli.CommandLine.ArgGroup;
@@ -109,6 +108,9 @@ public final class GenerateCommand implements Callable<Integer> {
     @Mixin
     WeightsOption weights;
 
+    @Mixin
+    CpuKernelsOption cpuKernels;
+
     @Override
     public Integer call() throws IOException {
         DeviceChoice choice = device.select(model, weights.format);
@@ -132,7 +134,7 @@ public final class GenerateCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--stop needs a tokenizer.json in " + model);
         }
         WeightFormat format = weights.format;
-        Backend backend = ServingSettings.fromSystem().createBackend(choice);
+        Backend backend = cpuKernels.settings().createBackend(choice);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (DeepseekV2Model m = DeepseekV2Model.load(model, backend, format, progress())) {
             params.validate(m.config().vocabSize(), 20);

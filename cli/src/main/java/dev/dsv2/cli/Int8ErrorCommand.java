@@ -5,8 +5,8 @@ import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.model.DeepseekV2Model;
 import dev.dsv2.engine.model.WeightFormat;
 import dev.dsv2.engine.quant.Int8Agreement;
-import dev.dsv2.engine.serve.ServingSettings;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -40,12 +40,15 @@ public final class Int8ErrorCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object.")
     boolean json;
 
+    @Mixin
+    CpuKernelsOption cpuKernels;
+
     @Override
     public Integer call() throws Exception {
         if (steps < 1 || prompts < 1) {
             throw new IllegalArgumentException("--steps and --prompts must be >= 1, got " + steps + " and " + prompts);
         }
-        try (Backend backend = ServingSettings.fromSystem().createBackend();
+        try (Backend backend = cpuKernels.settings().createBackend();
              DeepseekV2Model bf16 = DeepseekV2Model.load(model, backend, WeightFormat.BF16, null);
              DeepseekV2Model int8 = DeepseekV2Model.load(model, backend, WeightFormat.INT8, null)) {
             if (bf16.weightFormat() != WeightFormat.BF16) {

@@ -7,7 +7,8 @@ import java.util.logging.Logger;
 
 /**
  * The one place that chooses the kernel backend: {@code scalar} forces the scalar oracle, otherwise the Vector API
- * backend. The requested name and thread count come from {@code dsv2.backend} / {@code dsv2.threads}, parsed by
+ * backend, its int8 matrix-vector products in Java or native ({@link CpuKernels}). The requested name, thread count
+ * and kernels come from {@code dsv2.backend} / {@code dsv2.threads} / {@code dsv2.cpu-kernels}, parsed by
  * {@link dev.dsv2.engine.serve.ServingSettings}. The choice is logged once.
  */
 public final class Backends {
@@ -33,7 +34,22 @@ public final class Backends {
     }
 
     public static Backend create(String requested, int threads) {
-        Backend b = canonicalName(requested).equals("scalar") ? new ScalarBackend() : new VectorBackend(threads);
+        return create(requested, threads, CpuKernels.JAVA);
+    }
+
+    /**
+     * The backend {@code requested}, its int8 matrix-vector products on {@code kernels}.
+     *
+     * @throws IllegalArgumentException for {@code native} kernels with the scalar backend
+     * @throws IllegalStateException    for {@code native} kernels where they cannot run, naming what is missing
+     */
+    public static Backend create(String requested, int threads, CpuKernels kernels) {
+        boolean scalar = canonicalName(requested).equals("scalar");
+        if (scalar && kernels == CpuKernels.NATIVE) {
+            throw new IllegalArgumentException("the scalar backend is the Java oracle: it runs no native kernels "
+                    + "(use dsv2.backend=auto or vector with dsv2.cpu-kernels=native)");
+        }
+        Backend b = scalar ? new ScalarBackend() : new VectorBackend(threads, kernels);
         LOG.fine(() -> "kernel backend: " + b.name());
         return b;
     }

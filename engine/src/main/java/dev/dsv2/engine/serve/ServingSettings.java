@@ -7,6 +7,7 @@ import dev.dsv2.engine.device.ModelParityProbe;
 import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.kernel.Backends;
+import dev.dsv2.engine.kernel.CpuKernels;
 import dev.dsv2.engine.model.WeightFormat;
 
 import java.nio.file.Path;
@@ -38,6 +39,8 @@ import java.util.function.Function;
  *       shards ({@link ExpertWire})</td></tr>
  *   <tr><td>{@code dsv2.gpu-memory-fraction}</td><td>0.90</td><td>(0, 1]: the share of a CUDA device's memory
  *       the process may use; sizes the latent cache in device memory ({@link DeviceMemoryPlan})</td></tr>
+ *   <tr><td>{@code dsv2.cpu-kernels}</td><td>java</td><td>java, native: int8 matrix-vector products on the bundled
+ *       AVX512-VNNI library, activations rounded to int8 per block of 32 ({@link CpuKernels}); opt-in</td></tr>
  * </table>
  * "0 = the default" for the starred keys matches the Helm values, where 0 stands for "not set".
  *
@@ -47,7 +50,8 @@ import java.util.function.Function;
  */
 public record ServingSettings(String backend, int threads, DeviceRequest device, WeightFormat weights,
                               OptionalInt kvCacheTokens, OptionalInt contextLimit, int maxBatchTokens, int maxRunning,
-                              int maxWaiting, ExpertWire expertWire, double gpuMemoryFraction) {
+                              int maxWaiting, ExpertWire expertWire, double gpuMemoryFraction,
+                              CpuKernels cpuKernels) {
     public static final String BACKEND = "dsv2.backend";
     public static final String THREADS = "dsv2.threads";
     public static final String DEVICE = "dsv2.device";
@@ -60,6 +64,7 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
     public static final String EXPERT_WIRE = "dsv2.expert-wire";
     public static final String GPU_MEMORY_FRACTION = "dsv2.gpu-memory-fraction";
     public static final double DEFAULT_GPU_MEMORY_FRACTION = 0.90;
+    public static final String CPU_KERNELS = "dsv2.cpu-kernels";
 
     public static final int DEFAULT_MAX_BATCH_TOKENS = 512;
     public static final int DEFAULT_MAX_RUNNING = 256;
@@ -68,9 +73,10 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
     public ServingSettings {
         backend = parseBackend(backend);
         atLeast(THREADS, threads, 1);
-        if (device == null || weights == null || expertWire == null) {
-            throw new IllegalArgumentException(DEVICE + ", " + WEIGHTS + " and " + EXPERT_WIRE + " must be set (use "
-                    + "DeviceRequest.AUTO, WeightFormat.BF16 and ExpertWire.BF16 for the defaults)");
+        if (device == null || weights == null || expertWire == null || cpuKernels == null) {
+            throw new IllegalArgumentException(DEVICE + ", " + WEIGHTS + ", " + EXPERT_WIRE + " and " + CPU_KERNELS
+                    + " must be set (use DeviceRequest.AUTO, WeightFormat.BF16, ExpertWire.BF16 and CpuKernels.JAVA "
+                    + "for the defaults)");
         }
         kvCacheTokens.ifPresent(t -> atLeast(KV_CACHE_TOKENS, t, 1));
         contextLimit.ifPresent(t -> atLeast(CONTEXT_LIMIT, t, 2));
@@ -80,12 +86,15 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
         DeviceMemoryPlan.validateFraction(gpuMemoryFraction);
     }
 
-    /** Settings with the default {@code dsv2.gpu-memory-fraction}. */
+    /**
+     * Settings with {@code dsv2.gpu-memory-fraction} and {@code dsv2.cpu-kernels} at their defaults
+     * ({@link #DEFAULT_GPU_MEMORY_FRACTION}, {@link CpuKernels#JAVA}).
+     */
     public ServingSettings(String backend, int threads, DeviceRequest device, WeightFormat weights,
                            OptionalInt kvCacheTokens, OptionalInt contextLimit, int maxBatchTokens, int maxRunning,
                            int maxWaiting, ExpertWire expertWire) {
         this(backend, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens, maxRunning, maxWaiting,
-                expertWire, DEFAULT_GPU_MEMORY_FRACTION);
+                expertWire, DEFAULT_GPU_MEMORY_FRACTION, CpuKernels.JAVA);
     }
 
     /** Every key at its default; threads = this machine's processors. */
@@ -112,8 +121,9 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
         ExpertWire wire = parseWith(EXPERT_WIRE, raw, ExpertWire::parse, ExpertWire.BF16);
         double fraction = parseWith(GPU_MEMORY_FRACTION, raw, ServingSettings::parseFraction,
                 DEFAULT_GPU_MEMORY_FRACTION);
+        CpuKernels kernels = parseWith(CPU_KERNELS, raw, CpuKernels::parse, CpuKernels.JAVA);
         return new ServingSettings(backend, threads.orElse(Runtime.getRuntime().availableProcessors()), device,
-                weights, kvTokens, limit, batchTokens, running, waiting, wire, fraction);
+                weights, kvTokens, limit, batchTokens, running, waiting, wire, fraction, kernels);
     }
 
     /** The keys from JVM system properties ({@code -Ddsv2.threads=4}), else environment variables (CLI tools). */
@@ -151,7 +161,7 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
      * kernels ({@link #createBackend(DeviceChoice)} for the model's backend after {@link #selectDevice}).
      */
     public Backend createBackend() {
-        return Backends.create(backend, threads);
+        return Backends.create(backend, threads, cpuKernels);
     }
 
     /** The backend the model runs on: the checked device backend {@code choice} carries, else the CPU's. */
@@ -179,42 +189,42 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
 
     public ServingSettings withBackend(String b) {
         return new ServingSettings(b, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, expertWire, gpuMemoryFraction);
+                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels);
     }
 
     public ServingSettings withDevice(DeviceRequest d) {
         return new ServingSettings(backend, threads, d, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, expertWire, gpuMemoryFraction);
+                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels);
     }
 
     public ServingSettings withWeights(WeightFormat w) {
         return new ServingSettings(backend, threads, device, w, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, expertWire, gpuMemoryFraction);
+                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels);
     }
 
     public ServingSettings withThreads(int t) {
         return new ServingSettings(backend, t, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, expertWire, gpuMemoryFraction);
+                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels);
     }
 
     public ServingSettings withKvCacheTokens(int tokens) {
         return new ServingSettings(backend, threads, device, weights, OptionalInt.of(tokens), contextLimit,
-                maxBatchTokens, maxRunning, maxWaiting, expertWire, gpuMemoryFraction);
+                maxBatchTokens, maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels);
     }
 
     public ServingSettings withContextLimit(int limit) {
         return new ServingSettings(backend, threads, device, weights, kvCacheTokens, OptionalInt.of(limit),
-                maxBatchTokens, maxRunning, maxWaiting, expertWire, gpuMemoryFraction);
+                maxBatchTokens, maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels);
     }
 
     public ServingSettings withBatchLimits(int batchTokens, int running) {
         return new ServingSettings(backend, threads, device, weights, kvCacheTokens, contextLimit, batchTokens,
-                running, maxWaiting, expertWire, gpuMemoryFraction);
+                running, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels);
     }
 
     public ServingSettings withExpertWire(ExpertWire w) {
         return new ServingSettings(backend, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, w, gpuMemoryFraction);
+                maxRunning, maxWaiting, w, gpuMemoryFraction, cpuKernels);
     }
 
     private static double parseFraction(String value) {
@@ -223,6 +233,11 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("'" + value + "' is not a number in (0, 1]");
         }
+    }
+
+    public ServingSettings withCpuKernels(CpuKernels k) {
+        return new ServingSettings(backend, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
+                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, k);
     }
 
     private static String parseBackend(String value) {

@@ -38,6 +38,15 @@ class ServingSettingsTest {
         assertEquals(256, s.maxRunning());
         assertEquals(4096, s.maxWaiting());
         assertEquals(ExpertWire.BF16, s.expertWire());
+        assertEquals(dev.dsv2.engine.kernel.CpuKernels.JAVA, s.cpuKernels(), "native kernels are opt-in");
+    }
+
+    @Test
+    void cpuKernelsAreJavaOrNativeAndABadValueIsRefusedNamingTheAcceptedOnes() {
+        assertEquals(dev.dsv2.engine.kernel.CpuKernels.NATIVE,
+                parse(Map.of("dsv2.cpu-kernels", " Native ")).cpuKernels());
+        assertEquals("dsv2.cpu-kernels (DSV2_CPU_KERNELS): unknown CPU kernels 'vnni' (expected java or native)",
+                refusal(Map.of("dsv2.cpu-kernels", "vnni")));
     }
 
     @Test

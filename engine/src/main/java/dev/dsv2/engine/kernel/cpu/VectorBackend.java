@@ -1,6 +1,7 @@
 package dev.dsv2.engine.kernel.cpu;
 
 import dev.dsv2.engine.kernel.Backend;
+import dev.dsv2.engine.kernel.CpuKernels;
 import dev.dsv2.engine.kernel.Weight;
 import dev.dsv2.engine.kernel.ExpertGroups;
 import dev.dsv2.engine.kernel.Widen;
@@ -27,39 +28,64 @@ import static dev.dsv2.engine.kernel.cpu.Lanes.L;
  *       streamed once at memory bandwidth), parallel over weight rows.</li>
  *   <li>More: {@link GemmKernels} (activations packed once, weight rows widened once per group of 48, 8×48 / 12×32
  *       register tiles), parallel over row groups.</li>
- *   <li>SwiGLU experts: two parallel phases for all groups at once — gate/up/SiLU over (expert, row group) units,
+ *   <li>SwiGLU experts ({@link GroupedSwiGlu}): two parallel phases for all groups at once — gate/up/SiLU over (expert, row group) units,
  *       then down. When every group is a decode-sized one (matrix-vector path), down runs per group in long runs of
  *       output rows into the group's own buffer, and the scaled rows are then added in a fixed order; otherwise
  *       down runs over hidden-dimension slices, each slice adding every expert's scaled contribution to its own
  *       columns, so no two threads write the same output.</li>
  * </ul>
  * Int8 weights ({@link Weight#isInt8()}) take the same routes: {@link Int8Kernels} for the matrix-vector and
- * transposed products, and their rows dequantized into the GEMM panels.
+ * transposed products, and their rows dequantized into the GEMM panels. With {@link CpuKernels#NATIVE} the int8
+ * matrix-vector products (the matrix-vector path of {@link #matmul} and of {@link #swiGlu}) run {@link NativeInt8}
+ * instead, per parallel chunk, on activations quantized once per call (per group for SwiGLU).
  * Per-thread scratch (packed activations, widened weights, tiles, scores) is kept in a thread-local, so the decode
  * loop does not allocate.
  */
 public final class VectorBackend extends HostBackend {
     /** Activation rows from which matmuls switch to the register-blocked GEMM path ({@code -Ddsv2.gemm.minRows}). */
-    private static final int GEMM_MIN_ROWS = Integer.getInteger("dsv2.gemm.minRows", 16);
-    /**
-     * Work units a SwiGLU call's matrix-vector gate/up rows (and, for an all-decode call, its down rows) are split
-     * into: enough for two threads to balance, few enough that each unit streams a long run of weight rows.
-     */
-    private static final int DOT_UNITS = 32;
+    static final int GEMM_MIN_ROWS = Integer.getInteger("dsv2.gemm.minRows", 16);
 
     /** Weight bytes per parallel chunk of a matrix-vector product: enough to amortise a chunk hand-off. */
     private static final int CHUNK_BYTES = 64 * 1024;
 
     private final WorkerPool pool;
     private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(() -> new Scratch());
+    private final GroupedSwiGlu swiGlu;
+    /** Whether int8 matrix-vector products run the native kernel ({@link CpuKernels#NATIVE}). */
+    private final boolean nativeInt8;
 
+    /** The Java kernels ({@link CpuKernels#JAVA}). */
     public VectorBackend(int threads) {
+        this(threads, CpuKernels.JAVA);
+    }
+
+    /**
+     * @throws IllegalStateException for {@link CpuKernels#NATIVE} where the native kernels cannot run, naming what is
+     *                               missing ({@link NativeInt8#unavailableReason})
+     */
+    public VectorBackend(int threads, CpuKernels kernels) {
+        if (kernels == CpuKernels.NATIVE) {
+            NativeInt8.require();
+        }
+        this.nativeInt8 = kernels == CpuKernels.NATIVE;
         this.pool = new WorkerPool(threads);
+        this.swiGlu = new GroupedSwiGlu(this);
     }
 
     @Override
     public String name() {
-        return "vector(" + F.vectorBitSize() + "-bit, " + pool.threads() + " threads)";
+        return "vector(" + F.vectorBitSize() + "-bit, " + pool.threads() + " threads" + (nativeInt8
+                ? ", native int8 kernels" : "") + ")";
+    }
+
+    /** Whether int8 matrix-vector products run the native kernel. */
+    boolean nativeInt8() {
+        return nativeInt8;
+    }
+
+    /** The kernels int8 matrix-vector products run. */
+    public CpuKernels cpuKernels() {
+        return nativeInt8 ? CpuKernels.NATIVE : CpuKernels.JAVA;
     }
 
     public WorkerPool pool() {
@@ -87,10 +113,20 @@ public final class VectorBackend extends HostBackend {
         private float[] out;
         private int outOff;
         private int outStride;
+        /** The quantized activations of the native kernel, or null for the Java kernels. */
+        private byte[] xq;
+        private float[] xs;
 
         MatVecTask set(Weight w, float[] xp, int batch, float[] out, int outOff, int outStride) {
+            return set(w, xp, null, null, batch, out, outOff, outStride);
+        }
+
+        MatVecTask set(Weight w, float[] xp, byte[] xq, float[] xs, int batch, float[] out, int outOff,
+                       int outStride) {
             this.w = w;
             this.xp = xp;
+            this.xq = xq;
+            this.xs = xs;
             this.batch = batch;
             this.out = out;
             this.outOff = outOff;
@@ -101,11 +137,18 @@ public final class VectorBackend extends HostBackend {
         void clear() {
             w = null;
             xp = null;
+            xq = null;
+            xs = null;
             out = null;
         }
 
         @Override
         public void run(int q0, int q1) {
+            if (xq != null) {
+                NativeInt8.rows(w, 4 * q0, Math.min(w.rows(), 4 * q1), xq, 0, xs, 0, batch, out, outOff, outStride,
+                        false);
+                return;
+            }
             int cols = w.cols();
             MatVecKernels.rows(w, 4 * q0, Math.min(w.rows(), 4 * q1), xp, 0, cols, batch, out, outOff, outStride,
                     false, scratch().row(MatVecKernels.scratchFloats(cols)));
@@ -113,9 +156,8 @@ public final class VectorBackend extends HostBackend {
     }
 
     /** Growable per-thread buffers; each field is used at one nesting level only. */
-    private final class Scratch {
+    final class Scratch {
         final MatVecTask matVecTask = new MatVecTask();
-        final SwiGluTask swiGluTask = new SwiGluTask();
         float[] pack = new float[0];
         float[] widen = new float[0];
         float[] widen2 = new float[0];
@@ -124,6 +166,14 @@ public final class VectorBackend extends HostBackend {
         float[] scores = new float[0];
         float[] acc = new float[0];
         float[] acc2 = new float[0];
+        byte[] codes = new byte[0];
+        float[] codeScales = new float[0];
+        byte[] codes2 = new byte[0];
+        float[] codeScales2 = new float[0];
+
+        static byte[] grow(byte[] a, int n) {
+            return a.length >= n ? a : new byte[Math.max(n, a.length + a.length / 2)];
+        }
 
         static float[] grow(float[] a, int n) {
             return a.length >= n ? a : new float[Math.max(n, a.length + a.length / 2)];
@@ -160,9 +210,26 @@ public final class VectorBackend extends HostBackend {
         float[] acc2(int n) {
             return acc2 = grow(acc2, n);
         }
+
+        /** Quantized activations of the native kernel: codes, their scales; a second pair for SwiGLU's h. */
+        byte[] codes(int n) {
+            return codes = grow(codes, n);
+        }
+
+        float[] codeScales(int n) {
+            return codeScales = grow(codeScales, n);
+        }
+
+        byte[] codes2(int n) {
+            return codes2 = grow(codes2, n);
+        }
+
+        float[] codeScales2(int n) {
+            return codeScales2 = grow(codeScales2, n);
+        }
     }
 
-    private Scratch scratch() {
+    Scratch scratch() {
         return scratch.get();
     }
 
@@ -177,6 +244,10 @@ public final class VectorBackend extends HostBackend {
             return;
         }
         int rows = w.rows();
+        if (batch < GEMM_MIN_ROWS && nativeInt8 && w.isInt8()) {
+            nativeMatVec(w, x, xOff, xStride, out, outOff, outStride, batch);
+            return;
+        }
         if (batch < GEMM_MIN_ROWS) {
             int quads = (rows + 3) / 4;
             int cols = w.cols();
@@ -208,6 +279,25 @@ public final class VectorBackend extends HostBackend {
                 gemmGroup(w, g * GROUP_ROWS, xP, batch, out, outOff, outStride);
             }
         });
+    }
+
+    /** {@link #matmul}'s matrix-vector path on the native kernel: activations quantized once, rows in chunks. */
+    private void nativeMatVec(Weight w, float[] x, int xOff, int xStride, float[] out, int outOff, int outStride,
+                              int batch) {
+        int cols = w.cols();
+        byte[] xq = scratch().codes(batch * cols);
+        float[] xs = scratch().codeScales(NativeInt8.scaleCount(batch, cols));
+        NativeInt8.quantize(x, xOff, xStride, batch, cols, false, xq, 0, xs, 0);
+        if (pool.busy()) {
+            NativeInt8.rows(w, 0, w.rows(), xq, 0, xs, 0, batch, out, outOff, outStride, false);
+            return;
+        }
+        MatVecTask t = scratch().matVecTask.set(w, null, xq, xs, batch, out, outOff, outStride);
+        try {
+            pool.parallelFor((w.rows() + 3) / 4, quadGrain(w), t);
+        } finally {
+            t.clear();
+        }
     }
 
     /** Output rows {@code [r0, r0 + GROUP_ROWS)} of a GEMM over packed activations, stored row-major. */
@@ -322,276 +412,7 @@ public final class VectorBackend extends HostBackend {
 
     @Override
     public void swiGlu(ExpertGroups eg, float[] x, int xOff, float[] out, int outOff) {
-        int groups = eg.groupCount();
-        if (groups == 0) {
-            return;
-        }
-        int d = eg.hiddenSize();
-        boolean allDot = true;
-        long dotRows = 0;
-        for (int g = 0; g < groups; g++) {
-            boolean dot = eg.rowCount(g) < GEMM_MIN_ROWS;
-            allDot &= dot;
-            dotRows += dot ? eg.gate(g).rows() : 0;
-        }
-        // Whole pair blocks: a matrix-vector group's h is pair-ordered, and a unit's rows map onto themselves.
-        int dotSpan = Lanes.roundUp((int) Math.max(4L * MatVecKernels.P, (dotRows + DOT_UNITS - 1) / DOT_UNITS),
-                MatVecKernels.P);
-        // Gate/up work unit in weight rows (spanOf): GEMM groups widen 48 rows at a time; matrix-vector groups take
-        // dotSpan rows (about DOT_UNITS units per call), so a unit streams a long run. The down projection: per
-        // group in long runs when every group is matrix-vector (downPerGroup), else in 48-row slices of the hidden
-        // dimension across all groups.
-        int inSize = 0;
-        int hSize = 0;
-        int units = 0;
-        for (int g = 0; g < groups; g++) {
-            int m = eg.rowCount(g);
-            int inter = eg.gate(g).rows();
-            eg.inputOffsets()[g] = inSize;
-            eg.hiddenOffsets()[g] = hSize;
-            eg.unitStarts()[g] = units;
-            boolean gemm = m >= GEMM_MIN_ROWS;
-            inSize += gemm ? GemmKernels.packedSize(m, d) : m * d;
-            hSize += gemm ? GemmKernels.packedSize(m, inter) : m * inter;
-            int span = spanOf(eg, g, dotSpan);
-            units += (inter + span - 1) / span;
-        }
-        eg.unitStarts()[groups] = units;
-        SwiGluTask t = scratch().swiGluTask.set(eg, x, xOff, d, eg.input(inSize), eg.hidden(hSize), out, outOff,
-                dotSpan);
-        try {
-            if (groups == 1 && eg.rowCount(0) >= GEMM_MIN_ROWS) {
-                pool.parallelFor((eg.rowCount(0) + BLOCK - 1) / BLOCK, 1, t.phase(SwiGluTask.PACK));
-            } else {
-                // A decode step's few rows are copied in less time than a hand-off to the workers takes.
-                int grain = (long) eg.entryCount() * d < (1 << 16) ? groups : 1;
-                pool.parallelFor(groups, grain, t.phase(SwiGluTask.GATHER));
-            }
-            pool.parallelFor(units, 1, t.phase(SwiGluTask.GATE_UP));
-            if (allDot) {
-                // Down per group in long runs of output rows (about DOT_UNITS units, at least 48 rows each) into
-                // the group's own rows of a buffer; then each entry's row is added, scaled, into out in entry order
-                // (a fixed order, so the result does not depend on which thread ran which unit).
-                int unitsPerGroup = Math.max(1, Math.min((d + GROUP_ROWS - 1) / GROUP_ROWS, DOT_UNITS / groups));
-                t.downSpan = Lanes.roundUp((d + unitsPerGroup - 1) / unitsPerGroup, 4);
-                t.downUnits = (d + t.downSpan - 1) / t.downSpan;
-                t.y = eg.downOut(eg.entryCount() * d);
-                pool.parallelFor(groups * t.downUnits, 1, t.phase(SwiGluTask.DOWN_PER_GROUP));
-                for (int e = 0, n = eg.entryCount(); e < n; e++) {
-                    MatVecKernels.axpy(eg.scale(e), t.y, e * d, out, outOff + eg.row(e) * d, d);
-                }
-            } else {
-                pool.parallelFor((d + GROUP_ROWS - 1) / GROUP_ROWS, 1, t.phase(SwiGluTask.DOWN_SLICES));
-            }
-        } finally {
-            t.clear();
-        }
-    }
-
-    /**
-     * The parallel phases of one {@link #swiGlu} call, as a reusable task object (one per calling thread, so a
-     * decode step's SwiGLU calls create no task objects).
-     */
-    private final class SwiGluTask implements WorkerPool.RangeTask {
-        static final int PACK = 0;
-        static final int GATHER = 1;
-        static final int GATE_UP = 2;
-        static final int DOWN_PER_GROUP = 3;
-        static final int DOWN_SLICES = 4;
-
-        private int phase;
-        private ExpertGroups eg;
-        private float[] x;
-        private int xOff;
-        private int d;
-        private float[] in;
-        private float[] h;
-        private float[] out;
-        private int outOff;
-        private int dotSpan;
-        float[] y;
-        int downSpan;
-        int downUnits;
-
-        SwiGluTask set(ExpertGroups eg, float[] x, int xOff, int d, float[] in, float[] h, float[] out, int outOff,
-                       int dotSpan) {
-            this.eg = eg;
-            this.x = x;
-            this.xOff = xOff;
-            this.d = d;
-            this.in = in;
-            this.h = h;
-            this.out = out;
-            this.outOff = outOff;
-            this.dotSpan = dotSpan;
-            return this;
-        }
-
-        SwiGluTask phase(int phase) {
-            this.phase = phase;
-            return this;
-        }
-
-        void clear() {
-            eg = null;
-            x = null;
-            in = null;
-            h = null;
-            out = null;
-            y = null;
-        }
-
-        @Override
-        public void run(int from, int to) {
-            switch (phase) {
-                case PACK -> GemmKernels.packBlocks(x, xOff, d, eg.rowArray(), eg.start(0), eg.rowCount(0), d, in,
-                        eg.inputOffsets()[0], from, to);
-                case GATHER -> gatherInputs(eg, x, xOff, d, in, from, to);
-                case GATE_UP -> {
-                    for (int u = from; u < to; u++) {
-                        int g = groupOfUnit(eg, u);
-                        int span = spanOf(eg, g, dotSpan);
-                        gateUp(eg, g, (u - eg.unitStarts()[g]) * span, span, in, h);
-                    }
-                }
-                case DOWN_PER_GROUP -> {
-                    for (int u = from; u < to; u++) {
-                        int g = u / downUnits;
-                        int r0 = (u % downUnits) * downSpan;
-                        Weight down = eg.down(g);
-                        int inter = down.cols();
-                        MatVecKernels.rows(down, r0, Math.min(d, r0 + downSpan), h, eg.hiddenOffsets()[g], inter,
-                                eg.rowCount(g), y, eg.start(g) * d, d, false,
-                                scratch().row(MatVecKernels.scratchFloats(inter)));
-                    }
-                }
-                case DOWN_SLICES -> {
-                    for (int sl = from; sl < to; sl++) {
-                        for (int g = 0; g < eg.groupCount(); g++) {
-                            down(eg, g, sl * GROUP_ROWS, GROUP_ROWS, h, out, outOff);
-                        }
-                    }
-                }
-                default -> throw new IllegalStateException("unknown SwiGLU phase " + phase);
-            }
-        }
-    }
-
-    /** Each group's rows of {@code x}: packed for the GEMM kernels, or gathered row-major for the dot kernels. */
-    private static void gatherInputs(ExpertGroups eg, float[] x, int xOff, int d, float[] in, int g0, int g1) {
-        for (int g = g0; g < g1; g++) {
-            int m = eg.rowCount(g);
-            if (m >= GEMM_MIN_ROWS) {
-                GemmKernels.pack(x, xOff, d, eg.rowArray(), eg.start(g), m, d, in, eg.inputOffsets()[g]);
-            } else {
-                for (int j = 0; j < m; j++) {
-                    MatVecKernels.toPairOrder(x, xOff + eg.row(eg.start(g) + j) * d, d, in,
-                            eg.inputOffsets()[g] + j * d);
-                }
-            }
-        }
-    }
-
-    /** Gate/up rows per unit of group g: whole pair blocks for the matrix-vector path (its h is pair-ordered). */
-    private static int spanOf(ExpertGroups eg, int g, int dotSpan) {
-        return eg.rowCount(g) < GEMM_MIN_ROWS ? dotSpan : GROUP_ROWS;
-    }
-
-    private static int groupOfUnit(ExpertGroups eg, int u) {
-        int lo = 0;
-        int hi = eg.groupCount() - 1;
-        while (lo < hi) {
-            int mid = (lo + hi + 1) >>> 1;
-            if (eg.unitStarts()[mid] <= u) {
-                lo = mid;
-            } else {
-                hi = mid - 1;
-            }
-        }
-        return lo;
-    }
-
-    /** Hidden units {@code [r0, r0 + span)} of group g: {@code h = silu(gate·x) ⊙ (up·x)}. */
-    private void gateUp(ExpertGroups eg, int g, int r0, int span, float[] in, float[] h) {
-        Scratch s = scratch();
-        Weight gate = eg.gate(g);
-        Weight up = eg.up(g);
-        int m = eg.rowCount(g);
-        int d = gate.cols();
-        int inter = gate.rows();
-        int count = Math.min(span, inter - r0);
-        int inOff = eg.inputOffsets()[g];
-        int hOff = eg.hiddenOffsets()[g];
-        if (m < GEMM_MIN_ROWS) {
-            // h is kept in pair order (the down projection's input); a span is whole pair blocks, so the pair
-            // positions of rows [r0, r0 + count) are [r0, r0 + count) again.
-            float[] row = s.row(MatVecKernels.scratchFloats(d));
-            float[] u = s.temp(m * span);
-            MatVecKernels.rows(gate, r0, r0 + count, in, inOff, d, m, h, hOff, inter, true, row);
-            MatVecKernels.rows(up, r0, r0 + count, in, inOff, d, m, u, -r0, span, true, row);
-            for (int b = 0; b < m; b++) {
-                int ho = hOff + b * inter + r0;
-                Lanes.siluMul(h, ho, u, b * span, h, ho, count);
-            }
-            return;
-        }
-        int padded = GemmKernels.paddedRows(count);
-        float[] pwGate = s.widen(GROUP_ROWS * d);
-        float[] pwUp = s.widen2(GROUP_ROWS * d);
-        GemmKernels.widenRows(gate, r0, count, padded, pwGate);
-        GemmKernels.widenRows(up, r0, count, padded, pwUp);
-        float[] accGate = s.acc(GemmKernels.accSize(m));
-        float[] accUp = s.acc2(GemmKernels.accSize(m));
-        GemmKernels.groupProduct(pwGate, padded, d, in, inOff, m, accGate);
-        GemmKernels.groupProduct(pwUp, padded, d, in, inOff, m, accUp);
-        for (int b0 = 0; b0 < m; b0 += BLOCK) {
-            int width = GemmKernels.blockWidth(m, b0);
-            for (int i = 0; i < count; i++) {
-                // h is down's packed input: its k index (the intermediate row) in pair order
-                int t = GemmKernels.accIndex(b0, i);
-                Lanes.siluMul(accGate, t, accUp, t, h,
-                        hOff + b0 * inter + MatVecKernels.pairPos(r0 + i, inter) * width, width);
-            }
-        }
-    }
-
-    /** Output columns {@code [r0, r0 + span)} of group g's down projection, scaled into each entry's row. */
-    private void down(ExpertGroups eg, int g, int r0, int span, float[] h, float[] out, int outOff) {
-        Scratch s = scratch();
-        Weight down = eg.down(g);
-        int m = eg.rowCount(g);
-        int d = down.rows();
-        int inter = down.cols();
-        int count = Math.min(span, d - r0);
-        int hOff = eg.hiddenOffsets()[g];
-        int first = eg.start(g);
-        if (m < GEMM_MIN_ROWS) {
-            float[] y = s.temp(m * span);
-            MatVecKernels.rows(down, r0, r0 + count, h, hOff, inter, m, y, -r0, span, false,
-                    s.row(MatVecKernels.scratchFloats(inter)));
-            for (int b = 0; b < m; b++) {
-                MatVecKernels.axpy(eg.scale(first + b), y, b * span, out,
-                        outOff + eg.row(first + b) * d + r0, count);
-            }
-            return;
-        }
-        int padded = GemmKernels.paddedRows(count);
-        float[] pw = s.widen(GROUP_ROWS * inter);
-        GemmKernels.widenRows(down, r0, count, padded, pw);
-        float[] acc = s.acc(GemmKernels.accSize(m));
-        GemmKernels.groupProduct(pw, padded, inter, h, hOff, m, acc);
-        for (int b0 = 0; b0 < m; b0 += BLOCK) {
-            int nb = Math.min(GemmKernels.blockWidth(m, b0), m - b0);
-            int base = GemmKernels.accIndex(b0, 0);
-            for (int j = 0; j < nb; j++) {
-                int e = first + b0 + j;
-                float sc = eg.scale(e);
-                int o = outOff + eg.row(e) * d + r0;
-                for (int i = 0, t = base + j; i < count; i++, t += BLOCK) {
-                    out[o + i] += sc * acc[t];
-                }
-            }
-        }
+        swiGlu.run(eg, x, xOff, out, outOff);
     }
 
     @Override

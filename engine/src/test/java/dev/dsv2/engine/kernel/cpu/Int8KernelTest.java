@@ -148,32 +148,41 @@ class Int8KernelTest {
         assertEquals(full[5], part[1]);
     }
 
+    /** Three random int8 experts {gate, up, down} of hidden size d and intermediate size inter. */
+    static Weight[][] threeExperts(int d, int inter) {
+        Weight[][] experts = new Weight[3][];
+        for (int e = 0; e < 3; e++) {
+            experts[e] = new Weight[]{randomInt8(inter, d, 100 + e), randomInt8(inter, d, 200 + e),
+                randomInt8(d, inter, 300 + e)};
+        }
+        return experts;
+    }
+
+    /** Expert e routed counts[e] of the rows (round robin over {@code rows}), with scale 0.5 + e. */
+    static ExpertGroups groups(Weight[][] experts, int[] counts, int rows) {
+        ExpertGroups g = new ExpertGroups();
+        int next = 0;
+        for (int e = 0; e < experts.length; e++) {
+            if (counts[e] == 0) {
+                continue;
+            }
+            g.addGroup(experts[e][0], experts[e][1], experts[e][2]);
+            for (int j = 0; j < counts[e]; j++) {
+                g.addRow((next++) % rows, 0.5f + e);
+            }
+        }
+        return g;
+    }
+
     @Test
     void expertSwiGluMatchesScalarOracleForDecodeAndGemmGroups() {
         int d = 160;
         int inter = 96;
-        Weight[] gates = new Weight[3];
-        Weight[] ups = new Weight[3];
-        Weight[] downs = new Weight[3];
-        for (int e = 0; e < 3; e++) {
-            gates[e] = randomInt8(inter, d, 100 + e);
-            ups[e] = randomInt8(inter, d, 200 + e);
-            downs[e] = randomInt8(d, inter, 300 + e);
-        }
+        Weight[][] experts = threeExperts(d, inter);
         for (int[] counts : new int[][]{{1, 2, 1}, {3, 17, 5}, {20, 1, 0}}) {
             int rows = 24;
             float[] x = KernelDifferentialTest.randomVector(rows * d, 7);
-            ExpertGroups g = new ExpertGroups();
-            int next = 0;
-            for (int e = 0; e < 3; e++) {
-                if (counts[e] == 0) {
-                    continue;
-                }
-                g.addGroup(gates[e], ups[e], downs[e]);
-                for (int j = 0; j < counts[e]; j++) {
-                    g.addRow((next++) % rows, 0.5f + e);
-                }
-            }
+            ExpertGroups g = groups(experts, counts, rows);
             float[] expected = new float[rows * d];
             float[] actual = new float[rows * d];
             SCALAR.swiGlu(g, x, 0, expected, 0);

@@ -1,0 +1,32 @@
+package dev.dsv2.cli;
+
+import dev.dsv2.engine.kernel.CpuKernels;
+import dev.dsv2.engine.serve.ServingSettings;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code --cpu-kernels java|native} of the commands that run the model: the settings' {@code dsv2.cpu-kernels}
+ * ({@link CpuKernels}) for this run; a bad value is refused naming the value and the accepted ones.
+ */
+public final class CpuKernelsOption {
+
+    @Option(names = "--cpu-kernels", paramLabel = "java|native",
+            description = "Kernels of int8 matrix-vector products (decode): java (the default, bit-exact) or native "
+                    + "(opt-in: the bundled AVX512-VNNI library, activations rounded to int8 per block of 32 like "
+                    + "llama.cpp's Q8_0; refused naming what is missing where the CPU or platform cannot run it). "
+                    + "bf16 weights and prefill GEMMs run the Java kernels either way. Default: dsv2.cpu-kernels.")
+    String kernels;
+
+    /** The serving settings of this process ({@code -D} keys, environment) with this option applied when given. */
+    ServingSettings settings() {
+        ServingSettings s = ServingSettings.fromSystem();
+        if (kernels == null) {
+            return s;
+        }
+        try {
+            return s.withCpuKernels(CpuKernels.parse(kernels));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--cpu-kernels: " + e.getMessage(), e);
+        }
+    }
+}

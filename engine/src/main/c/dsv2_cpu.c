@@ -1,0 +1,222 @@
+/*
+ * dsv2 native CPU kernels: the int8 matrix-vector product of decode with AVX512-VNNI (vpdpbusd), called from
+ * dev.dsv2.engine.kernel.cpu.NativeInt8 through the FFM API (docs/int8.md, "The native kernel").
+ *
+ * Weights: int8 codes q[r, c] in [-127, 127], row-major [rows, cols], one bf16 scale per block of 32 values of a
+ * row (s[r, c / 32]), as Weight.isInt8() holds them. Activations: quantized per block of 32 to int8 codes with a
+ * float scale (max|x| / 127, round to nearest even), like llama.cpp's Q8_0 activations. The product of a block is
+ * an exact int32 (vpdpbusd of |x| as unsigned bytes and the weight codes carrying x's sign: a masked subtract from
+ * zero, no overflow since codes are in [-127, 127]); it is converted to float and multiplied by the block's two
+ * scales, then accumulated in float.
+ *
+ * Pair order: the Java kernels keep activations in "pair order" (every block of 2 * half values holds the even ones
+ * first, then the odd ones; half = float lanes of the JVM's vectors); pairHalf = 0 means natural order.
+ */
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#define BLOCK 32
+#define EXPORT __attribute__((visibility("default")))
+
+/* Version of the C interface; NativeInt8 refuses a library of another one. */
+EXPORT int32_t dsv2_cpu_abi_version(void) { return 1; }
+
+/* Where value c of n sits in pair order of half lanes (MatVecKernels.pairPos); pairHalf 0: natural order. */
+static inline int64_t pair_pos(int64_t c, int64_t n, int32_t half) {
+    if (half == 0) {
+        return c;
+    }
+    int64_t p = 2 * (int64_t) half;
+    int64_t full = n / p * p;
+    if (c >= full) {
+        return c;
+    }
+    int64_t i = c % p;
+    return c - i + (i >> 1) + (i & 1) * half;
+}
+
+/*
+ * Quantizes m activation rows x[xOff + b * xStride, + n) (n a multiple of 32; pair order of pairHalf lanes) into codes
+ * q[qOff + b * n, + n) in natural order and scales qs[qsOff + b * n / 32, + n / 32): per block of 32,
+ * d = max |x| / 127, code = rint(x / d) clamped to [-127, 127], scale d; a block where d is 0 (all zeros, or
+ * below 127 times the smallest subnormal) has codes 0 and scale 0. Division, not a multiply by 127 / max |x|: that
+ * reciprocal overflows to infinity for blocks of tiny values (x * inf = NaN).
+ */
+EXPORT void dsv2_quantize_rows(const float *x, int64_t xOff, int64_t xStride, int32_t m, int32_t n,
+                               int32_t pairHalf, int8_t *q, int64_t qOff, float *qs, int64_t qsOff) {
+    float nat[BLOCK];
+    x += xOff;
+    q += qOff;
+    qs += qsOff;
+    for (int32_t b = 0; b < m; b++) {
+        const float *xr = x + (int64_t) b * xStride;
+        int8_t *qr = q + (int64_t) b * n;
+        float *sr = qs + (int64_t) b * (n / BLOCK);
+        for (int32_t c = 0; c < n; c += BLOCK) {
+            for (int32_t j = 0; j < BLOCK; j++) {
+                nat[j] = xr[pair_pos(c + j, n, pairHalf)];
+            }
+            float amax = 0.0f;
+            for (int32_t j = 0; j < BLOCK; j++) {
+                float a = nat[j] < 0 ? -nat[j] : nat[j];
+                amax = a > amax ? a : amax;
+            }
+            float d = amax / 127.0f;
+            if (d == 0.0f) {
+                memset(qr + c, 0, BLOCK);
+                sr[c / BLOCK] = 0.0f;
+                continue;
+            }
+            __m512 dv = _mm512_set1_ps(d);
+            for (int32_t j = 0; j < BLOCK; j += 16) {
+                /* vcvtps2dq rounds to nearest even (the default MXCSR mode); saturating narrow to bytes. */
+                __m512i v = _mm512_cvtps_epi32(_mm512_div_ps(_mm512_loadu_ps(nat + j), dv));
+                v = _mm512_max_epi32(_mm512_min_epi32(v, _mm512_set1_epi32(127)), _mm512_set1_epi32(-127));
+                _mm_storeu_si128((__m128i *) (qr + c + j), _mm512_cvtsepi32_epi8(v));
+            }
+            sr[c / BLOCK] = d;
+        }
+    }
+}
+
+/* Word indices placing bf16 scale 0 in the high half of dword lanes 0-7 and scale 1 in lanes 8-15. */
+static inline __m512i scale_index(void) {
+    return _mm512_set_epi16(1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0,
+                            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+}
+
+/* Activation scales of blocks k, k + 1 (k only when tail) broadcast to lanes 0-7 and 8-15. */
+static inline __m512 act_scales(const float *xs, int tail) {
+    __m512 two = _mm512_maskz_loadu_ps(tail ? 0x1 : 0x3, xs);
+    return _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), two);
+}
+
+/* Weight scales (bf16) of blocks k, k + 1 (k only when tail) as floats in lanes 0-7 and 8-15. */
+static inline __m512 weight_scales(const uint16_t *ws, int tail) {
+    __m512i two = _mm512_maskz_loadu_epi16(tail ? 0x1 : 0x3, ws);
+    return _mm512_castsi512_ps(_mm512_maskz_permutexvar_epi16(0xAAAAAAAAu, scale_index(), two));
+}
+
+/*
+ * One step of 64 columns from c (32 when tail) of R weight rows from r times M activation rows: each activation's
+ * |codes| and sign mask are taken once, each weight vector once, and every (row, activation) pair does a masked
+ * negate, a vpdpbusd, a conversion and a multiply-add by its per-lane scale product. The weight rows of the next
+ * four-row block are prefetched at the same columns: without it one thread streamed ~9 GB/s, with it ~20 (the loop
+ * holds too few misses in flight on its own; docs/int8.md).
+ */
+static inline __attribute__((always_inline)) void step(const int8_t *w, const uint16_t *ws, int32_t cols,
+        int64_t r, int R, const int8_t *xq, const float *xs, int M, int32_t c, int tail, __m512 acc[4][4]) {
+    const __m512i zero = _mm512_setzero_si512();
+    const __mmask64 lm = tail ? 0xFFFFFFFFull : ~0ull;
+    int32_t nb = cols / BLOCK;
+    int32_t k = c / BLOCK;
+    __m512i xa[4];
+    __mmask64 neg[4];
+    __m512 xsv[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < M; j++) {
+        const int8_t *p = xq + (int64_t) j * cols + c;
+        __m512i v = tail ? _mm512_maskz_loadu_epi8(lm, p) : _mm512_loadu_si512(p);
+        xa[j] = _mm512_abs_epi8(v);
+        neg[j] = _mm512_movepi8_mask(v);
+        xsv[j] = act_scales(xs + (int64_t) j * nb + k, tail);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) {
+        const int8_t *p = w + (r + i) * (int64_t) cols + c;
+        __m512i wv = tail ? _mm512_maskz_loadu_epi8(lm, p) : _mm512_loadu_si512(p);
+        _mm_prefetch((const char *) (p + 4 * (int64_t) cols), _MM_HINT_T0);
+        __m512 wsv = weight_scales(ws + (r + i) * (int64_t) nb + k, tail);
+#pragma GCC unroll 4
+        for (int j = 0; j < M; j++) {
+            __m512i signed_w = _mm512_mask_sub_epi8(wv, neg[j], zero, wv);
+            __m512 d = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, xa[j], signed_w));
+            acc[i][j] = _mm512_fmadd_ps(d, _mm512_mul_ps(wsv, xsv[j]), acc[i][j]);
+        }
+    }
+}
+
+/* R weight rows from r times M activation rows into res[i * 4 + j]: the 64-column steps, then a tail of 32. */
+static inline __attribute__((always_inline)) void block(const int8_t *w, const uint16_t *ws, int32_t cols,
+        int64_t r, int R, const int8_t *xq, const float *xs, int M, float *res) {
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) {
+#pragma GCC unroll 4
+        for (int j = 0; j < M; j++) {
+            acc[i][j] = _mm512_setzero_ps();
+        }
+    }
+    int32_t full = cols / (2 * BLOCK) * (2 * BLOCK);
+    for (int32_t c = 0; c < full; c += 2 * BLOCK) {
+        step(w, ws, cols, r, R, xq, xs, M, c, 0, acc);
+    }
+    if (full < cols) {
+        step(w, ws, cols, r, R, xq, xs, M, full, 1, acc);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) {
+#pragma GCC unroll 4
+        for (int j = 0; j < M; j++) {
+            res[i * 4 + j] = _mm512_reduce_add_ps(acc[i][j]);
+        }
+    }
+}
+
+/*
+ * The R x M block at weight row r and activation group xq, xs (M rows) stored at out[o + j * outStride + pos(r + i)];
+ * one function per shape, so each gets its own register allocation.
+ */
+#define DEFINE_BLOCK(R, M)                                                                                          \
+    static __attribute__((noinline)) void block_##R##x##M(const int8_t *w, const uint16_t *ws, int32_t rows,     \
+            int32_t cols, int64_t r, const int8_t *xq, const float *xs, float *out, int64_t o, int64_t outStride, \
+            int32_t pairHalf) {                                                                                   \
+        float res[16];                                                                                            \
+        block(w, ws, cols, r, R, xq, xs, M, res);                                                                 \
+        for (int i = 0; i < R; i++) {                                                                             \
+            int64_t p = pair_pos(r + i, rows, pairHalf);                                                          \
+            for (int j = 0; j < M; j++) {                                                                         \
+                out[o + j * outStride + p] = res[i * 4 + j];                                                      \
+            }                                                                                                     \
+        }                                                                                                         \
+    }
+DEFINE_BLOCK(4, 4)
+DEFINE_BLOCK(4, 3)
+DEFINE_BLOCK(4, 2)
+DEFINE_BLOCK(4, 1)
+DEFINE_BLOCK(1, 4)
+DEFINE_BLOCK(1, 3)
+DEFINE_BLOCK(1, 2)
+DEFINE_BLOCK(1, 1)
+
+typedef void (*block_fn)(const int8_t *, const uint16_t *, int32_t, int32_t, int64_t, const int8_t *, const float *,
+                         float *, int64_t, int64_t, int32_t);
+/* BLOCKS[R == 4][M]: the block function of R weight rows and M activation rows. */
+static const block_fn BLOCKS[2][5] = {
+    {0, block_1x1, block_1x2, block_1x3, block_1x4},
+    {0, block_4x1, block_4x2, block_4x3, block_4x4},
+};
+
+/*
+ * Weight rows [r0, r1) of w (int8 codes [rows, cols], bf16 scales ws [rows, cols / 32]) times m quantized activation
+ * rows (codes xq[xqOff + b * cols, + cols), scales xs[xsOff + b * cols / 32, + cols / 32)): the product of row r
+ * and activation b goes to out[outOff + b * outStride + pos(r)], pos = pair position of r among rows for
+ * pairHalf > 0. cols is a multiple of 32. Weight rows four at a time (then singles) against up to four activation
+ * rows; each four-row block is finished for every activation group before the next (so it is read from memory once).
+ */
+EXPORT void dsv2_int8_rows(const int8_t *w, const uint16_t *ws, int32_t rows, int32_t cols, int32_t r0, int32_t r1,
+                           const int8_t *xq, int64_t xqOff, const float *xs, int64_t xsOff, int32_t m, float *out,
+                           int64_t outOff, int64_t outStride, int32_t pairHalf) {
+    xq += xqOff;
+    xs += xsOff;
+    for (int64_t r = r0; r < r1;) {
+        int R = r + 4 <= r1 ? 4 : 1;
+        for (int32_t b = 0; b < m; b += 4) {
+            int M = m - b < 4 ? m - b : 4;
+            BLOCKS[R == 4][M](w, ws, rows, cols, r, xq + (int64_t) b * cols, xs + (int64_t) b * (cols / BLOCK), out,
+                              outOff + b * outStride, outStride, pairHalf);
+        }
+        r += R;
+    }
+}

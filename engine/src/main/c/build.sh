@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Compiles dsv2_cpu.c (the native int8 decode kernel, docs/int8.md) with gcc into the committed artefact
+# Compiles dsv2_cpu.c (the native int8 and bf16 decode kernels, docs/int8.md, docs/performance.md) with gcc into the committed artefact
 #   src/main/resources/dev/dsv2/engine/native/linux-x86_64/libdsv2cpu.so
 # and MANIFEST beside it: the SHA-256 of the sources + flags (SOURCES_SHA256; NativeArtefactsTest fails when it
 # is not today's, i.e. when the committed library is stale) and of the library. Nothing is rebuilt when the sources
-# hash is unchanged. The flags name the instruction sets (AVX-512 F/BW/VL + VNNI), never -march=native, so the library runs
-# on any x86-64 with AVX512-VNNI; NativeInt8 checks the CPU before loading it.
+# hash is unchanged. The flags name the instruction sets (AVX-512 F/BW/VL + VNNI + BF16), never -march=native, so the library
+# runs on any x86-64 with AVX512-VNNI and AVX512_BF16; NativeInt8 checks the CPU before loading it.
 # Run by the Maven build where gcc exists (profile gcc of engine/pom.xml), or by hand:
 #   bash engine/src/main/c/build.sh [--force | --hash (print the sources hash only)]
 set -euo pipefail
@@ -12,7 +12,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT="$HERE/../resources/dev/dsv2/engine/native/linux-x86_64"
 CC="${CC:-gcc}"
 # The flags the library is compiled with (NativeArtefactsTest reads this exact line).
-CFLAGS="-std=c11 -O3 -mavx512f -mavx512bw -mavx512vl -mavx512vnni -fPIC -shared -fvisibility=hidden -Wall -Wextra -Werror"
+CFLAGS="-std=c11 -O3 -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512bf16 -fPIC -shared -fvisibility=hidden -Wall -Wextra -Werror"
 
 # The sources hash: SHA-256 of the flags line and the sha256sum listing of the C sources (NativeArtefactsTest asks
 # this script for it with --hash and compares it with the MANIFEST's).

@@ -1,6 +1,8 @@
 /*
- * dsv2 native CPU kernels: the int8 matrix-vector product of decode with AVX512-VNNI (vpdpbusd), called from
- * dev.dsv2.engine.kernel.cpu.NativeInt8 through the FFM API (docs/int8.md, "The native kernel").
+ * dsv2 native CPU kernels: the matrix-vector products of decode, called through the FFM API from
+ * dev.dsv2.engine.kernel.cpu.NativeInt8 (int8 weights, AVX512-VNNI vpdpbusd; docs/int8.md, "The native kernel") and
+ * dev.dsv2.engine.kernel.cpu.NativeBf16 (bf16 weights, AVX512_BF16 vdpbf16ps; docs/performance.md). The bf16 part is
+ * at the end of this file.
  *
  * Weights: int8 codes q[r, c] in [-127, 127], row-major [rows, cols], one bf16 scale per block of 32 values of a
  * row (s[r, c / 32]), as Weight.isInt8() holds them. Activations: quantized per block of 32 to int8 codes with a
@@ -20,7 +22,7 @@
 #define EXPORT __attribute__((visibility("default")))
 
 /* Version of the C interface; NativeInt8 refuses a library of another one. */
-EXPORT int32_t dsv2_cpu_abi_version(void) { return 1; }
+EXPORT int32_t dsv2_cpu_abi_version(void) { return 2; }
 
 /* Where value c of n sits in pair order of half lanes (MatVecKernels.pairPos); pairHalf 0: natural order. */
 static inline int64_t pair_pos(int64_t c, int64_t n, int32_t half) {
@@ -216,6 +218,152 @@ EXPORT void dsv2_int8_rows(const int8_t *w, const uint16_t *ws, int32_t rows, in
             int M = m - b < 4 ? m - b : 4;
             BLOCKS[R == 4][M](w, ws, rows, cols, r, xq + (int64_t) b * cols, xs + (int64_t) b * (cols / BLOCK), out,
                               outOff + b * outStride, outStride, pairHalf);
+        }
+        r += R;
+    }
+}
+
+
+/* ---- bf16 weights: AVX512_BF16 ---------------------------------------------------------------------------------- */
+
+/*
+ * Rounds m activation rows x[xOff + b * xStride, + n) (any n; pair order of pairHalf lanes, 0: natural) to bf16 in
+ * natural order at q[qOff + b * n, + n), round to nearest even (vcvtne2ps2bf16: a NaN stays a quiet NaN; subnormal
+ * inputs count as zero, like vdpbf16ps's own treatment of subnormal operands). Once per call, like llama.cpp's bf16
+ * matmuls round their activations.
+ */
+EXPORT void dsv2_bf16_round_rows(const float *x, int64_t xOff, int64_t xStride, int32_t m, int32_t n,
+                                 int32_t pairHalf, uint16_t *q, int64_t qOff) {
+    float nat[BLOCK];
+    x += xOff;
+    q += qOff;
+    for (int32_t b = 0; b < m; b++) {
+        const float *xr = x + (int64_t) b * xStride;
+        uint16_t *qr = q + (int64_t) b * n;
+        for (int32_t c = 0; c < n; c += BLOCK) {
+            int32_t len = n - c < BLOCK ? n - c : BLOCK;
+            const float *src = xr + c;
+            if (pairHalf != 0) {
+                for (int32_t j = 0; j < len; j++) {
+                    nat[j] = xr[pair_pos(c + j, n, pairHalf)];
+                }
+                src = nat;
+            }
+            __mmask16 lo = len >= 16 ? 0xFFFF : (__mmask16) ((1u << len) - 1);
+            __mmask16 hi = len <= 16 ? 0 : (__mmask16) ((1u << (len - 16)) - 1);
+            __m512 a = _mm512_maskz_loadu_ps(lo, src);
+            __m512 h = _mm512_maskz_loadu_ps(hi, src + 16);
+            /* cvtne2ps: the second operand's 16 values go to the low half. */
+            __m512i v = (__m512i) _mm512_cvtne2ps_pbh(h, a);
+            __mmask32 st = len == BLOCK ? 0xFFFFFFFFu : (__mmask32) ((1u << len) - 1);
+            _mm512_mask_storeu_epi16(qr + c, st, v);
+        }
+    }
+}
+
+/*
+ * One step of 32 columns from c (masked to the first len when len < 32) of R bf16 weight rows from r times M bf16
+ * activation rows: each activation vector and each weight vector is loaded once, every (row, activation) pair does a
+ * vdpbf16ps (f32 lanes += the products of two adjacent bf16 pairs). The weight rows of the next four-row block are
+ * prefetched at the same columns, as the int8 kernel does.
+ */
+static inline __attribute__((always_inline)) void bf16_step(const uint16_t *w, int32_t cols, int64_t r, int R,
+        const uint16_t *xb, int M, int32_t c, int32_t len, __m512 acc[4][4]) {
+    const __mmask32 lm = len >= 32 ? 0xFFFFFFFFu : (__mmask32) ((1u << len) - 1);
+    __m512bh xv[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < M; j++) {
+        const uint16_t *p = xb + (int64_t) j * cols + c;
+        xv[j] = (__m512bh) (len >= 32 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi16(lm, p));
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) {
+        const uint16_t *p = w + (r + i) * (int64_t) cols + c;
+        __m512bh wv = (__m512bh) (len >= 32 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi16(lm, p));
+        _mm_prefetch((const char *) (p + 4 * (int64_t) cols), _MM_HINT_T0);
+#pragma GCC unroll 4
+        for (int j = 0; j < M; j++) {
+            acc[i][j] = _mm512_dpbf16_ps(acc[i][j], wv, xv[j]);
+        }
+    }
+}
+
+/* R bf16 weight rows from r times M activation rows into res[i * 4 + j]: the 32-column steps, then a masked tail. */
+static inline __attribute__((always_inline)) void bf16_block(const uint16_t *w, int32_t cols, int64_t r, int R,
+        const uint16_t *xb, int M, float *res) {
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) {
+#pragma GCC unroll 4
+        for (int j = 0; j < M; j++) {
+            acc[i][j] = _mm512_setzero_ps();
+        }
+    }
+    int32_t full = cols / 32 * 32;
+    for (int32_t c = 0; c < full; c += 32) {
+        bf16_step(w, cols, r, R, xb, M, c, 32, acc);
+    }
+    if (full < cols) {
+        bf16_step(w, cols, r, R, xb, M, full, cols - full, acc);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) {
+#pragma GCC unroll 4
+        for (int j = 0; j < M; j++) {
+            res[i * 4 + j] = _mm512_reduce_add_ps(acc[i][j]);
+        }
+    }
+}
+
+/* The R x M block at weight row r stored at out[o + j * outStride + pos(r + i)] (+= when accumulate). */
+#define DEFINE_BF16_BLOCK(R, M)                                                                                     \
+    static __attribute__((noinline)) void bf16_block_##R##x##M(const uint16_t *w, int32_t rows, int32_t cols,      \
+            int64_t r, const uint16_t *xb, float *out, int64_t o, int64_t outStride, int32_t pairHalf,             \
+            int32_t accumulate) {                                                                                 \
+        float res[16];                                                                                            \
+        bf16_block(w, cols, r, R, xb, M, res);                                                                    \
+        for (int i = 0; i < R; i++) {                                                                             \
+            int64_t p = pair_pos(r + i, rows, pairHalf);                                                          \
+            for (int j = 0; j < M; j++) {                                                                         \
+                float *d = out + o + j * outStride + p;                                                           \
+                *d = accumulate ? *d + res[i * 4 + j] : res[i * 4 + j];                                           \
+            }                                                                                                     \
+        }                                                                                                         \
+    }
+DEFINE_BF16_BLOCK(4, 4)
+DEFINE_BF16_BLOCK(4, 3)
+DEFINE_BF16_BLOCK(4, 2)
+DEFINE_BF16_BLOCK(4, 1)
+DEFINE_BF16_BLOCK(1, 4)
+DEFINE_BF16_BLOCK(1, 3)
+DEFINE_BF16_BLOCK(1, 2)
+DEFINE_BF16_BLOCK(1, 1)
+
+typedef void (*bf16_block_fn)(const uint16_t *, int32_t, int32_t, int64_t, const uint16_t *, float *, int64_t,
+                              int64_t, int32_t, int32_t);
+/* BF16_BLOCKS[R == 4][M]: the block function of R weight rows and M activation rows. */
+static const bf16_block_fn BF16_BLOCKS[2][5] = {
+    {0, bf16_block_1x1, bf16_block_1x2, bf16_block_1x3, bf16_block_1x4},
+    {0, bf16_block_4x1, bf16_block_4x2, bf16_block_4x3, bf16_block_4x4},
+};
+
+/*
+ * Weight rows [r0, r1) of w (bf16 [rows, cols], any cols) times m bf16 activation rows xb[xbOff + b * cols, + cols)
+ * (natural order): the product of row r and activation b goes to out[outOff + b * outStride + pos(r)] (added to it
+ * when accumulate is non-zero), pos = pair position of r among rows for pairHalf > 0. Weight rows four at a time
+ * (then singles) against up to four activation rows; each four-row block is finished for every activation group
+ * before the next (so it is read from memory once). Accumulation in f32 lanes, reduced at the end of a row.
+ */
+EXPORT void dsv2_bf16_rows(const uint16_t *w, int32_t rows, int32_t cols, int32_t r0, int32_t r1, const uint16_t *xb,
+                           int64_t xbOff, int32_t m, float *out, int64_t outOff, int64_t outStride, int32_t pairHalf,
+                           int32_t accumulate) {
+    xb += xbOff;
+    for (int64_t r = r0; r < r1;) {
+        int R = r + 4 <= r1 ? 4 : 1;
+        for (int32_t b = 0; b < m; b += 4) {
+            int M = m - b < 4 ? m - b : 4;
+            BF16_BLOCKS[R == 4][M](w, rows, cols, r, xb + (int64_t) b * cols, out, outOff + b * outStride, outStride,
+                                   pairHalf, accumulate);
         }
         r += R;
     }

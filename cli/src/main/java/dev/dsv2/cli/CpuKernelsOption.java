@@ -11,10 +11,12 @@ import picocli.CommandLine.Option;
 public final class CpuKernelsOption {
 
     @Option(names = "--cpu-kernels", paramLabel = "java|native",
-            description = "Kernels of int8 matrix-vector products (decode): java (the default, bit-exact) or native "
-                    + "(opt-in: the bundled AVX512-VNNI library, activations rounded to int8 per block of 32 like "
-                    + "llama.cpp's Q8_0; refused naming what is missing where the CPU or platform cannot run it). "
-                    + "bf16 weights and prefill GEMMs run the Java kernels either way. Default: dsv2.cpu-kernels.")
+            description = "Kernels of int8 and bf16 matrix-vector products (decode, lm_head): java (the default, "
+                    + "bit-exact) or native (opt-in: the bundled library; int8 weights on AVX512-VNNI with activations "
+                    + "rounded to int8 per block of 32 like llama.cpp's Q8_0, bf16 weights on AVX512_BF16 with "
+                    + "activations rounded to bf16 once per product; needs both CPU features, refused naming what is "
+                    + "missing where the CPU or platform cannot run it). Prefill GEMMs run the Java kernels either "
+                    + "way. Default: dsv2.cpu-kernels.")
     String kernels;
 
     /** The serving settings of this process ({@code -D} keys, environment) with this option applied when given. */

@@ -2,6 +2,7 @@ package dev.dsv2.engine.kernel.cpu;
 
 import dev.dsv2.engine.kernel.ExpertGroups;
 import dev.dsv2.engine.kernel.Weight;
+import dev.dsv2.engine.tensor.DType;
 
 import static dev.dsv2.engine.kernel.cpu.GemmKernels.BLOCK;
 import static dev.dsv2.engine.kernel.cpu.GemmKernels.GROUP_ROWS;
@@ -14,7 +15,8 @@ import static dev.dsv2.engine.kernel.cpu.VectorBackend.GEMM_MIN_ROWS;
  * scaled rows are then added in a fixed order; otherwise down runs over hidden-dimension slices, each slice adding
  * every expert's scaled contribution to its own columns, so no two threads write the same output. With the native
  * int8 kernel ({@link NativeInt8}) the matrix-vector groups' inputs and hidden activations are quantized once per group
- * and their products run natively.
+ * and their products run natively; with bf16 weights under the native kernels ({@link NativeBf16}) they are rounded to
+ * bf16 once per group instead.
  */
 final class GroupedSwiGlu {
     /**
@@ -73,10 +75,14 @@ final class GroupedSwiGlu {
         Task t = task.get().set(eg, x, xOff, d, eg.input(inSize), eg.hidden(hSize), out, outOff,
                 dotSpan);
         boolean quantized = backend.nativeInt8() && eg.gate(0).isInt8() && dotRows > 0;
+        boolean rounded = backend.nativeInt8() && eg.gate(0).dtype() == DType.BF16 && dotRows > 0;
         if (quantized) {
             VectorBackend.Scratch s = backend.scratch();
             t.quantized(s.codes(inSize), s.codeScales(scaleOffset(inSize) + 1), s.codes2(hSize),
                     s.codeScales2(scaleOffset(hSize) + 1));
+        } else if (rounded) {
+            VectorBackend.Scratch s = backend.scratch();
+            t.rounded(s.halves(inSize), s.halves2(hSize));
         }
         try {
             if (groups == 1 && eg.rowCount(0) >= GEMM_MIN_ROWS) {
@@ -87,7 +93,7 @@ final class GroupedSwiGlu {
                 pool.parallelFor(groups, grain, t.phase(Task.GATHER));
             }
             pool.parallelFor(units, 1, t.phase(Task.GATE_UP));
-            if (quantized) {
+            if (quantized || rounded) {
                 pool.parallelFor(groups, groups, t.phase(Task.QUANTIZE_HIDDEN));
             }
             if (allDot) {
@@ -120,7 +126,10 @@ final class GroupedSwiGlu {
         static final int GATE_UP = 2;
         static final int DOWN_PER_GROUP = 3;
         static final int DOWN_SLICES = 4;
-        /** The native kernel's matrix-vector groups: h quantized per block of 32 for their down projection. */
+        /**
+         * The native kernels' matrix-vector groups: h quantized per block of 32 (int8) or rounded to bf16 for their
+         * down projection.
+         */
         static final int QUANTIZE_HIDDEN = 5;
 
         private int phase;
@@ -138,6 +147,9 @@ final class GroupedSwiGlu {
         private float[] inScales;
         private byte[] hCodes;
         private float[] hScales;
+        /** bf16-rounded inputs and h of the native bf16 kernel's matrix-vector groups (null: not that kernel). */
+        private short[] inHalves;
+        private short[] hHalves;
         float[] y;
         int downSpan;
         int downUnits;
@@ -163,6 +175,11 @@ final class GroupedSwiGlu {
             this.hScales = hScales;
         }
 
+        void rounded(short[] inHalves, short[] hHalves) {
+            this.inHalves = inHalves;
+            this.hHalves = hHalves;
+        }
+
         Task phase(int phase) {
             this.phase = phase;
             return this;
@@ -179,6 +196,8 @@ final class GroupedSwiGlu {
             inScales = null;
             hCodes = null;
             hScales = null;
+            inHalves = null;
+            hHalves = null;
         }
 
         @Override
@@ -190,20 +209,26 @@ final class GroupedSwiGlu {
                     gatherInputs(eg, x, xOff, d, in, from, to);
                     if (inCodes != null) {
                         quantizeDotGroups(eg, in, eg.inputOffsets(), d, inCodes, inScales, from, to);
+                    } else if (inHalves != null) {
+                        roundDotGroups(eg, in, eg.inputOffsets(), d, inHalves, from, to);
                     }
                 }
                 case GATE_UP -> {
                     for (int u = from; u < to; u++) {
                         int g = groupOfUnit(eg, u);
                         int span = spanOf(eg, g, dotSpan);
-                        gateUp(eg, g, (u - eg.unitStarts()[g]) * span, span, in, h, inCodes, inScales);
+                        gateUp(eg, g, (u - eg.unitStarts()[g]) * span, span, in, h, inCodes, inScales, inHalves);
                     }
                 }
                 case QUANTIZE_HIDDEN -> {
                     for (int g = from; g < to; g++) {
                         if (eg.rowCount(g) < GEMM_MIN_ROWS) {
                             int inter = eg.down(g).cols();
-                            quantizeDotGroups(eg, h, eg.hiddenOffsets(), inter, hCodes, hScales, g, g + 1);
+                            if (hCodes != null) {
+                                quantizeDotGroups(eg, h, eg.hiddenOffsets(), inter, hCodes, hScales, g, g + 1);
+                            } else {
+                                roundDotGroups(eg, h, eg.hiddenOffsets(), inter, hHalves, g, g + 1);
+                            }
                         }
                     }
                 }
@@ -219,6 +244,11 @@ final class GroupedSwiGlu {
                                     scaleOffset(ho), eg.rowCount(g), y, eg.start(g) * d, d, false);
                             continue;
                         }
+                        if (hHalves != null && down.dtype() == DType.BF16) {
+                            NativeBf16.rows(down, r0, Math.min(d, r0 + downSpan), hHalves, eg.hiddenOffsets()[g],
+                                    eg.rowCount(g), y, eg.start(g) * d, d, false, false);
+                            continue;
+                        }
                         MatVecKernels.rows(down, r0, Math.min(d, r0 + downSpan), h, eg.hiddenOffsets()[g], inter,
                                 eg.rowCount(g), y, eg.start(g) * d, d, false,
                                 backend.scratch().row(MatVecKernels.scratchFloats(inter)));
@@ -227,7 +257,7 @@ final class GroupedSwiGlu {
                 case DOWN_SLICES -> {
                     for (int sl = from; sl < to; sl++) {
                         for (int g = 0; g < eg.groupCount(); g++) {
-                            down(eg, g, sl * GROUP_ROWS, GROUP_ROWS, h, out, outOff, hCodes, hScales);
+                            down(eg, g, sl * GROUP_ROWS, GROUP_ROWS, h, out, outOff, hCodes, hScales, hHalves);
                         }
                     }
                 }
@@ -272,6 +302,21 @@ final class GroupedSwiGlu {
         }
     }
 
+    /**
+     * Groups {@code [g0, g1)} that take the matrix-vector path: their pair-ordered rows of {@code n} values at
+     * {@code offsets[g]} of {@code src} rounded to bf16 (natural order) for the native bf16 kernel, at the same
+     * offsets of {@code halves}.
+     */
+    private static void roundDotGroups(ExpertGroups eg, float[] src, int[] offsets, int n, short[] halves, int g0,
+                                       int g1) {
+        for (int g = g0; g < g1; g++) {
+            int m = eg.rowCount(g);
+            if (m < GEMM_MIN_ROWS) {
+                NativeBf16.round(src, offsets[g], n, m, n, true, halves, offsets[g]);
+            }
+        }
+    }
+
     /** Gate/up rows per unit of group g: whole pair blocks for the matrix-vector path (its h is pair-ordered). */
     private static int spanOf(ExpertGroups eg, int g, int dotSpan) {
         return eg.rowCount(g) < GEMM_MIN_ROWS ? dotSpan : GROUP_ROWS;
@@ -293,7 +338,7 @@ final class GroupedSwiGlu {
 
     /** Hidden units {@code [r0, r0 + span)} of group g: {@code h = silu(gate·x) ⊙ (up·x)}. */
     private void gateUp(ExpertGroups eg, int g, int r0, int span, float[] in, float[] h, byte[] inCodes,
-                        float[] inScales) {
+                        float[] inScales, short[] inHalves) {
         VectorBackend.Scratch s = backend.scratch();
         Weight gate = eg.gate(g);
         Weight up = eg.up(g);
@@ -312,6 +357,9 @@ final class GroupedSwiGlu {
                         true);
                 NativeInt8.rows(up, r0, r0 + count, inCodes, inOff, inScales, scaleOffset(inOff), m, u, -r0, span,
                         true);
+            } else if (inHalves != null && gate.dtype() == DType.BF16 && up.dtype() == DType.BF16) {
+                NativeBf16.rows(gate, r0, r0 + count, inHalves, inOff, m, h, hOff, inter, true, false);
+                NativeBf16.rows(up, r0, r0 + count, inHalves, inOff, m, u, -r0, span, true, false);
             } else {
                 float[] row = s.row(MatVecKernels.scratchFloats(d));
                 MatVecKernels.rows(gate, r0, r0 + count, in, inOff, d, m, h, hOff, inter, true, row);
@@ -345,7 +393,7 @@ final class GroupedSwiGlu {
 
     /** Output columns {@code [r0, r0 + span)} of group g's down projection, scaled into each entry's row. */
     private void down(ExpertGroups eg, int g, int r0, int span, float[] h, float[] out, int outOff, byte[] hCodes,
-                      float[] hScales) {
+                      float[] hScales, short[] hHalves) {
         VectorBackend.Scratch s = backend.scratch();
         Weight down = eg.down(g);
         int m = eg.rowCount(g);
@@ -359,6 +407,8 @@ final class GroupedSwiGlu {
             if (hCodes != null && down.isInt8()) {
                 NativeInt8.rows(down, r0, r0 + count, hCodes, hOff, hScales, scaleOffset(hOff), m, y, -r0, span,
                         false);
+            } else if (hHalves != null && down.dtype() == DType.BF16) {
+                NativeBf16.rows(down, r0, r0 + count, hHalves, hOff, m, y, -r0, span, false, false);
             } else {
                 MatVecKernels.rows(down, r0, r0 + count, h, hOff, inter, m, y, -r0, span, false,
                         s.row(MatVecKernels.scratchFloats(inter)));

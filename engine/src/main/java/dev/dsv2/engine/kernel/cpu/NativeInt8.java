@@ -35,25 +35,34 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * exact int32 dot product (|x| as unsigned bytes times the weight codes carrying x's sign), converted to float and
  * scaled by the weight's and the activation's block scales, accumulated in float.
  *
+ * <p>This class also loads the library for {@link NativeBf16} (bf16 weights, AVX512_BF16 {@code vdpbf16ps}), whose
+ * downcalls it binds alongside its own: {@code dsv2.cpu-kernels=native} runs both, so it needs what both use.
+ *
  * <p>Availability ({@link #unavailableReason}) is checked once: Linux on x86-64, the CPU flags avx512f, avx512bw,
- * avx512vl and avx512_vnni in {@code /proc/cpuinfo}, the library loads and speaks this interface version.
+ * avx512vl, avx512_vnni and avx512_bf16 in {@code /proc/cpuinfo} (a CPU with VNNI but no BF16 is refused, naming
+ * avx512_bf16, before the library is loaded), the library loads and speaks this interface version.
  */
 public final class NativeInt8 {
     /** The bundled library, a class-path resource. */
     static final String RESOURCE = "/dev/dsv2/engine/native/linux-x86_64/libdsv2cpu.so";
     /** The CPU flags the library's code needs ({@code /proc/cpuinfo} names). */
-    static final List<String> CPU_FLAGS = List.of("avx512f", "avx512bw", "avx512vl", "avx512_vnni");
-    private static final int ABI_VERSION = 1;
+    static final List<String> CPU_FLAGS = List.of("avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16");
+    private static final int ABI_VERSION = 2;
     private static final int B = Weight.INT8_BLOCK;
 
     private static final String UNAVAILABLE;
     private static final MethodHandle QUANTIZE;
     private static final MethodHandle ROWS;
+    /** {@link NativeBf16}'s downcalls: {@code dsv2_bf16_round_rows}, {@code dsv2_bf16_rows}; null when unavailable. */
+    static final MethodHandle BF16_ROUND;
+    static final MethodHandle BF16_ROWS;
 
     static {
         String reason = null;
         MethodHandle quantize = null;
         MethodHandle rows = null;
+        MethodHandle bf16Round = null;
+        MethodHandle bf16Rows = null;
         try {
             reason = platformProblem();
             if (reason == null) {
@@ -71,6 +80,11 @@ public final class NativeInt8 {
                     rows = linker.downcallHandle(symbol(lib, "dsv2_int8_rows"), FunctionDescriptor.ofVoid(ADDRESS,
                             ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG,
                             JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT), heap);
+                    bf16Round = linker.downcallHandle(symbol(lib, "dsv2_bf16_round_rows"), FunctionDescriptor.ofVoid(
+                            ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG), heap);
+                    bf16Rows = linker.downcallHandle(symbol(lib, "dsv2_bf16_rows"), FunctionDescriptor.ofVoid(
+                            ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS,
+                            JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT), heap);
                 }
             }
         } catch (Throwable t) {
@@ -79,10 +93,12 @@ public final class NativeInt8 {
         UNAVAILABLE = reason;
         QUANTIZE = reason == null ? quantize : null;
         ROWS = reason == null ? rows : null;
+        BF16_ROUND = reason == null ? bf16Round : null;
+        BF16_ROWS = reason == null ? bf16Rows : null;
     }
 
     /** Each thread's segments over the arrays it passed last, so that a decode step's calls allocate nothing. */
-    private static final ThreadLocal<HeapSegments> SEGMENTS = ThreadLocal.withInitial(HeapSegments::new);
+    static final ThreadLocal<HeapSegments> SEGMENTS = ThreadLocal.withInitial(HeapSegments::new);
 
     private NativeInt8() {
     }
@@ -90,12 +106,13 @@ public final class NativeInt8 {
     /**
      * Heap segments over the last few arrays of each kind a thread passed ({@code MemorySegment.ofArray} allocates a
      * segment object per call, which the JIT does not remove around a downcall): the activation codes and scales are
-     * the calling thread's growable scratch and the outputs a few workspace buffers, so a small cache hits.
+     * the calling thread's growable scratch and the outputs a few workspace buffers, so a small cache hits. Kinds:
+     * 0 codes (byte[]), 1 scales (float[]), 2 activations / outputs (float[]), 3 bf16 activations (short[]).
      */
-    private static final class HeapSegments {
+    static final class HeapSegments {
         private static final int WAYS = 4;
-        private final Object[] arrays = new Object[3 * WAYS];
-        private final MemorySegment[] segments = new MemorySegment[3 * WAYS];
+        private final Object[] arrays = new Object[4 * WAYS];
+        private final MemorySegment[] segments = new MemorySegment[4 * WAYS];
         private int next;
 
         MemorySegment of(Object array, int kind) {
@@ -107,7 +124,11 @@ public final class NativeInt8 {
             }
             int i = base + (next++ & (WAYS - 1));
             arrays[i] = array;
-            segments[i] = array instanceof byte[] b ? MemorySegment.ofArray(b) : MemorySegment.ofArray((float[]) array);
+            segments[i] = switch (array) {
+                case byte[] b -> MemorySegment.ofArray(b);
+                case short[] h -> MemorySegment.ofArray(h);
+                default -> MemorySegment.ofArray((float[]) array);
+            };
             return segments[i];
         }
     }
@@ -138,21 +159,29 @@ public final class NativeInt8 {
         }
         String flags = Files.readAllLines(cpuinfo).stream().filter(l -> l.startsWith("flags")).findFirst()
                 .orElse("");
-        Set<String> have = Set.of(flags.substring(flags.indexOf(':') + 1).trim().split("\\s+"));
+        String lacking = missingFlags(Set.of(flags.substring(flags.indexOf(':') + 1).trim().split("\\s+")));
+        if (lacking != null) {
+            return lacking;
+        }
+        if (B % MatVecKernels.P != 0) {
+            return "the pair blocks of " + MatVecKernels.P + " float lanes do not divide the int8 blocks of " + B;
+        }
+        return null;
+    }
+
+    /**
+     * Null when the CPU flags {@code have} ({@code /proc/cpuinfo} names) include every one of {@link #CPU_FLAGS};
+     * otherwise the refusal naming the missing ones (e.g. {@code avx512_bf16} on a CPU with VNNI but no BF16).
+     */
+    static String missingFlags(Set<String> have) {
         List<String> missing = new ArrayList<>();
         for (String f : CPU_FLAGS) {
             if (!have.contains(f)) {
                 missing.add(f);
             }
         }
-        if (!missing.isEmpty()) {
-            return "this CPU lacks " + String.join(", ", missing) + " (the kernel needs " + String.join(", ", CPU_FLAGS)
-                    + ")";
-        }
-        if (B % MatVecKernels.P != 0) {
-            return "the pair blocks of " + MatVecKernels.P + " float lanes do not divide the int8 blocks of " + B;
-        }
-        return null;
+        return missing.isEmpty() ? null : "this CPU lacks " + String.join(", ", missing) + " (the native kernels need "
+                + String.join(", ", CPU_FLAGS) + ")";
     }
 
     private static Path extract() throws IOException {

@@ -36,8 +36,9 @@ import static dev.dsv2.engine.kernel.cpu.Lanes.L;
  * </ul>
  * Int8 weights ({@link Weight#isInt8()}) take the same routes: {@link Int8Kernels} for the matrix-vector and
  * transposed products, and their rows dequantized into the GEMM panels. With {@link CpuKernels#NATIVE} the int8
- * matrix-vector products (the matrix-vector path of {@link #matmul} and of {@link #swiGlu}) run {@link NativeInt8}
- * instead, per parallel chunk, on activations quantized once per call (per group for SwiGLU).
+ * and bf16 matrix-vector products (the matrix-vector path of {@link #matmul}, lm_head included, and of
+ * {@link #swiGlu}) run {@link NativeInt8} / {@link NativeBf16} instead, per parallel chunk, on activations quantized
+ * to int8 / rounded to bf16 once per call (per group for SwiGLU).
  * Per-thread scratch (packed activations, widened weights, tiles, scores) is kept in a thread-local, so the decode
  * loop does not allocate.
  */
@@ -51,7 +52,7 @@ public final class VectorBackend extends HostBackend {
     private final WorkerPool pool;
     private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(() -> new Scratch());
     private final GroupedSwiGlu swiGlu;
-    /** Whether int8 matrix-vector products run the native kernel ({@link CpuKernels#NATIVE}). */
+    /** Whether int8 and bf16 matrix-vector products run the native kernels ({@link CpuKernels#NATIVE}). */
     private final boolean nativeInt8;
 
     /** The Java kernels ({@link CpuKernels#JAVA}). */
@@ -75,15 +76,15 @@ public final class VectorBackend extends HostBackend {
     @Override
     public String name() {
         return "vector(" + F.vectorBitSize() + "-bit, " + pool.threads() + " threads" + (nativeInt8
-                ? ", native int8 kernels" : "") + ")";
+                ? ", native int8/bf16 kernels" : "") + ")";
     }
 
-    /** Whether int8 matrix-vector products run the native kernel. */
+    /** Whether int8 and bf16 matrix-vector products run the native kernels. */
     boolean nativeInt8() {
         return nativeInt8;
     }
 
-    /** The kernels int8 matrix-vector products run. */
+    /** The kernels int8 and bf16 matrix-vector products run. */
     public CpuKernels cpuKernels() {
         return nativeInt8 ? CpuKernels.NATIVE : CpuKernels.JAVA;
     }
@@ -113,9 +114,11 @@ public final class VectorBackend extends HostBackend {
         private float[] out;
         private int outOff;
         private int outStride;
-        /** The quantized activations of the native kernel, or null for the Java kernels. */
+        /** The quantized activations of the native int8 kernel, or null. */
         private byte[] xq;
         private float[] xs;
+        /** The bf16-rounded activations of the native bf16 kernel, or null. */
+        private short[] xb;
 
         MatVecTask set(Weight w, float[] xp, int batch, float[] out, int outOff, int outStride) {
             return set(w, xp, null, null, batch, out, outOff, outStride);
@@ -127,6 +130,7 @@ public final class VectorBackend extends HostBackend {
             this.xp = xp;
             this.xq = xq;
             this.xs = xs;
+            this.xb = null;
             this.batch = batch;
             this.out = out;
             this.outOff = outOff;
@@ -134,9 +138,16 @@ public final class VectorBackend extends HostBackend {
             return this;
         }
 
+        MatVecTask setBf16(Weight w, short[] xb, int batch, float[] out, int outOff, int outStride) {
+            set(w, null, null, null, batch, out, outOff, outStride);
+            this.xb = xb;
+            return this;
+        }
+
         void clear() {
             w = null;
             xp = null;
+            xb = null;
             xq = null;
             xs = null;
             out = null;
@@ -144,6 +155,11 @@ public final class VectorBackend extends HostBackend {
 
         @Override
         public void run(int q0, int q1) {
+            if (xb != null) {
+                NativeBf16.rows(w, 4 * q0, Math.min(w.rows(), 4 * q1), xb, 0, batch, out, outOff, outStride, false,
+                        false);
+                return;
+            }
             if (xq != null) {
                 NativeInt8.rows(w, 4 * q0, Math.min(w.rows(), 4 * q1), xq, 0, xs, 0, batch, out, outOff, outStride,
                         false);
@@ -170,6 +186,12 @@ public final class VectorBackend extends HostBackend {
         float[] codeScales = new float[0];
         byte[] codes2 = new byte[0];
         float[] codeScales2 = new float[0];
+        short[] halves = new short[0];
+        short[] halves2 = new short[0];
+
+        static short[] grow(short[] a, int n) {
+            return a.length >= n ? a : new short[Math.max(n, a.length + a.length / 2)];
+        }
 
         static byte[] grow(byte[] a, int n) {
             return a.length >= n ? a : new byte[Math.max(n, a.length + a.length / 2)];
@@ -227,6 +249,15 @@ public final class VectorBackend extends HostBackend {
         float[] codeScales2(int n) {
             return codeScales2 = grow(codeScales2, n);
         }
+
+        /** bf16-rounded activations of the native bf16 kernel; a second buffer for SwiGLU's h. */
+        short[] halves(int n) {
+            return halves = grow(halves, n);
+        }
+
+        short[] halves2(int n) {
+            return halves2 = grow(halves2, n);
+        }
     }
 
     Scratch scratch() {
@@ -246,6 +277,10 @@ public final class VectorBackend extends HostBackend {
         int rows = w.rows();
         if (batch < GEMM_MIN_ROWS && nativeInt8 && w.isInt8()) {
             nativeMatVec(w, x, xOff, xStride, out, outOff, outStride, batch);
+            return;
+        }
+        if (batch < GEMM_MIN_ROWS && nativeInt8 && w.dtype() == DType.BF16) {
+            nativeBf16MatVec(w, x, xOff, xStride, out, outOff, outStride, batch);
             return;
         }
         if (batch < GEMM_MIN_ROWS) {
@@ -293,6 +328,24 @@ public final class VectorBackend extends HostBackend {
             return;
         }
         MatVecTask t = scratch().matVecTask.set(w, null, xq, xs, batch, out, outOff, outStride);
+        try {
+            pool.parallelFor((w.rows() + 3) / 4, quadGrain(w), t);
+        } finally {
+            t.clear();
+        }
+    }
+
+    /** {@link #matmul}'s matrix-vector path on the native bf16 kernel: activations rounded once, rows in chunks. */
+    private void nativeBf16MatVec(Weight w, float[] x, int xOff, int xStride, float[] out, int outOff, int outStride,
+                                  int batch) {
+        int cols = w.cols();
+        short[] xb = scratch().halves(batch * cols);
+        NativeBf16.round(x, xOff, xStride, batch, cols, false, xb, 0);
+        if (pool.busy()) {
+            NativeBf16.rows(w, 0, w.rows(), xb, 0, batch, out, outOff, outStride, false, false);
+            return;
+        }
+        MatVecTask t = scratch().matVecTask.setBf16(w, xb, batch, out, outOff, outStride);
         try {
             pool.parallelFor((w.rows() + 3) / 4, quadGrain(w), t);
         } finally {

@@ -61,7 +61,7 @@ class NativeArtefactsTest {
     void flagsNameTheInstructionSetsNotTheBuildMachine() throws Exception {
         String flags = cflags();
         assertFalse(flags.contains("-march=native"), flags);
-        for (String f : List.of("-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-fPIC", "-shared")) {
+        for (String f : List.of("-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mavx512bf16", "-fPIC", "-shared")) {
             assertTrue(List.of(flags.split(" ")).contains(f), flags + " lacks " + f);
         }
     }

@@ -225,7 +225,7 @@ class NativeInt8KernelTest {
     void nativeKernelsWhereTheyCannotRunAreRefusedNamingWhatIsMissing() {
         String reason = NativeInt8.unavailableReason();
         if (reason == null) {
-            assertEquals("vector(" + Lanes.F.vectorBitSize() + "-bit, 2 threads, native int8 kernels)",
+            assertEquals("vector(" + Lanes.F.vectorBitSize() + "-bit, 2 threads, native int8/bf16 kernels)",
                     nativeBackend.name());
             assertEquals(CpuKernels.NATIVE, nativeBackend.cpuKernels());
             return;

@@ -34,7 +34,7 @@ public final class NativeBf16 {
         Objects.checkFromIndexSize(qOff, m * n, q.length);
         NativeInt8.HeapSegments seg = NativeInt8.SEGMENTS.get();
         try {
-            NativeInt8.BF16_ROUND.invokeExact(seg.of(x, 2), (long) xOff, (long) xStride, m, n,
+            NativeInt8.BF16_ROUND.invokeExact(seg.of(x, 4), (long) xOff, (long) xStride, m, n,
                     pairOrder ? Lanes.L : 0, seg.of(q, 3), (long) qOff);
         } catch (Throwable t) {
             throw new IllegalStateException("native bf16 rounding of activations failed: " + t, t);

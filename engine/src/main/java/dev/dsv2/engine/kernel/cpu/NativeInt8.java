@@ -106,13 +106,17 @@ public final class NativeInt8 {
     /**
      * Heap segments over the last few arrays of each kind a thread passed ({@code MemorySegment.ofArray} allocates a
      * segment object per call, which the JIT does not remove around a downcall): the activation codes and scales are
-     * the calling thread's growable scratch and the outputs a few workspace buffers, so a small cache hits. Kinds:
-     * 0 codes (byte[]), 1 scales (float[]), 2 activations / outputs (float[]), 3 bf16 activations (short[]).
+     * the calling thread's growable scratch and the inputs and outputs a few workspace buffers, so a small cache hits
+     * (with bf16 weights every projection of a decode step runs natively, passing more distinct workspace arrays per
+     * thread: 4 and 8 ways per kind thrashed, ~5 KB and ~2 KB of segments per batch-1 step on lite-layers:4 against
+     * the Java kernels' 0.5 KB; 16 ways allocate nothing more). Kinds: 0 codes (byte[]),
+     * 1 scales (float[]), 2 outputs (float[]), 3 bf16 activations (short[]), 4 float activations (float[]).
      */
     static final class HeapSegments {
-        private static final int WAYS = 4;
-        private final Object[] arrays = new Object[4 * WAYS];
-        private final MemorySegment[] segments = new MemorySegment[4 * WAYS];
+        private static final int WAYS = 16;
+        private static final int KINDS = 5;
+        private final Object[] arrays = new Object[KINDS * WAYS];
+        private final MemorySegment[] segments = new MemorySegment[KINDS * WAYS];
         private int next;
 
         MemorySegment of(Object array, int kind) {
@@ -220,7 +224,7 @@ public final class NativeInt8 {
         Objects.checkFromIndexSize(qsOff, scaleCount(m, n), qs.length);
         HeapSegments seg = SEGMENTS.get();
         try {
-            QUANTIZE.invokeExact(seg.of(x, 2), (long) xOff, (long) xStride, m, n, pairOrder ? Lanes.L : 0,
+            QUANTIZE.invokeExact(seg.of(x, 4), (long) xOff, (long) xStride, m, n, pairOrder ? Lanes.L : 0,
                     seg.of(q, 0), (long) qOff, seg.of(qs, 1), (long) qsOff);
         } catch (Throwable t) {
             throw new IllegalStateException("native int8 quantization failed: " + t, t);

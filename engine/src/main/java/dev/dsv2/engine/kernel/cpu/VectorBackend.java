@@ -53,7 +53,7 @@ public final class VectorBackend extends HostBackend {
     private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(() -> new Scratch());
     private final GroupedSwiGlu swiGlu;
     /** Whether int8 and bf16 matrix-vector products run the native kernels ({@link CpuKernels#NATIVE}). */
-    private final boolean nativeInt8;
+    private final boolean nativeKernels;
 
     /** The Java kernels ({@link CpuKernels#JAVA}). */
     public VectorBackend(int threads) {
@@ -68,25 +68,25 @@ public final class VectorBackend extends HostBackend {
         if (kernels == CpuKernels.NATIVE) {
             NativeInt8.require();
         }
-        this.nativeInt8 = kernels == CpuKernels.NATIVE;
+        this.nativeKernels = kernels == CpuKernels.NATIVE;
         this.pool = new WorkerPool(threads);
         this.swiGlu = new GroupedSwiGlu(this);
     }
 
     @Override
     public String name() {
-        return "vector(" + F.vectorBitSize() + "-bit, " + pool.threads() + " threads" + (nativeInt8
+        return "vector(" + F.vectorBitSize() + "-bit, " + pool.threads() + " threads" + (nativeKernels
                 ? ", native int8/bf16 kernels" : "") + ")";
     }
 
     /** Whether int8 and bf16 matrix-vector products run the native kernels. */
-    boolean nativeInt8() {
-        return nativeInt8;
+    boolean nativeKernels() {
+        return nativeKernels;
     }
 
     /** The kernels int8 and bf16 matrix-vector products run. */
     public CpuKernels cpuKernels() {
-        return nativeInt8 ? CpuKernels.NATIVE : CpuKernels.JAVA;
+        return nativeKernels ? CpuKernels.NATIVE : CpuKernels.JAVA;
     }
 
     public WorkerPool pool() {
@@ -275,11 +275,11 @@ public final class VectorBackend extends HostBackend {
             return;
         }
         int rows = w.rows();
-        if (batch < GEMM_MIN_ROWS && nativeInt8 && w.isInt8()) {
+        if (batch < GEMM_MIN_ROWS && nativeKernels && w.isInt8()) {
             nativeMatVec(w, x, xOff, xStride, out, outOff, outStride, batch);
             return;
         }
-        if (batch < GEMM_MIN_ROWS && nativeInt8 && w.dtype() == DType.BF16) {
+        if (batch < GEMM_MIN_ROWS && nativeKernels && w.dtype() == DType.BF16) {
             nativeBf16MatVec(w, x, xOff, xStride, out, outOff, outStride, batch);
             return;
         }

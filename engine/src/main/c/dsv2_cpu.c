@@ -411,6 +411,13 @@ static inline __attribute__((always_inline)) void bf16_tile(const uint16_t *w, i
             }
         }
     }
+    int64_t pr = 0;
+    int pairFast = 0;
+    if (R == 4 && pairHalf != 0) {
+        int64_t p = 2 * (int64_t) pairHalf;
+        pairFast = r % 4 == 0 && r + 4 <= (int64_t) rows / p * p;
+        pr = pair_pos(r, rows, pairHalf);
+    }
 #pragma GCC unroll 6
     for (int j = 0; j < M; j++) {
         float *d = out + o + j * outStride;
@@ -421,6 +428,18 @@ static inline __attribute__((always_inline)) void bf16_tile(const uint16_t *w, i
                     s = _mm_add_ps(s, _mm_loadu_ps(d + r));
                 }
                 _mm_storeu_ps(d + r, s);
+            } else if (pairFast) {
+                /* Rows r..r+3 (r % 4 == 0, inside the whole pair blocks) sit at pos(r), pos(r) + 1 (rows r, r + 2)
+                 * and pos(r) + half, + half + 1 (rows r + 1, r + 3): two 64-bit stores. */
+                __m128 t = _mm_shuffle_ps(s, s, _MM_SHUFFLE(3, 1, 2, 0));
+                float *lo = d + pr;
+                float *hi = d + pr + pairHalf;
+                if (add) {
+                    __m128 o2 = _mm_loadh_pi(_mm_loadl_pi(_mm_setzero_ps(), (const __m64 *) lo), (const __m64 *) hi);
+                    t = _mm_add_ps(t, o2);
+                }
+                _mm_storel_pi((__m64 *) lo, t);
+                _mm_storeh_pi((__m64 *) hi, t);
             } else {
                 float v[4];
                 _mm_storeu_ps(v, s);

@@ -135,7 +135,7 @@ class NativeBf16KernelTest {
             for (int n : COLS) {
                 Weight w = KernelDifferentialTest.randomWeight(DType.BF16, rows, n, rows * 131L + n);
                 for (int m = 1; m <= 7; m++) {
-                    checkProduct(w, rows, n, m);
+                    checkProduct(w, rows, rows > 4 ? 1 : 0, n, m);
                 }
             }
         }
@@ -144,31 +144,32 @@ class NativeBf16KernelTest {
     /**
      * From 8 activation rows the kernel runs its register-tiled GEMM form (4 weight rows x 6 activation rows, then
      * single rows and activation tails; columns in K blocks of 2048 whose partial sums are added): rows that are not
-     * multiples of 4, activation counts that are not multiples of 6 (8 to 70, and beyond a 48-row chunk), column
+     * multiples of 4 (from row 1, and from row 0 so that whole quads take the pair-order fast path), activation counts that are not multiples of 6 (8 to 70, and beyond a 48-row chunk), column
      * tails and a column count spanning K blocks, with the same strides, pair order and accumulation.
      */
     @Test
     void gemmFormMatchesTheOracleOnOddShapesStridesPairOrderAndAccumulation() {
         assumeAvailable();
-        for (int rows : new int[]{5, 13, 37}) {
+        for (int rows : new int[]{5, 13, 37, 70}) {
             for (int n : new int[]{17, 33, 100, 2081, 4500}) {
                 Weight w = KernelDifferentialTest.randomWeight(DType.BF16, rows, n, rows * 131L + n);
                 for (int m : new int[]{8, 16, 23, 49, 70}) {
-                    checkProduct(w, rows, n, m);
+                    checkProduct(w, rows, rows > 4 ? 1 : 0, n, m);
+                    // From row 0: whole 4-row quads inside the pair blocks take the two-store pair-order path.
+                    checkProduct(w, rows, 0, n, m);
                 }
             }
         }
     }
 
     /** {@link NativeBf16#rows} of rows [r0, rows) against {@link #productOracle}, every stride/pair/accumulate case. */
-    private static void checkProduct(Weight w, int rows, int n, int m) {
+    private static void checkProduct(Weight w, int rows, int r0, int n, int m) {
         float[] x = KernelDifferentialTest.randomVector(m * n, m * 7L + n);
         short[] xb = new short[5 + m * n];
         NativeBf16.round(x, 0, n, m, n, false, xb, 5);
         int stride = rows + 3;
         for (boolean pairOut : new boolean[]{false, true}) {
             for (boolean accumulate : new boolean[]{false, true}) {
-                int r0 = rows > 4 ? 1 : 0;
                 int outOff = 7;
                 float[] out = new float[outOff + m * stride];
                 float[] before = KernelDifferentialTest.randomVector(out.length, rows + m);

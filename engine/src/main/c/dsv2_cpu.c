@@ -243,6 +243,17 @@ EXPORT void dsv2_bf16_round_rows(const float *x, int64_t xOff, int64_t xStride, 
         for (int32_t c = 0; c < n; c += BLOCK) {
             int32_t len = n - c < BLOCK ? n - c : BLOCK;
             const float *src = xr + c;
+            if (pairHalf == 16 && c + BLOCK <= n / BLOCK * BLOCK) {
+                /* A whole pair block: values 2t at c + t, values 2t + 1 at c + 16 + t; interleave the halves. */
+                const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+                const __m512i ih = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+                __m512 e = _mm512_loadu_ps(xr + c);
+                __m512 o = _mm512_loadu_ps(xr + c + 16);
+                __m512 a = _mm512_permutex2var_ps(e, il, o);
+                __m512 h = _mm512_permutex2var_ps(e, ih, o);
+                _mm512_storeu_si512(qr + c, (__m512i) _mm512_cvtne2ps_pbh(h, a));
+                continue;
+            }
             if (pairHalf != 0) {
                 for (int32_t j = 0; j < len; j++) {
                     nat[j] = xr[pair_pos(c + j, n, pairHalf)];

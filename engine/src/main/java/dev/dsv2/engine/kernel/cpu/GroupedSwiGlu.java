@@ -102,7 +102,8 @@ final class GroupedSwiGlu {
             }
             pool.parallelFor(units, 1, t.phase(Task.GATE_UP));
             if (quantized || rounded) {
-                pool.parallelFor(groups, groups, t.phase(Task.QUANTIZE_HIDDEN));
+                // Per group in parallel once the hidden activations are prefill-sized (each group writes its own).
+                pool.parallelFor(groups, hSize >= (1 << 16) ? 1 : groups, t.phase(Task.QUANTIZE_HIDDEN));
             }
             if (allDot) {
                 // Down per group in long runs of output rows (about DOT_UNITS units, at least 48 rows each) into

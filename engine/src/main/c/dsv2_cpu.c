@@ -243,6 +243,17 @@ EXPORT void dsv2_bf16_round_rows(const float *x, int64_t xOff, int64_t xStride, 
         for (int32_t c = 0; c < n; c += BLOCK) {
             int32_t len = n - c < BLOCK ? n - c : BLOCK;
             const float *src = xr + c;
+            if (pairHalf == 16 && c + BLOCK <= n / BLOCK * BLOCK) {
+                /* A whole pair block: values 2t at c + t, values 2t + 1 at c + 16 + t; interleave the halves. */
+                const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+                const __m512i ih = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+                __m512 e = _mm512_loadu_ps(xr + c);
+                __m512 o = _mm512_loadu_ps(xr + c + 16);
+                __m512 a = _mm512_permutex2var_ps(e, il, o);
+                __m512 h = _mm512_permutex2var_ps(e, ih, o);
+                _mm512_storeu_si512(qr + c, (__m512i) _mm512_cvtne2ps_pbh(h, a));
+                continue;
+            }
             if (pairHalf != 0) {
                 for (int32_t j = 0; j < len; j++) {
                     nat[j] = xr[pair_pos(c + j, n, pairHalf)];
@@ -347,17 +358,187 @@ static const bf16_block_fn BF16_BLOCKS[2][5] = {
     {0, bf16_block_4x1, bf16_block_4x2, bf16_block_4x3, bf16_block_4x4},
 };
 
+/* ---- bf16 weights: register-tiled GEMM (m >= BF16_GEMM_MIN_M activation rows) ------------------------------------ */
+
+#define BF16_GEMM_MIN_M 8
+/* Activation rows per chunk (their K block stays in L2) and columns per K block (a 4-row weight panel in L1). */
+#define BF16_GEMM_MB 48
+#define BF16_GEMM_KB 2048
+
+/* Sums of a, b, c, d (16 lanes each) as lanes 0-3: unpack/shuffle transposes, then the four 128-bit lanes added. */
+static inline __attribute__((always_inline)) __m128 bf16_hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
+    __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+    __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+    __m512 s = _mm512_add_ps(_mm512_shuffle_ps(ab, cd, 0x44), _mm512_shuffle_ps(ab, cd, 0xEE));
+    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(s), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+/*
+ * One R x M tile (R = 4 or 1 weight rows from r, M <= 6 activation rows of xb) over columns [c0, c1) (c0 a multiple
+ * of 32; only c1 == cols may leave a tail), stored to out[o + j * outStride + pos(r + i)], or added when add.
+ */
+static inline __attribute__((always_inline)) void bf16_tile(const uint16_t *w, int32_t rows, int32_t cols, int64_t r,
+        int R, const uint16_t *xb, int M, int32_t c0, int32_t c1, float *out, int64_t o, int64_t outStride,
+        int32_t pairHalf, int add) {
+    __m512 acc[4][6];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) {
+#pragma GCC unroll 6
+        for (int j = 0; j < M; j++) {
+            acc[i][j] = _mm512_setzero_ps();
+        }
+    }
+    const uint16_t *wr = w + r * (int64_t) cols;
+    int32_t full = c0 + (c1 - c0) / 32 * 32;
+    for (int32_t c = c0; c < full; c += 32) {
+        __m512bh xv[6];
+#pragma GCC unroll 6
+        for (int j = 0; j < M; j++) {
+            xv[j] = (__m512bh) _mm512_loadu_si512(xb + (int64_t) j * cols + c);
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            __m512bh wv = (__m512bh) _mm512_loadu_si512(wr + (int64_t) i * cols + c);
+#pragma GCC unroll 6
+            for (int j = 0; j < M; j++) {
+                acc[i][j] = _mm512_dpbf16_ps(acc[i][j], wv, xv[j]);
+            }
+        }
+    }
+    if (full < c1) {
+        const __mmask32 lm = (__mmask32) ((1u << (c1 - full)) - 1);
+        __m512bh xv[6];
+#pragma GCC unroll 6
+        for (int j = 0; j < M; j++) {
+            xv[j] = (__m512bh) _mm512_maskz_loadu_epi16(lm, xb + (int64_t) j * cols + full);
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            __m512bh wv = (__m512bh) _mm512_maskz_loadu_epi16(lm, wr + (int64_t) i * cols + full);
+#pragma GCC unroll 6
+            for (int j = 0; j < M; j++) {
+                acc[i][j] = _mm512_dpbf16_ps(acc[i][j], wv, xv[j]);
+            }
+        }
+    }
+    int64_t pr = 0;
+    int pairFast = 0;
+    if (R == 4 && pairHalf != 0) {
+        int64_t p = 2 * (int64_t) pairHalf;
+        pairFast = r % 4 == 0 && r + 4 <= (int64_t) rows / p * p;
+        pr = pair_pos(r, rows, pairHalf);
+    }
+#pragma GCC unroll 6
+    for (int j = 0; j < M; j++) {
+        float *d = out + o + j * outStride;
+        if (R == 4) {
+            __m128 s = bf16_hsum4(acc[0][j], acc[1][j], acc[2][j], acc[3][j]);
+            if (pairHalf == 0) {
+                if (add) {
+                    s = _mm_add_ps(s, _mm_loadu_ps(d + r));
+                }
+                _mm_storeu_ps(d + r, s);
+            } else if (pairFast) {
+                /* Rows r..r+3 (r % 4 == 0, inside the whole pair blocks) sit at pos(r), pos(r) + 1 (rows r, r + 2)
+                 * and pos(r) + half, + half + 1 (rows r + 1, r + 3): two 64-bit stores. */
+                __m128 t = _mm_shuffle_ps(s, s, _MM_SHUFFLE(3, 1, 2, 0));
+                float *lo = d + pr;
+                float *hi = d + pr + pairHalf;
+                if (add) {
+                    __m128 o2 = _mm_loadh_pi(_mm_loadl_pi(_mm_setzero_ps(), (const __m64 *) lo), (const __m64 *) hi);
+                    t = _mm_add_ps(t, o2);
+                }
+                _mm_storel_pi((__m64 *) lo, t);
+                _mm_storeh_pi((__m64 *) hi, t);
+            } else {
+                float v[4];
+                _mm_storeu_ps(v, s);
+                for (int i = 0; i < 4; i++) {
+                    float *e = d + pair_pos(r + i, rows, pairHalf);
+                    *e = add ? *e + v[i] : v[i];
+                }
+            }
+        } else {
+            float v = _mm512_reduce_add_ps(acc[0][j]);
+            float *e = d + pair_pos(r, rows, pairHalf);
+            *e = add ? *e + v : v;
+        }
+    }
+}
+
+#define DEFINE_BF16_TILE(R, M)                                                                                      \
+    static __attribute__((noinline)) void bf16_tile_##R##x##M(const uint16_t *w, int32_t rows, int32_t cols,       \
+            int64_t r, const uint16_t *xb, int32_t c0, int32_t c1, float *out, int64_t o, int64_t outStride,        \
+            int32_t pairHalf, int32_t add) {                                                                      \
+        bf16_tile(w, rows, cols, r, R, xb, M, c0, c1, out, o, outStride, pairHalf, add);                          \
+    }
+DEFINE_BF16_TILE(4, 6)
+DEFINE_BF16_TILE(4, 5)
+DEFINE_BF16_TILE(4, 4)
+DEFINE_BF16_TILE(4, 3)
+DEFINE_BF16_TILE(4, 2)
+DEFINE_BF16_TILE(4, 1)
+DEFINE_BF16_TILE(1, 6)
+DEFINE_BF16_TILE(1, 5)
+DEFINE_BF16_TILE(1, 4)
+DEFINE_BF16_TILE(1, 3)
+DEFINE_BF16_TILE(1, 2)
+DEFINE_BF16_TILE(1, 1)
+
+typedef void (*bf16_tile_fn)(const uint16_t *, int32_t, int32_t, int64_t, const uint16_t *, int32_t, int32_t, float *,
+                             int64_t, int64_t, int32_t, int32_t);
+/* BF16_TILES[R == 4][M]: the tile function of R weight rows and M activation rows. */
+static const bf16_tile_fn BF16_TILES[2][7] = {
+    {0, bf16_tile_1x1, bf16_tile_1x2, bf16_tile_1x3, bf16_tile_1x4, bf16_tile_1x5, bf16_tile_1x6},
+    {0, bf16_tile_4x1, bf16_tile_4x2, bf16_tile_4x3, bf16_tile_4x4, bf16_tile_4x5, bf16_tile_4x6},
+};
+
+/*
+ * dsv2_bf16_rows for m >= BF16_GEMM_MIN_M: activation rows in chunks of BF16_GEMM_MB, columns in blocks of
+ * BF16_GEMM_KB (later blocks add to the first's partial sums), weight rows four at a time against 6-row activation
+ * tiles (24 accumulators), four accumulators reduced together.
+ */
+static void bf16_gemm(const uint16_t *w, int32_t rows, int32_t cols, int32_t r0, int32_t r1, const uint16_t *xb,
+                      int32_t m, float *out, int64_t outOff, int64_t outStride, int32_t pairHalf, int32_t accumulate) {
+    for (int32_t b0 = 0; b0 < m; b0 += BF16_GEMM_MB) {
+        int32_t b1 = b0 + BF16_GEMM_MB < m ? b0 + BF16_GEMM_MB : m;
+        for (int32_t c0 = 0; c0 < cols; c0 += BF16_GEMM_KB) {
+            /* A last block shorter than a quarter of KB joins the one before it. */
+            int32_t c1 = cols - c0 <= BF16_GEMM_KB + BF16_GEMM_KB / 4 ? cols : c0 + BF16_GEMM_KB;
+            int add = accumulate || c0 > 0;
+            for (int64_t r = r0; r < r1;) {
+                int R = r + 4 <= r1 ? 4 : 1;
+                for (int32_t b = b0; b < b1; b += 6) {
+                    int M = b1 - b < 6 ? b1 - b : 6;
+                    BF16_TILES[R == 4][M](w, rows, cols, r, xb + (int64_t) b * cols, c0, c1, out,
+                                          outOff + b * outStride, outStride, pairHalf, add);
+                }
+                r += R;
+            }
+            if (c1 == cols) {
+                break;
+            }
+        }
+    }
+}
+
 /*
  * Weight rows [r0, r1) of w (bf16 [rows, cols], any cols) times m bf16 activation rows xb[xbOff + b * cols, + cols)
  * (natural order): the product of row r and activation b goes to out[outOff + b * outStride + pos(r)] (added to it
  * when accumulate is non-zero), pos = pair position of r among rows for pairHalf > 0. Weight rows four at a time
  * (then singles) against up to four activation rows; each four-row block is finished for every activation group
  * before the next (so it is read from memory once). Accumulation in f32 lanes, reduced at the end of a row.
+ * From BF16_GEMM_MIN_M activation rows: bf16_gemm (register tiles of 4 x 6, K-blocked).
  */
 EXPORT void dsv2_bf16_rows(const uint16_t *w, int32_t rows, int32_t cols, int32_t r0, int32_t r1, const uint16_t *xb,
                            int64_t xbOff, int32_t m, float *out, int64_t outOff, int64_t outStride, int32_t pairHalf,
                            int32_t accumulate) {
     xb += xbOff;
+    if (m >= BF16_GEMM_MIN_M) {
+        bf16_gemm(w, rows, cols, r0, r1, xb, m, out, outOff, outStride, pairHalf, accumulate);
+        return;
+    }
     for (int64_t r = r0; r < r1;) {
         int R = r + 4 <= r1 ? 4 : 1;
         for (int32_t b = 0; b < m; b += 4) {

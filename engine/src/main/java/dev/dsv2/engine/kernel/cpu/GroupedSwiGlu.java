@@ -6,7 +6,6 @@ import dev.dsv2.engine.tensor.DType;
 
 import static dev.dsv2.engine.kernel.cpu.GemmKernels.BLOCK;
 import static dev.dsv2.engine.kernel.cpu.GemmKernels.GROUP_ROWS;
-import static dev.dsv2.engine.kernel.cpu.VectorBackend.GEMM_MIN_ROWS;
 
 /**
  * {@link VectorBackend#swiGlu}: the routed experts' SwiGLU for all groups at once, in parallel phases on the
@@ -35,6 +34,15 @@ final class GroupedSwiGlu {
         this.pool = backend.pool();
     }
 
+    /**
+     * Rows from which a group takes the GEMM path: {@link VectorBackend#GEMM_MIN_ROWS}, except with bf16 experts under
+     * the native kernels, whose {@link NativeBf16#rows} tiles many activation rows itself (every group takes it).
+     */
+    private int minRows(ExpertGroups eg) {
+        return backend.nativeKernels() && eg.gate(0).dtype() == DType.BF16 && eg.up(0).dtype() == DType.BF16
+                && eg.down(0).dtype() == DType.BF16 ? Integer.MAX_VALUE : VectorBackend.GEMM_MIN_ROWS;
+    }
+
     /** {@link VectorBackend#swiGlu}: every group's {@code silu(gate·x) ⊙ (up·x)}, then down, scaled into out. */
     void run(ExpertGroups eg, float[] x, int xOff, float[] out, int outOff) {
         int groups = eg.groupCount();
@@ -45,7 +53,7 @@ final class GroupedSwiGlu {
         boolean allDot = true;
         long dotRows = 0;
         for (int g = 0; g < groups; g++) {
-            boolean dot = eg.rowCount(g) < GEMM_MIN_ROWS;
+            boolean dot = eg.rowCount(g) < minRows(eg);
             allDot &= dot;
             dotRows += dot ? eg.gate(g).rows() : 0;
         }
@@ -65,7 +73,7 @@ final class GroupedSwiGlu {
             eg.inputOffsets()[g] = inSize;
             eg.hiddenOffsets()[g] = hSize;
             eg.unitStarts()[g] = units;
-            boolean gemm = m >= GEMM_MIN_ROWS;
+            boolean gemm = m >= minRows(eg);
             inSize += gemm ? GemmKernels.packedSize(m, d) : m * d;
             hSize += gemm ? GemmKernels.packedSize(m, inter) : m * inter;
             int span = spanOf(eg, g, dotSpan);
@@ -85,7 +93,7 @@ final class GroupedSwiGlu {
             t.rounded(s.halves(inSize), s.halves2(hSize));
         }
         try {
-            if (groups == 1 && eg.rowCount(0) >= GEMM_MIN_ROWS) {
+            if (groups == 1 && eg.rowCount(0) >= minRows(eg)) {
                 pool.parallelFor((eg.rowCount(0) + BLOCK - 1) / BLOCK, 1, t.phase(Task.PACK));
             } else {
                 // A decode step's few rows are copied in less time than a hand-off to the workers takes.
@@ -94,7 +102,8 @@ final class GroupedSwiGlu {
             }
             pool.parallelFor(units, 1, t.phase(Task.GATE_UP));
             if (quantized || rounded) {
-                pool.parallelFor(groups, groups, t.phase(Task.QUANTIZE_HIDDEN));
+                // Per group in parallel once the hidden activations are prefill-sized (each group writes its own).
+                pool.parallelFor(groups, hSize >= (1 << 16) ? 1 : groups, t.phase(Task.QUANTIZE_HIDDEN));
             }
             if (allDot) {
                 // Down per group in long runs of output rows (about DOT_UNITS units, at least 48 rows each) into
@@ -222,7 +231,7 @@ final class GroupedSwiGlu {
                 }
                 case QUANTIZE_HIDDEN -> {
                     for (int g = from; g < to; g++) {
-                        if (eg.rowCount(g) < GEMM_MIN_ROWS) {
+                        if (eg.rowCount(g) < minRows(eg)) {
                             int inter = eg.down(g).cols();
                             if (hCodes != null) {
                                 quantizeDotGroups(eg, h, eg.hiddenOffsets(), inter, hCodes, hScales, g, g + 1);
@@ -267,10 +276,10 @@ final class GroupedSwiGlu {
     }
 
     /** Each group's rows of {@code x}: packed for the GEMM kernels, or gathered row-major for the dot kernels. */
-    private static void gatherInputs(ExpertGroups eg, float[] x, int xOff, int d, float[] in, int g0, int g1) {
+    private void gatherInputs(ExpertGroups eg, float[] x, int xOff, int d, float[] in, int g0, int g1) {
         for (int g = g0; g < g1; g++) {
             int m = eg.rowCount(g);
-            if (m >= GEMM_MIN_ROWS) {
+            if (m >= minRows(eg)) {
                 GemmKernels.pack(x, xOff, d, eg.rowArray(), eg.start(g), m, d, in, eg.inputOffsets()[g]);
             } else {
                 for (int j = 0; j < m; j++) {
@@ -291,11 +300,11 @@ final class GroupedSwiGlu {
      * {@code offsets[g]} of {@code src} quantized for the native kernel, codes at the same offsets, scales at
      * {@link #scaleOffset}.
      */
-    private static void quantizeDotGroups(ExpertGroups eg, float[] src, int[] offsets, int n, byte[] codes,
+    private void quantizeDotGroups(ExpertGroups eg, float[] src, int[] offsets, int n, byte[] codes,
                                           float[] scales, int g0, int g1) {
         for (int g = g0; g < g1; g++) {
             int m = eg.rowCount(g);
-            if (m < GEMM_MIN_ROWS) {
+            if (m < minRows(eg)) {
                 int o = offsets[g];
                 NativeInt8.quantize(src, o, n, m, n, true, codes, o, scales, scaleOffset(o));
             }
@@ -307,19 +316,19 @@ final class GroupedSwiGlu {
      * {@code offsets[g]} of {@code src} rounded to bf16 (natural order) for the native bf16 kernel, at the same
      * offsets of {@code halves}.
      */
-    private static void roundDotGroups(ExpertGroups eg, float[] src, int[] offsets, int n, short[] halves, int g0,
+    private void roundDotGroups(ExpertGroups eg, float[] src, int[] offsets, int n, short[] halves, int g0,
                                        int g1) {
         for (int g = g0; g < g1; g++) {
             int m = eg.rowCount(g);
-            if (m < GEMM_MIN_ROWS) {
+            if (m < minRows(eg)) {
                 NativeBf16.round(src, offsets[g], n, m, n, true, halves, offsets[g]);
             }
         }
     }
 
     /** Gate/up rows per unit of group g: whole pair blocks for the matrix-vector path (its h is pair-ordered). */
-    private static int spanOf(ExpertGroups eg, int g, int dotSpan) {
-        return eg.rowCount(g) < GEMM_MIN_ROWS ? dotSpan : GROUP_ROWS;
+    private int spanOf(ExpertGroups eg, int g, int dotSpan) {
+        return eg.rowCount(g) < minRows(eg) ? dotSpan : GROUP_ROWS;
     }
 
     private static int groupOfUnit(ExpertGroups eg, int u) {
@@ -348,7 +357,7 @@ final class GroupedSwiGlu {
         int count = Math.min(span, inter - r0);
         int inOff = eg.inputOffsets()[g];
         int hOff = eg.hiddenOffsets()[g];
-        if (m < GEMM_MIN_ROWS) {
+        if (m < minRows(eg)) {
             // h is kept in pair order (the down projection's input); a span is whole pair blocks, so the pair
             // positions of rows [r0, r0 + count) are [r0, r0 + count) again.
             float[] u = s.temp(m * span);
@@ -402,7 +411,7 @@ final class GroupedSwiGlu {
         int count = Math.min(span, d - r0);
         int hOff = eg.hiddenOffsets()[g];
         int first = eg.start(g);
-        if (m < GEMM_MIN_ROWS) {
+        if (m < minRows(eg)) {
             float[] y = s.temp(m * span);
             if (hCodes != null && down.isInt8()) {
                 NativeInt8.rows(down, r0, r0 + count, hCodes, hOff, hScales, scaleOffset(hOff), m, y, -r0, span,

@@ -17,6 +17,10 @@ import java.util.Objects;
  * lanes at the end of a row. The only difference from the Java kernels (which widen the weights and keep the
  * activations in float) is therefore the activations' rounding to bf16 (relative error at most 2^-9 each) and the
  * order of the float additions.
+ *
+ * <p>From 8 activation rows the C kernel runs as a register-tiled GEMM (4 weight rows x 6 activation rows, 24 float
+ * accumulators, four reduced together by shuffles; activation rows in chunks of 48 and columns in blocks of 2048,
+ * later blocks' partial sums added), so the backends send it prefill-sized products too.
  */
 public final class NativeBf16 {
     private NativeBf16() {

@@ -38,7 +38,9 @@ import static dev.dsv2.engine.kernel.cpu.Lanes.L;
  * transposed products, and their rows dequantized into the GEMM panels. With {@link CpuKernels#NATIVE} the int8
  * and bf16 matrix-vector products (the matrix-vector path of {@link #matmul}, lm_head included, and of
  * {@link #swiGlu}) run {@link NativeInt8} / {@link NativeBf16} instead, per parallel chunk, on activations quantized
- * to int8 / rounded to bf16 once per call (per group for SwiGLU).
+ * to int8 / rounded to bf16 once per call (per group for SwiGLU). Bf16 products under the native kernels take
+ * {@link NativeBf16} at every batch size, prefill included (from 8 activation rows the C kernel runs as a
+ * register-tiled GEMM: 4 weight rows x 6 activation rows, K-blocked), instead of the Java GEMM path.
  * Per-thread scratch (packed activations, widened weights, tiles, scores) is kept in a thread-local, so the decode
  * loop does not allocate.
  */
@@ -279,7 +281,8 @@ public final class VectorBackend extends HostBackend {
             nativeMatVec(w, x, xOff, xStride, out, outOff, outStride, batch);
             return;
         }
-        if (batch < GEMM_MIN_ROWS && nativeKernels && w.dtype() == DType.BF16) {
+        if (nativeKernels && w.dtype() == DType.BF16) {
+            // Any batch: from 8 activation rows the native kernel runs its register-tiled GEMM form.
             nativeBf16MatVec(w, x, xOff, xStride, out, outOff, outStride, batch);
             return;
         }

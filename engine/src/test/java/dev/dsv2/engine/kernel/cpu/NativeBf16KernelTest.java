@@ -135,40 +135,65 @@ class NativeBf16KernelTest {
             for (int n : COLS) {
                 Weight w = KernelDifferentialTest.randomWeight(DType.BF16, rows, n, rows * 131L + n);
                 for (int m = 1; m <= 7; m++) {
-                    float[] x = KernelDifferentialTest.randomVector(m * n, m * 7L + n);
-                    short[] xb = new short[5 + m * n];
-                    NativeBf16.round(x, 0, n, m, n, false, xb, 5);
-                    int stride = rows + 3;
-                    for (boolean pairOut : new boolean[]{false, true}) {
-                        for (boolean accumulate : new boolean[]{false, true}) {
-                            int r0 = rows > 4 ? 1 : 0;
-                            int outOff = 7;
-                            float[] out = new float[outOff + m * stride];
-                            float[] before = KernelDifferentialTest.randomVector(out.length, rows + m);
-                            if (accumulate) {
-                                System.arraycopy(before, 0, out, 0, out.length);
-                            }
-                            NativeBf16.rows(w, r0, rows, xb, 5, m, out, outOff, stride, pairOut, accumulate);
-                            String what = "[" + rows + "x" + n + "] m " + m + (pairOut ? " pair-ordered" : "")
-                                    + (accumulate ? " accumulated" : "");
-                            for (int b = 0; b < m; b++) {
-                                for (int r = 0; r < stride; r++) {
-                                    int at = outOff + b * stride + (r < rows ? MatVecKernels.pos(r, rows, pairOut) : r);
-                                    float base = accumulate ? before[at] : 0f;
-                                    if (r < r0 || r >= rows) {
-                                        assertEquals(base, out[at], what + ": slot " + r + " is outside [r0, r1)");
-                                        continue;
-                                    }
-                                    double[] e = productOracle(w, r, xb, 5 + b * n);
-                                    assertEquals(base + e[0], out[at], e[1] + Math.ulp(base) + Math.ulp(
-                                            (float) (base + e[0])), what + " row " + r + " act " + b);
-                                }
-                            }
-                            for (int i = 0; i < outOff; i++) {
-                                assertEquals(accumulate ? before[i] : 0f, out[i], "nothing is written before outOff");
-                            }
+                    checkProduct(w, rows, rows > 4 ? 1 : 0, n, m);
+                }
+            }
+        }
+    }
+
+    /**
+     * From 8 activation rows the kernel runs its register-tiled GEMM form (4 weight rows x 6 activation rows, then
+     * single rows and activation tails; columns in K blocks of 2048 whose partial sums are added): rows that are not
+     * multiples of 4 (from row 1, and from row 0 so that whole quads take the pair-order fast path), activation counts that are not multiples of 6 (8 to 70, and beyond a 48-row chunk), column
+     * tails and a column count spanning K blocks, with the same strides, pair order and accumulation.
+     */
+    @Test
+    void gemmFormMatchesTheOracleOnOddShapesStridesPairOrderAndAccumulation() {
+        assumeAvailable();
+        for (int rows : new int[]{5, 13, 37, 70}) {
+            for (int n : new int[]{17, 33, 100, 2081, 4500}) {
+                Weight w = KernelDifferentialTest.randomWeight(DType.BF16, rows, n, rows * 131L + n);
+                for (int m : new int[]{8, 16, 23, 49, 70}) {
+                    checkProduct(w, rows, rows > 4 ? 1 : 0, n, m);
+                    // From row 0: whole 4-row quads inside the pair blocks take the two-store pair-order path.
+                    checkProduct(w, rows, 0, n, m);
+                }
+            }
+        }
+    }
+
+    /** {@link NativeBf16#rows} of rows [r0, rows) against {@link #productOracle}, every stride/pair/accumulate case. */
+    private static void checkProduct(Weight w, int rows, int r0, int n, int m) {
+        float[] x = KernelDifferentialTest.randomVector(m * n, m * 7L + n);
+        short[] xb = new short[5 + m * n];
+        NativeBf16.round(x, 0, n, m, n, false, xb, 5);
+        int stride = rows + 3;
+        for (boolean pairOut : new boolean[]{false, true}) {
+            for (boolean accumulate : new boolean[]{false, true}) {
+                int outOff = 7;
+                float[] out = new float[outOff + m * stride];
+                float[] before = KernelDifferentialTest.randomVector(out.length, rows + m);
+                if (accumulate) {
+                    System.arraycopy(before, 0, out, 0, out.length);
+                }
+                NativeBf16.rows(w, r0, rows, xb, 5, m, out, outOff, stride, pairOut, accumulate);
+                String what = "[" + rows + "x" + n + "] m " + m + (pairOut ? " pair-ordered" : "")
+                        + (accumulate ? " accumulated" : "");
+                for (int b = 0; b < m; b++) {
+                    for (int r = 0; r < stride; r++) {
+                        int at = outOff + b * stride + (r < rows ? MatVecKernels.pos(r, rows, pairOut) : r);
+                        float base = accumulate ? before[at] : 0f;
+                        if (r < r0 || r >= rows) {
+                            assertEquals(base, out[at], what + ": slot " + r + " is outside [r0, r1)");
+                            continue;
                         }
+                        double[] e = productOracle(w, r, xb, 5 + b * n);
+                        assertEquals(base + e[0], out[at], e[1] + Math.ulp(base) + Math.ulp(
+                                (float) (base + e[0])), what + " row " + r + " act " + b);
                     }
+                }
+                for (int i = 0; i < outOff; i++) {
+                    assertEquals(accumulate ? before[i] : 0f, out[i], "nothing is written before outOff");
                 }
             }
         }
@@ -180,7 +205,7 @@ class NativeBf16KernelTest {
         for (int rows : new int[]{5, 37, 301, 2053}) {
             for (int n : new int[]{100, 2048}) {
                 Weight w = KernelDifferentialTest.randomWeight(DType.BF16, rows, n, rows + n);
-                for (int m : new int[]{1, 3, 15}) {
+                for (int m : new int[]{1, 3, 15, 16, 70}) {
                     float[] x = KernelDifferentialTest.randomVector(3 + m * (n + 1), rows * m);
                     float[] out = new float[2 + m * rows];
                     nativeBackend.matmul(w, x, 3, n + 1, out, 2, rows, m);
@@ -201,7 +226,7 @@ class NativeBf16KernelTest {
     }
 
     /**
-     * The grouped SwiGLU with native bf16 matrix-vector groups (and a GEMM group of 20 rows, on the Java kernels)
+     * The grouped SwiGLU with native bf16 groups (a group of 20 rows too: every group takes the native kernel)
      * stays within 1% of each output row's largest magnitude of the float oracle: two activation roundings (x, then h)
      * of relative error at most 2^-9 each.
      */

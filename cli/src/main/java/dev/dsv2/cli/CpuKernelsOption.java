@@ -11,12 +11,12 @@ import picocli.CommandLine.Option;
 public final class CpuKernelsOption {
 
     @Option(names = "--cpu-kernels", paramLabel = "java|native",
-            description = "Kernels of int8 and bf16 matrix-vector products (decode, lm_head): java (the default, "
-                    + "bit-exact) or native (opt-in: the bundled library; int8 weights on AVX512-VNNI with activations "
-                    + "rounded to int8 per block of 32 like llama.cpp's Q8_0, bf16 weights on AVX512_BF16 with "
-                    + "activations rounded to bf16 once per product; needs both CPU features, refused naming what is "
-                    + "missing where the CPU or platform cannot run it). Prefill GEMMs run the Java kernels either "
-                    + "way. Default: dsv2.cpu-kernels.")
+            description = "Kernels of the matrix products: java (the default, bit-exact) or native (opt-in: the "
+                    + "bundled library; bf16 weights on AVX512_BF16 for every product, decode and prefill, with "
+                    + "activations rounded to bf16 once per product; int8 weights on AVX512-VNNI for decode's "
+                    + "matrix-vector products, activations rounded to int8 per block of 32 like llama.cpp's Q8_0, "
+                    + "int8 GEMMs on the Java kernels; needs both CPU features, refused naming what is missing where "
+                    + "the CPU or platform cannot run it). Default: dsv2.cpu-kernels.")
     String kernels;
 
     /** The serving settings of this process ({@code -D} keys, environment) with this option applied when given. */

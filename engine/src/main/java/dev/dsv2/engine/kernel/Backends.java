@@ -7,9 +7,9 @@ import java.util.logging.Logger;
 
 /**
  * The one place that chooses the kernel backend: {@code scalar} forces the scalar oracle, otherwise the Vector API
- * backend, its int8 and bf16 matrix-vector products in Java or native ({@link CpuKernels}). The requested name, thread count
- * and kernels come from {@code dsv2.backend} / {@code dsv2.threads} / {@code dsv2.cpu-kernels}, parsed by
- * {@link dev.dsv2.engine.serve.ServingSettings}. The choice is logged once.
+ * backend, its int8 matrix-vector and bf16 matrix products in Java or native ({@link CpuKernels}). The requested
+ * name, thread count and kernels come from {@code dsv2.backend} / {@code dsv2.threads} / {@code dsv2.cpu-kernels},
+ * parsed by {@link dev.dsv2.engine.serve.ServingSettings}. The choice is logged once.
  */
 public final class Backends {
     private static final Logger LOG = Logger.getLogger(Backends.class.getName());
@@ -38,7 +38,7 @@ public final class Backends {
     }
 
     /**
-     * The backend {@code requested}, its int8 and bf16 matrix-vector products on {@code kernels}.
+     * The backend {@code requested}, its int8 matrix-vector and bf16 matrix products on {@code kernels}.
      *
      * @throws IllegalArgumentException for {@code native} kernels with the scalar backend
      * @throws IllegalStateException    for {@code native} kernels where they cannot run, naming what is missing

@@ -39,9 +39,9 @@ import java.util.function.Function;
  *       shards ({@link ExpertWire})</td></tr>
  *   <tr><td>{@code dsv2.gpu-memory-fraction}</td><td>0.90</td><td>(0, 1]: the share of a CUDA device's memory
  *       the process may use; sizes the latent cache in device memory ({@link DeviceMemoryPlan})</td></tr>
- *   <tr><td>{@code dsv2.cpu-kernels}</td><td>java</td><td>java, native: int8 and bf16 matrix-vector products on the
- *       bundled library (AVX512-VNNI, activations rounded to int8 per block of 32; AVX512_BF16, activations rounded to
- *       bf16 once per product; {@link CpuKernels}); opt-in</td></tr>
+ *   <tr><td>{@code dsv2.cpu-kernels}</td><td>java</td><td>java, native: int8 matrix-vector and bf16 matrix
+ *       products on the bundled library (AVX512-VNNI, activations rounded to int8 per block of 32; AVX512_BF16,
+ *       activations rounded to bf16 once per product; {@link CpuKernels}); opt-in</td></tr>
  * </table>
  * "0 = the default" for the starred keys matches the Helm values, where 0 stands for "not set".
  *

@@ -55,6 +55,8 @@ class ChartValidationTest {
                 Arguments.of("router.gpu.count", 0, "/router/gpu/count"),
                 Arguments.of("router.gpuMemoryFraction", 1.5, "/router/gpuMemoryFraction"),
                 Arguments.of("router.gpuMemoryFraction", 0, "/router/gpuMemoryFraction"),
+                Arguments.of("router.cpuKernels", "fast", "/router/cpuKernels"),
+                Arguments.of("expert.cpuKernels", "avx", "/expert/cpuKernels"),
                 Arguments.of("router.sharedExperts", "everywhere", "/router/sharedExperts"),
                 Arguments.of("router.probes.startup.failureThreshold", 0, "/router/probes/startup/failureThreshold"),
                 Arguments.of("gateway.image.tag", "latest", "/gateway/image/tag"),
@@ -118,5 +120,10 @@ class ChartValidationTest {
         assertEquals("0.9", cuda.env("router", "DSV2_GPU_MEMORY_FRACTION"));
         assertEquals("0.5", DsvChart.render(values("router.gpuMemoryFraction", 0.5)).env("router",
                 "DSV2_GPU_MEMORY_FRACTION"));
+        assertEquals("java", cuda.env("router", "DSV2_CPU_KERNELS"));
+        assertEquals("java", cuda.env("expert", "DSV2_CPU_KERNELS"));
+        var nativeKernels = DsvChart.render(values("router.cpuKernels", "native", "expert.cpuKernels", "native"));
+        assertEquals("native", nativeKernels.env("router", "DSV2_CPU_KERNELS"));
+        assertEquals("native", nativeKernels.env("expert", "DSV2_CPU_KERNELS"));
     }
 }

@@ -74,12 +74,28 @@ final class ModelLoader {
                 }
             }
             long expertBytes = 3 * names.matrixBytes(c.moeIntermediateSize(), d, lmHead.dtype());
+            if (remoteExperts == null && be.hostMemory() && names.servesMapping()) {
+                prefault(ckpt, report);
+            }
             return new DeepseekV2Model(c, be, names.format, embed, layers, norm, lmHead, names::close,
                     remoteExperts != null, expertBytes);
         } catch (RuntimeException e) {
             names.close();
             throw e;
         }
+    }
+
+    /**
+     * Reads the mapped checkpoint into memory when {@link Prefault} says so (the CPU backend computing from the
+     * mapping, every expert in this process), so that the first requests do not fault weights in from disk.
+     */
+    private static void prefault(Checkpoint ckpt, Consumer<String> report) {
+        Prefault p = Prefault.decide(ckpt.fileBytes());
+        if (!p.enabled()) {
+            LOG.info(() -> "not prefaulting the weights: " + p.reason());
+            return;
+        }
+        ckpt.prefault(report);
     }
 
     /** Every routed expert of every MoE layer, {@code [layer][expert]} (null rows for dense layers). */
@@ -208,6 +224,11 @@ final class ModelLoader {
                 return stored;
             }
             return backend.weight(stored, quantizeInt8, quantizeInt8 ? arena : null);
+        }
+
+        /** Whether the weights are computed from the mapping itself (not from copies quantized at load). */
+        boolean servesMapping() {
+            return format == WeightFormat.BF16 || int8Checkpoint;
         }
 
         /** Bytes of a {@code [rows, cols]} matrix that {@link Int8Checkpoint#quantized} names, in this format. */

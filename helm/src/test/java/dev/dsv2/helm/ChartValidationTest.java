@@ -56,6 +56,7 @@ class ChartValidationTest {
                 Arguments.of("router.gpuMemoryFraction", 1.5, "/router/gpuMemoryFraction"),
                 Arguments.of("router.gpuMemoryFraction", 0, "/router/gpuMemoryFraction"),
                 Arguments.of("router.cpuKernels", "fast", "/router/cpuKernels"),
+                Arguments.of("router.microBatches", 3, "/router/microBatches"),
                 Arguments.of("expert.cpuKernels", "avx", "/expert/cpuKernels"),
                 Arguments.of("router.sharedExperts", "everywhere", "/router/sharedExperts"),
                 Arguments.of("router.probes.startup.failureThreshold", 0, "/router/probes/startup/failureThreshold"),

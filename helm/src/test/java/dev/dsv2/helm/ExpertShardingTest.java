@@ -111,6 +111,13 @@ class ExpertShardingTest {
     }
 
     @Test
+    void theMicroBatchPolicyReachesTheRouterAutoByDefault() {
+        assertEquals("auto", DsvChart.render().env("router", "DSV2_MICRO_BATCHES"));
+        assertEquals("1", DsvChart.render(values("router.microBatches", 1)).env("router", "DSV2_MICRO_BATCHES"));
+        assertEquals("2", DsvChart.render(values("router.microBatches", 2)).env("router", "DSV2_MICRO_BATCHES"));
+    }
+
+    @Test
     void theGatewayDialsTheRouterServiceOnAPortThatReachesTheRoutersGrpcPort() {
         var manifests = DsvChart.render(values("router.ports.grpc", 9700));
 

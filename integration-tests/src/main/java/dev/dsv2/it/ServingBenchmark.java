@@ -7,6 +7,7 @@ import dev.dsv2.engine.checkpoint.ModelPresets;
 import dev.dsv2.engine.checkpoint.RandomCheckpointWriter;
 import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.serve.ExpertWire;
+import dev.dsv2.engine.serve.MicroBatches;
 import dev.dsv2.proto.v1.GenerateChunk;
 import dev.dsv2.proto.v1.GenerateRequest;
 import dev.dsv2.proto.v1.InferenceGrpc;
@@ -46,6 +47,8 @@ public final class ServingBenchmark {
     /** dsv2.threads of the distributed run's router and of each shard; 0 = the process default (all cores). */
     private static int routerThreads;
     private static int shardThreads;
+    /** The distributed run's router dsv2.micro-batches; null = the router's default (auto). */
+    private static MicroBatches microBatches;
     private static final int SHARDS = 2;
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -56,9 +59,11 @@ public final class ServingBenchmark {
      * @param timelineMicros mean microseconds per answered shard call in each of {@link #PHASES} (empty when embedded)
      * @param layerMicros    mean microseconds per MoE layer and micro-batch from sending to combining (NaN embedded)
      * @param shardLoad      max / mean (row, expert) pairs computed per shard during the level (NaN embedded)
+     * @param splitShare     the router's steps run as two micro-batches, of all its steps (NaN embedded)
      */
     record Level(String mode, int concurrency, int tokens, double seconds, double expertInFlightShare,
-                 double expertWaitShare, Map<String, Double> timelineMicros, double layerMicros, double shardLoad) {
+                 double expertWaitShare, Map<String, Double> timelineMicros, double layerMicros, double shardLoad,
+                 double splitShare) {
         double tokensPerSecond() {
             return tokens / seconds;
         }
@@ -96,6 +101,14 @@ public final class ServingBenchmark {
                         System.exit(2);
                     }
                 }
+                case "--micro-batches" -> {
+                    try {
+                        microBatches = MicroBatches.parse(i + 1 < args.length ? args[++i] : null);
+                    } catch (IllegalArgumentException e) {
+                        System.err.println("bench-serving: --micro-batches: " + e.getMessage());
+                        System.exit(2);
+                    }
+                }
                 case "--request-rate" -> requestRate = Double.parseDouble(args[++i]);
                 case "--num-prompts" -> numPrompts = Integer.parseInt(args[++i]);
                 case "--model" -> model = Path.of(args[++i]).toAbsolutePath();
@@ -107,7 +120,7 @@ public final class ServingBenchmark {
                     System.out.println("Usage: ./dsv2 bench-serving [--model DIR | --preset NAME (default lite-layers:2)]"
                             + " [--tokens N (32)] [--prompt-tokens N (16)] [--request-rate R --num-prompts N]"
                             + " [--wire bf16|f32 (bf16)] [--concurrency C,.. (1,8,32)] [--modes embedded,distributed]"
-                            + " [--router-threads N] [--shard-threads N]"
+                            + " [--router-threads N] [--shard-threads N] [--micro-batches auto|1|2]"
                             + " [--round-trip [--rows N] [--calls N]] [--json]\n"
                             + "Decode tokens/s at concurrency 1, 8, 32: embedded vs gateway + router + 2 expert shards"
                             + " on loopback, the router's step time share spent in expert RPCs and where a shard call's"
@@ -116,6 +129,8 @@ public final class ServingBenchmark {
                             + " seed around --prompt-tokens and --tokens; TTFT and inter-token latency p50/p90/p99,"
                             + " tokens/s and failed requests.\n--wire: the format of the activations between router and"
                             + " shards (dsv2.expert-wire): bf16 halves the bytes, f32 gives the embedded tokens exactly."
+                            + "\n--micro-batches: the router's dsv2.micro-batches (auto measures split and unsplit"
+                            + " steps and runs the faster; 1 never splits; 2 always does)."
                             + "\nWith --round-trip [--rows N (1)] [--calls N (2000)]: the expert wire alone, 2 shard"
                             + " processes driven by this process as a router, one layer at a time: per-layer round trip"
                             + " with and without the shard compute and each call's phases, p50/p90/p99.");
@@ -257,6 +272,9 @@ public final class ServingBenchmark {
                         "dsv2.kv-cache.tokens", "16384",
                         "dsv2.router.experts", procs.get(0).grpcAddress() + "," + procs.get(1).grpcAddress(),
                         "dsv2.expert-wire", wire.label()));
+                if (microBatches != null) {
+                    routerProps.put("dsv2.micro-batches", microBatches.label());
+                }
                 if (routerThreads > 0) {
                     routerProps.put("dsv2.threads", "" + routerThreads);
                 }
@@ -292,6 +310,7 @@ public final class ServingBenchmark {
         double inFlight = Double.NaN;
         double waited = Double.NaN;
         double layerMicros = Double.NaN;
+        double splitShare = Double.NaN;
         Map<String, Double> timeline = new LinkedHashMap<>();
         if (router != null) {
             Map<String, Double> after = routerTimes(router);
@@ -300,6 +319,8 @@ public final class ServingBenchmark {
             inFlight = layerSum / step;
             waited = delta(before, after, "dsv2_router_expert_wait_seconds_sum") / step;
             layerMicros = 1e6 * layerSum / delta(before, after, "dsv2_router_expert_layer_seconds_count");
+            splitShare = delta(before, after, "dsv2_router_split_steps_total")
+                    / delta(before, after, "dsv2_router_step_seconds_count");
             for (String phase : PHASES) {
                 String key = "dsv2_router_expert_call_phase_seconds_%s{phase=\"" + phase + "\"}";
                 timeline.put(phase, 1e6 * delta(before, after, key.formatted("sum"))
@@ -315,7 +336,8 @@ public final class ServingBenchmark {
             sum += pairs;
         }
         double shardLoad = shards.isEmpty() || sum == 0 ? Double.NaN : max / (sum / shards.size());
-        Level l = new Level(mode, c, generated, seconds, inFlight, waited, timeline, layerMicros, shardLoad);
+        Level l = new Level(mode, c, generated, seconds, inFlight, waited, timeline, layerMicros, shardLoad,
+                splitShare);
         System.err.printf("bench-serving: %s concurrency %d: %.1f tokens/s%n", mode, c,
                 l.tokensPerSecond());
         return l;
@@ -401,6 +423,7 @@ public final class ServingBenchmark {
                     r.put("expert_wait_step_share", l.expertWaitShare());
                     r.put("expert_layer_us", l.layerMicros());
                     r.put("shard_load_max_mean", l.shardLoad());
+                    r.put("split_step_share", l.splitShare());
                     ObjectNode tl = r.putObject("expert_call_timeline_us");
                     l.timelineMicros().forEach(tl::put);
                 }
@@ -409,12 +432,12 @@ public final class ServingBenchmark {
             return;
         }
         System.out.println("model: " + model + " (" + Runtime.getRuntime().availableProcessors() + " cpus)");
-        System.out.printf("%-22s %11s %14s %22s %22s %16s%n", "mode", "concurrency", "tokens/s", "expert RPC share",
-                "blocked-wait share", "shard max/mean");
+        System.out.printf("%-22s %11s %14s %22s %22s %16s %12s%n", "mode", "concurrency", "tokens/s",
+                "expert RPC share", "blocked-wait share", "shard max/mean", "split steps");
         for (Level l : results) {
-            System.out.printf("%-22s %11d %14.1f %22s %22s %16s%n", l.mode(), l.concurrency(), l.tokensPerSecond(),
-                    pct(l.expertInFlightShare()), pct(l.expertWaitShare()),
-                    Double.isNaN(l.shardLoad()) ? "-" : String.format("%.2f", l.shardLoad()));
+            System.out.printf("%-22s %11d %14.1f %22s %22s %16s %12s%n", l.mode(), l.concurrency(),
+                    l.tokensPerSecond(), pct(l.expertInFlightShare()), pct(l.expertWaitShare()),
+                    Double.isNaN(l.shardLoad()) ? "-" : String.format("%.2f", l.shardLoad()), pct(l.splitShare()));
         }
         System.out.println();
         System.out.println("expert call timeline (router + shards, mean us per answered shard call; layer = per MoE"

@@ -87,6 +87,10 @@ public final class RouterMetrics {
             BatchScheduler s = e.schedulerOrNull();
             return s == null ? 0 : s.stats().preemptions();
         }).description("Sequences preempted for lack of KV cache blocks").register(registry);
+        FunctionCounter.builder("dsv2.router.split.steps", engine, e -> {
+            BatchScheduler s = e.schedulerOrNull();
+            return s == null ? 0 : s.stats().splitSteps();
+        }).description("Scheduler steps run as two overlapped micro-batches (dsv2.micro-batches)").register(registry);
         engine.setStepObserver(this::onStep);
     }
 

@@ -44,21 +44,23 @@ public final class BatchScheduler implements AutoCloseable {
      * @param maxRunning     sequences decoding at once
      * @param maxWaiting     queued requests before new ones are refused with RESOURCE_EXHAUSTED
      * @param contextLimit   prompt + completion tokens per request
-     * @param microBatches   2: with remote experts, split each step into two micro-batches whose attention and
-     *                       expert round trips overlap ({@link DeepseekV2Model#forwardOverlapped}); 1: never split
+     * @param microBatches   with remote experts, whether a step runs as two micro-batches whose attention and
+     *                       expert round trips overlap ({@link DeepseekV2Model#forwardOverlapped}): measured per kind
+     *                       of step ({@link MicroBatches#AUTO}), never, or always
      */
-    public record Config(int maxBatchTokens, int maxRunning, int maxWaiting, int contextLimit, int microBatches) {
+    public record Config(int maxBatchTokens, int maxRunning, int maxWaiting, int contextLimit,
+                         MicroBatches microBatches) {
         public Config {
-            if (maxBatchTokens < 1 || maxRunning < 1 || maxWaiting < 0 || contextLimit < 2
-                    || microBatches < 1 || microBatches > 2) {
+            if (maxBatchTokens < 1 || maxRunning < 1 || maxWaiting < 0 || contextLimit < 2 || microBatches == null) {
                 throw new IllegalArgumentException("invalid scheduler config: maxBatchTokens " + maxBatchTokens
                         + ", maxRunning " + maxRunning + ", maxWaiting " + maxWaiting + ", contextLimit "
-                        + contextLimit + ", microBatches " + microBatches + " (1 or 2)");
+                        + contextLimit + ", microBatches " + microBatches);
             }
         }
 
+        /** With {@link MicroBatches#AUTO}. */
         public Config(int maxBatchTokens, int maxRunning, int maxWaiting, int contextLimit) {
-            this(maxBatchTokens, maxRunning, maxWaiting, contextLimit, 2);
+            this(maxBatchTokens, maxRunning, maxWaiting, contextLimit, MicroBatches.AUTO);
         }
 
         public static Config defaults(int contextLimit) {
@@ -69,7 +71,7 @@ public final class BatchScheduler implements AutoCloseable {
 
     /** A point-in-time view for metrics and health. */
     public record Stats(int running, int waiting, int usedBlocks, int totalBlocks, int blockSize, long steps,
-                        long preemptions, long prefixQueriedTokens, long prefixHitTokens) {
+                        long preemptions, long prefixQueriedTokens, long prefixHitTokens, long splitSteps) {
         public double kvCacheUsage() {
             return totalBlocks == 0 ? 0 : (double) usedBlocks / totalBlocks;
         }
@@ -98,7 +100,9 @@ public final class BatchScheduler implements AutoCloseable {
     private volatile boolean closed;
     private volatile StepObserver observer = (rows, decode, seqs, nanos) -> { };
     private volatile Stats stats;
+    private final MicroBatchChooser splitChooser;
     private long steps;
+    private long splitSteps;
 
     public BatchScheduler(DeepseekV2Model model, LatentKvCache cache, Config config) {
         this.model = model;
@@ -109,7 +113,8 @@ public final class BatchScheduler implements AutoCloseable {
         this.vocab = model.config().vocabSize();
         this.eosId = model.config().eosTokenId();
         this.admission = new AdmissionControl(cache, config.maxRunning(), config.maxBatchTokens());
-        this.stats = new Stats(0, 0, 0, cache.totalBlocks(), cache.blockSize(), 0, 0, 0, 0);
+        this.stats = new Stats(0, 0, 0, cache.totalBlocks(), cache.blockSize(), 0, 0, 0, 0, 0);
+        this.splitChooser = new MicroBatchChooser(config.microBatches());
         this.thread = Thread.ofPlatform().name("dsv2-scheduler").daemon().start(this::loop);
     }
 
@@ -247,7 +252,7 @@ public final class BatchScheduler implements AutoCloseable {
         List<ScheduledSequence> seqs = step.seqs();
         List<Span> spans = step.spans();
         int rows = step.rows();
-        boolean split = config.microBatches() == 2 && model.expertsAreRemote() && seqs.size() >= 2;
+        boolean split = model.expertsAreRemote() && splitChooser.split(rows, step.decodeRows(), seqs.size());
         long t0 = System.nanoTime();
         try {
             if (split) {
@@ -258,16 +263,23 @@ public final class BatchScheduler implements AutoCloseable {
                         spans.subList(half, spans.size()));
                 float[][] logits = model.forwardOverlapped(a.batch(), ws, b.batch(), wsSecond, cache,
                         AttentionMode.AUTO);
+                long nanos = System.nanoTime() - t0;
                 steps++;
-                observer.onStep(rows, step.decodeRows(), seqs.size(), System.nanoTime() - t0);
+                splitSteps++;
+                splitChooser.record(rows, step.decodeRows(), true, nanos);
+                observer.onStep(rows, step.decodeRows(), seqs.size(), nanos);
                 admission.registerBlocks(seqs);
                 sample(a.logitSeqs(), logits[0]);
                 sample(b.logitSeqs(), logits[1]);
             } else {
                 StepPlanner.Batch<ScheduledSequence> p = StepPlanner.batch(seqs, spans);
                 float[] logits = model.forward(p.batch(), cache, AttentionMode.AUTO, ws);
+                long nanos = System.nanoTime() - t0;
                 steps++;
-                observer.onStep(rows, step.decodeRows(), seqs.size(), System.nanoTime() - t0);
+                if (model.expertsAreRemote() && seqs.size() >= 2) {
+                    splitChooser.record(rows, step.decodeRows(), false, nanos);
+                }
+                observer.onStep(rows, step.decodeRows(), seqs.size(), nanos);
                 admission.registerBlocks(seqs);
                 sample(p.logitSeqs(), logits);
             }
@@ -329,7 +341,7 @@ public final class BatchScheduler implements AutoCloseable {
     private void publishStats() {
         stats = new Stats(admission.runningCount(), admission.waitingCount() + incoming.size(), cache.usedBlocks(),
                 cache.totalBlocks(), cache.blockSize(), steps, admission.preemptions(), cache.prefixQueriedTokens(),
-                cache.prefixHitTokens());
+                cache.prefixHitTokens(), splitSteps);
     }
 
     @Override

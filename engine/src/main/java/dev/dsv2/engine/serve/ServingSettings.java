@@ -42,6 +42,8 @@ import java.util.function.Function;
  *   <tr><td>{@code dsv2.cpu-kernels}</td><td>java</td><td>java, native: int8 matrix-vector and bf16 matrix
  *       products on the bundled library (AVX512-VNNI, activations rounded to int8 per block of 32; AVX512_BF16,
  *       activations rounded to bf16 once per product; {@link CpuKernels}); opt-in</td></tr>
+ *   <tr><td>{@code dsv2.micro-batches}</td><td>auto</td><td>auto, 1, 2: with remote experts, whether a step runs
+ *       as two overlapped micro-batches (measured per kind of step, never, always; {@link MicroBatches})</td></tr>
  * </table>
  * "0 = the default" for the starred keys matches the Helm values, where 0 stands for "not set".
  *
@@ -52,7 +54,7 @@ import java.util.function.Function;
 public record ServingSettings(String backend, int threads, DeviceRequest device, WeightFormat weights,
                               OptionalInt kvCacheTokens, OptionalInt contextLimit, int maxBatchTokens, int maxRunning,
                               int maxWaiting, ExpertWire expertWire, double gpuMemoryFraction,
-                              CpuKernels cpuKernels) {
+                              CpuKernels cpuKernels, MicroBatches microBatches) {
     public static final String BACKEND = "dsv2.backend";
     public static final String THREADS = "dsv2.threads";
     public static final String DEVICE = "dsv2.device";
@@ -66,6 +68,7 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
     public static final String GPU_MEMORY_FRACTION = "dsv2.gpu-memory-fraction";
     public static final double DEFAULT_GPU_MEMORY_FRACTION = 0.90;
     public static final String CPU_KERNELS = "dsv2.cpu-kernels";
+    public static final String MICRO_BATCHES = "dsv2.micro-batches";
 
     public static final int DEFAULT_MAX_BATCH_TOKENS = 512;
     public static final int DEFAULT_MAX_RUNNING = 256;
@@ -74,10 +77,10 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
     public ServingSettings {
         backend = parseBackend(backend);
         atLeast(THREADS, threads, 1);
-        if (device == null || weights == null || expertWire == null || cpuKernels == null) {
-            throw new IllegalArgumentException(DEVICE + ", " + WEIGHTS + ", " + EXPERT_WIRE + " and " + CPU_KERNELS
-                    + " must be set (use DeviceRequest.AUTO, WeightFormat.BF16, ExpertWire.BF16 and CpuKernels.JAVA "
-                    + "for the defaults)");
+        if (device == null || weights == null || expertWire == null || cpuKernels == null || microBatches == null) {
+            throw new IllegalArgumentException(DEVICE + ", " + WEIGHTS + ", " + EXPERT_WIRE + ", " + CPU_KERNELS
+                    + " and " + MICRO_BATCHES + " must be set (use DeviceRequest.AUTO, WeightFormat.BF16, "
+                    + "ExpertWire.BF16, CpuKernels.JAVA and MicroBatches.AUTO for the defaults)");
         }
         kvCacheTokens.ifPresent(t -> atLeast(KV_CACHE_TOKENS, t, 1));
         contextLimit.ifPresent(t -> atLeast(CONTEXT_LIMIT, t, 2));
@@ -88,14 +91,14 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
     }
 
     /**
-     * Settings with {@code dsv2.gpu-memory-fraction} and {@code dsv2.cpu-kernels} at their defaults
-     * ({@link #DEFAULT_GPU_MEMORY_FRACTION}, {@link CpuKernels#JAVA}).
+     * Settings with {@code dsv2.gpu-memory-fraction}, {@code dsv2.cpu-kernels} and {@code dsv2.micro-batches} at
+     * their defaults ({@link #DEFAULT_GPU_MEMORY_FRACTION}, {@link CpuKernels#JAVA}, {@link MicroBatches#AUTO}).
      */
     public ServingSettings(String backend, int threads, DeviceRequest device, WeightFormat weights,
                            OptionalInt kvCacheTokens, OptionalInt contextLimit, int maxBatchTokens, int maxRunning,
                            int maxWaiting, ExpertWire expertWire) {
         this(backend, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens, maxRunning, maxWaiting,
-                expertWire, DEFAULT_GPU_MEMORY_FRACTION, CpuKernels.JAVA);
+                expertWire, DEFAULT_GPU_MEMORY_FRACTION, CpuKernels.JAVA, MicroBatches.AUTO);
     }
 
     /** Every key at its default; threads = this machine's processors. */
@@ -123,8 +126,9 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
         double fraction = parseWith(GPU_MEMORY_FRACTION, raw, ServingSettings::parseFraction,
                 DEFAULT_GPU_MEMORY_FRACTION);
         CpuKernels kernels = parseWith(CPU_KERNELS, raw, CpuKernels::parse, CpuKernels.JAVA);
+        MicroBatches split = parseWith(MICRO_BATCHES, raw, MicroBatches::parse, MicroBatches.AUTO);
         return new ServingSettings(backend, threads.orElse(Runtime.getRuntime().availableProcessors()), device,
-                weights, kvTokens, limit, batchTokens, running, waiting, wire, fraction, kernels);
+                weights, kvTokens, limit, batchTokens, running, waiting, wire, fraction, kernels, split);
     }
 
     /** The keys from JVM system properties ({@code -Ddsv2.threads=4}), else environment variables (CLI tools). */
@@ -185,47 +189,47 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
 
     /** The scheduler's configuration for a resolved context limit. */
     public BatchScheduler.Config schedulerConfig(int resolvedContextLimit) {
-        return new BatchScheduler.Config(maxBatchTokens, maxRunning, maxWaiting, resolvedContextLimit);
+        return new BatchScheduler.Config(maxBatchTokens, maxRunning, maxWaiting, resolvedContextLimit, microBatches);
     }
 
     public ServingSettings withBackend(String b) {
         return new ServingSettings(b, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels);
+                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels, microBatches);
     }
 
     public ServingSettings withDevice(DeviceRequest d) {
         return new ServingSettings(backend, threads, d, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels);
+                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels, microBatches);
     }
 
     public ServingSettings withWeights(WeightFormat w) {
         return new ServingSettings(backend, threads, device, w, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels);
+                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels, microBatches);
     }
 
     public ServingSettings withThreads(int t) {
         return new ServingSettings(backend, t, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels);
+                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels, microBatches);
     }
 
     public ServingSettings withKvCacheTokens(int tokens) {
         return new ServingSettings(backend, threads, device, weights, OptionalInt.of(tokens), contextLimit,
-                maxBatchTokens, maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels);
+                maxBatchTokens, maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels, microBatches);
     }
 
     public ServingSettings withContextLimit(int limit) {
         return new ServingSettings(backend, threads, device, weights, kvCacheTokens, OptionalInt.of(limit),
-                maxBatchTokens, maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels);
+                maxBatchTokens, maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels, microBatches);
     }
 
     public ServingSettings withBatchLimits(int batchTokens, int running) {
         return new ServingSettings(backend, threads, device, weights, kvCacheTokens, contextLimit, batchTokens,
-                running, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels);
+                running, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels, microBatches);
     }
 
     public ServingSettings withExpertWire(ExpertWire w) {
         return new ServingSettings(backend, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, w, gpuMemoryFraction, cpuKernels);
+                maxRunning, maxWaiting, w, gpuMemoryFraction, cpuKernels, microBatches);
     }
 
     private static double parseFraction(String value) {
@@ -238,7 +242,12 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
 
     public ServingSettings withCpuKernels(CpuKernels k) {
         return new ServingSettings(backend, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, k);
+                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, k, microBatches);
+    }
+
+    public ServingSettings withMicroBatches(MicroBatches m) {
+        return new ServingSettings(backend, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
+                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels, m);
     }
 
     private static String parseBackend(String value) {

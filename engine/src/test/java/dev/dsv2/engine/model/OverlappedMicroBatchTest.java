@@ -12,10 +12,13 @@ import dev.dsv2.engine.sample.TopLogprobs;
 import dev.dsv2.engine.serve.BatchScheduler;
 import dev.dsv2.engine.serve.ErrorKind;
 import dev.dsv2.engine.serve.GenerationListener;
+import dev.dsv2.engine.serve.MicroBatches;
 import dev.dsv2.testsupport.TestCheckpoints;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -118,12 +121,13 @@ class OverlappedMicroBatchTest {
         assertTrue(overlapped.get() > 0, "some expert calls were still in flight while the other micro-batch ran");
     }
 
-    @Test
-    void theSchedulerSplitsStepsIntoTwoMicroBatchesWithIdenticalTokens() throws Exception {
+    @ParameterizedTest
+    @EnumSource(MicroBatches.class)
+    void everyMicroBatchPolicyGivesTheTokensOfOneSequenceAlone(MicroBatches policy) throws Exception {
         LatentKvCache cache = LatentKvCache.forTokens(model.config(), 2048);
         int n = 6;
         List<CompletableFuture<int[]>> results = new ArrayList<>();
-        try (BatchScheduler s = new BatchScheduler(model, cache, new BatchScheduler.Config(64, 32, 32, 512, 2))) {
+        try (BatchScheduler s = new BatchScheduler(model, cache, new BatchScheduler.Config(64, 32, 32, 512, policy))) {
             for (int i = 0; i < n; i++) {
                 CompletableFuture<int[]> done = new CompletableFuture<>();
                 results.add(done);
@@ -149,6 +153,15 @@ class OverlappedMicroBatchTest {
             for (int i = 0; i < n; i++) {
                 assertArrayEquals(alone.generate(prompt(i), params(), null, TokenListener.NONE).outputIds(),
                         results.get(i).get(60, TimeUnit.SECONDS), "request " + i);
+            }
+            long split = s.stats().splitSteps();
+            long steps = s.stats().steps();
+            switch (policy) {
+                case ONE -> assertEquals(0, split, "1 never splits");
+                // auto measures both choices first: it alternates while it warms up
+                case AUTO -> assertTrue(split > 0 && split < steps, split + " of " + steps + " steps split");
+                // every step of two or more sequences (a step may run before the others arrive)
+                case TWO -> assertTrue(split > 0, split + " of " + steps + " steps split");
             }
         }
     }

@@ -67,6 +67,14 @@ class ServingSettingsTest {
     }
 
     @Test
+    void microBatchesReachTheSchedulerConfig() {
+        assertEquals(MicroBatches.AUTO, parse(Map.of()).schedulerConfig(512).microBatches());
+        assertEquals(MicroBatches.ONE, parse(Map.of("dsv2.micro-batches", " 1 ")).schedulerConfig(512).microBatches());
+        assertEquals("dsv2.micro-batches (DSV2_MICRO_BATCHES): 'always' is not a micro-batch policy (accepted: auto, "
+                + "1, 2)", refusal(Map.of("dsv2.micro-batches", "always")));
+    }
+
+    @Test
     void badValuesAreRefusedNamingTheKeyTheVariableAndTheValue() {
         assertEquals("dsv2.threads (DSV2_THREADS) must be >= 1, got -2 (0 or unset = the default)",
                 refusal(Map.of("dsv2.threads", "-2")));

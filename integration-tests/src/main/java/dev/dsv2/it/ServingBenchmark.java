@@ -47,6 +47,8 @@ public final class ServingBenchmark {
     /** dsv2.threads of the distributed run's router and of each shard; 0 = the process default (all cores). */
     private static int routerThreads;
     private static int shardThreads;
+    /** Seconds of load before the first measured level, per mode (JIT of four JVMs, connections, auto's timings). */
+    private static double warmupSeconds = 20;
     /** The distributed run's router dsv2.micro-batches; null = the router's default (auto). */
     private static MicroBatches microBatches;
     private static final int SHARDS = 2;
@@ -90,6 +92,7 @@ public final class ServingBenchmark {
                 case "--shard-threads" -> shardThreads = positiveList(args, ++i, "--shard-threads")[0];
                 case "--concurrency" -> concurrency = positiveList(args, ++i, "--concurrency");
                 case "--modes" -> modes = i + 1 < args.length ? List.of(args[++i].split(",")) : List.of();
+                case "--warmup-seconds" -> warmupSeconds = Double.parseDouble(args[++i]);
                 case "--rows" -> rows = Integer.parseInt(args[++i]);
                 case "--calls" -> calls = Integer.parseInt(args[++i]);
                 case "--wire" -> {
@@ -121,6 +124,7 @@ public final class ServingBenchmark {
                             + " [--tokens N (32)] [--prompt-tokens N (16)] [--request-rate R --num-prompts N]"
                             + " [--wire bf16|f32 (bf16)] [--concurrency C,.. (1,8,32)] [--modes embedded,distributed]"
                             + " [--router-threads N] [--shard-threads N] [--micro-batches auto|1|2]"
+                            + " [--warmup-seconds S (20)]"
                             + " [--round-trip [--rows N] [--calls N]] [--json]\n"
                             + "Decode tokens/s at concurrency 1, 8, 32: embedded vs gateway + router + 2 expert shards"
                             + " on loopback, the router's step time share spent in expert RPCs and where a shard call's"
@@ -131,6 +135,8 @@ public final class ServingBenchmark {
                             + " shards (dsv2.expert-wire): bf16 halves the bytes, f32 gives the embedded tokens exactly."
                             + "\n--micro-batches: the router's dsv2.micro-batches (auto measures split and unsplit"
                             + " steps and runs the faster; 1 never splits; 2 always does)."
+                            + "\n--warmup-seconds: load before the first measured level of each mode (JIT, auto's"
+                            + " timings; default 20, 0 = one short pass)."
                             + "\nWith --round-trip [--rows N (1)] [--calls N (2000)]: the expert wire alone, 2 shard"
                             + " processes driven by this process as a router, one layer at a time: per-layer round trip"
                             + " with and without the shard compute and each call's phases, p50/p90/p99.");
@@ -156,11 +162,10 @@ public final class ServingBenchmark {
             OpenLoopLoad load = new OpenLoopLoad(requestRate, numPrompts, promptTokens, tokens, 7);
             System.err.println("bench-serving: " + load);
             List<OpenLoopLoad.Result> open = new ArrayList<>();
-            int warmTokens = Math.min(tokens, 8);
             int warmPrompt = promptTokens;
             for (String mode : List.of("embedded", distributed)) {
                 open.add(withServices(mode, model, wire, (channel, router, shards) -> {
-                    load(InferenceGrpc.newBlockingStub(channel), 2, warmTokens, warmPrompt, vocab, 99); // warm-up
+                    warmUp(mode, InferenceGrpc.newBlockingStub(channel), DEFAULT_CONCURRENCY, warmPrompt, vocab);
                     return load.run(mode, InferenceGrpc.newStub(channel), vocab);
                 }));
             }
@@ -228,7 +233,7 @@ public final class ServingBenchmark {
                            int[] concurrency) throws Exception {
         return withServices(mode, model, wire, (channel, router, shards) -> {
             InferenceGrpc.InferenceBlockingStub stub = InferenceGrpc.newBlockingStub(channel);
-            load(stub, 2, Math.min(tokens, 8), promptTokens, vocab, 99); // warm-up (JIT, connections)
+            warmUp(mode, stub, concurrency, promptTokens, vocab);
             List<Level> levels = new ArrayList<>();
             for (int c : concurrency) {
                 levels.add(level(mode, stub, router, shards, c, vocab, tokens, promptTokens));
@@ -341,6 +346,23 @@ public final class ServingBenchmark {
         System.err.printf("bench-serving: %s concurrency %d: %.1f tokens/s%n", mode, c,
                 l.tokensPerSecond());
         return l;
+    }
+
+    /**
+     * Load before measuring, for {@link #warmupSeconds} (at least one pass): rounds of 16 tokens at each of
+     * {@code streams} in turn, so every process's JIT has compiled the decode paths of the batch sizes to be measured
+     * (a 2-vCPU host needs tens of seconds for four JVMs; a level measured during compilation reads 15-30% slow) and
+     * the router's {@code dsv2.micro-batches=auto} has timed its choices for them.
+     */
+    static void warmUp(String mode, InferenceGrpc.InferenceBlockingStub stub, int[] streams, int promptTokens,
+                       int vocab) throws Exception {
+        System.err.printf("bench-serving: warming up %s for %.0f s%n", mode, warmupSeconds);
+        long end = System.nanoTime() + (long) (warmupSeconds * 1e9);
+        int round = 0;
+        do {
+            load(stub, streams[round % streams.length], 16, promptTokens, vocab, 99 + round);
+            round++;
+        } while (System.nanoTime() < end);
     }
 
     /** {@code streams} concurrent greedy streams of {@code tokens} tokens each; returns the tokens generated. */

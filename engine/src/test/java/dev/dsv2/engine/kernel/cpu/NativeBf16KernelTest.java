@@ -1,9 +1,7 @@
 package dev.dsv2.engine.kernel.cpu;
 
 import dev.dsv2.engine.kernel.CpuKernels;
-import dev.dsv2.engine.kernel.ExpertGroups;
 import dev.dsv2.engine.kernel.Weight;
-import dev.dsv2.engine.kernel.scalar.ScalarBackend;
 import dev.dsv2.engine.tensor.Bf16;
 import dev.dsv2.engine.tensor.DType;
 import org.junit.jupiter.api.AfterAll;
@@ -241,27 +239,7 @@ class NativeBf16KernelTest {
                 KernelDifferentialTest.randomWeight(DType.BF16, inter, d, 200 + e),
                 KernelDifferentialTest.randomWeight(DType.BF16, d, inter, 300 + e)};
         }
-        try (ScalarBackend scalar = new ScalarBackend()) {
-            for (int[] counts : new int[][]{{1, 2, 1}, {3, 15, 5}, {20, 1, 0}}) {
-                int rows = 24;
-                float[] x = KernelDifferentialTest.randomVector(rows * d, 7);
-                ExpertGroups g = Int8KernelTest.groups(experts, counts, rows);
-                float[] expected = new float[rows * d];
-                float[] actual = new float[rows * d];
-                scalar.swiGlu(g, x, 0, expected, 0);
-                nativeBackend.swiGlu(g, x, 0, actual, 0);
-                for (int r = 0; r < rows; r++) {
-                    float max = 0f;
-                    for (int c = 0; c < d; c++) {
-                        max = Math.max(max, Math.abs(expected[r * d + c]));
-                    }
-                    for (int c = 0; c < d; c++) {
-                        assertEquals(expected[r * d + c], actual[r * d + c], 0.01f * max,
-                                "SwiGLU " + Arrays.toString(counts) + " row " + r + " col " + c);
-                    }
-                }
-            }
-        }
+        Int8KernelTest.assertSwiGluNearOracle(nativeBackend, experts, d, 0.01f);
     }
 
     /** A CPU with VNNI but no BF16 is refused at start, naming avx512_bf16; one with every flag is not. */

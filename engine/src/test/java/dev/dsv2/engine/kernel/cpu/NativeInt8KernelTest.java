@@ -1,9 +1,7 @@
 package dev.dsv2.engine.kernel.cpu;
 
 import dev.dsv2.engine.kernel.CpuKernels;
-import dev.dsv2.engine.kernel.ExpertGroups;
 import dev.dsv2.engine.kernel.Weight;
-import dev.dsv2.engine.kernel.scalar.ScalarBackend;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -198,27 +196,7 @@ class NativeInt8KernelTest {
         int d = 96;
         int inter = 160;
         Weight[][] experts = Int8KernelTest.threeExperts(d, inter);
-        try (ScalarBackend scalar = new ScalarBackend()) {
-            for (int[] counts : new int[][]{{1, 2, 1}, {3, 15, 5}, {20, 1, 0}}) {
-                int rows = 24;
-                float[] x = KernelDifferentialTest.randomVector(rows * d, 7);
-                ExpertGroups g = Int8KernelTest.groups(experts, counts, rows);
-                float[] expected = new float[rows * d];
-                float[] actual = new float[rows * d];
-                scalar.swiGlu(g, x, 0, expected, 0);
-                nativeBackend.swiGlu(g, x, 0, actual, 0);
-                for (int r = 0; r < rows; r++) {
-                    float max = 0f;
-                    for (int c = 0; c < d; c++) {
-                        max = Math.max(max, Math.abs(expected[r * d + c]));
-                    }
-                    for (int c = 0; c < d; c++) {
-                        assertEquals(expected[r * d + c], actual[r * d + c], 0.03f * max,
-                                "SwiGLU " + Arrays.toString(counts) + " row " + r + " col " + c);
-                    }
-                }
-            }
-        }
+        Int8KernelTest.assertSwiGluNearOracle(nativeBackend, experts, d, 0.03f);
     }
 
     @Test

@@ -140,14 +140,17 @@ public final class GenerateCommand implements Callable<Integer> {
             params.validate(m.config().vocabSize(), 20);
             int limit = contextLimit != null ? contextLimit : m.config().defaultContextLimit();
             int cacheTokens = Math.min(limit, prompt.length + maxTokens);
-            Generator generator = new Generator(m, LatentKvCache.forTokens(m.config(), cacheTokens, m.backend()), limit,
-                    Generator.DEFAULT_PREFILL_CHUNK);
-            TokenListener listener = json ? TokenListener.NONE : (id, delta, top) -> out.print(delta);
-            GenerationResult r = generator.generate(prompt, params, textStream(tokenizer), listener);
-            if (json) {
-                out.println(JSON.writeValueAsString(toJson(r)));
-            } else {
-                out.println();
+            LatentKvCache cache = LatentKvCache.forTokens(m.config(), cacheTokens, m.backend());
+            try (Generator generator = new Generator(m, cache, limit, Generator.DEFAULT_PREFILL_CHUNK)) {
+                TokenListener listener = json ? TokenListener.NONE : (id, delta, top) -> out.print(delta);
+                GenerationResult r = generator.generate(prompt, params, textStream(tokenizer), listener);
+                if (json) {
+                    out.println(JSON.writeValueAsString(toJson(r)));
+                } else {
+                    out.println();
+                }
+            } finally {
+                cache.close();
             }
         } finally {
             backend.close();

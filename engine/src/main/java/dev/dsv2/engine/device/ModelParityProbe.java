@@ -68,7 +68,9 @@ public final class ModelParityProbe implements ParityProbe {
                 }
                 SamplingParams params = SamplingParams.greedy(STEPS).toBuilder().ignoreEos(true).logprobs(TOP)
                         .build();
-                return new Generator(model, cache).generate(prompt, params, null, TokenListener.NONE);
+                try (Generator generator = new Generator(model, cache)) {
+                    return generator.generate(prompt, params, null, TokenListener.NONE);
+                }
             } finally {
                 cache.close();
             }

@@ -13,9 +13,10 @@ import java.util.Arrays;
 /**
  * Generates for one request at a time: the prompt is prefilled in chunks (expanded MLA), then tokens are decoded
  * one by one over the latent cache (absorbed MLA). The CLI and tests use it; the servers use the continuous
- * batching scheduler, which shares {@link RequestState}.
+ * batching scheduler, which shares {@link RequestState}. Closing it releases its workspace (device memory on a GPU
+ * backend); the model and the cache stay the caller's.
  */
-public final class Generator {
+public final class Generator implements AutoCloseable {
     public static final int DEFAULT_PREFILL_CHUNK = 512;
 
     private final DeepseekV2Model model;
@@ -35,6 +36,11 @@ public final class Generator {
 
     public Generator(DeepseekV2Model model, LatentKvCache cache) {
         this(model, cache, model.config().defaultContextLimit(), DEFAULT_PREFILL_CHUNK);
+    }
+
+    @Override
+    public void close() {
+        ws.close();
     }
 
     /** Forces one MLA form (tests); serving uses {@link AttentionMode#AUTO}. */

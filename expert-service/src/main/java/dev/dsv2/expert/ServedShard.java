@@ -85,13 +85,15 @@ public final class ServedShard implements AutoCloseable {
 
     /**
      * Maps the shard's weights from {@code dir} on this thread; on failure the state becomes FAILED with the reason
-     * (and it is logged), so health checks can report it.
+     * (and it is logged), so health checks can report it. Each progress line is logged and shown by health while
+     * loading (mapping, prefaulting the shard's experts), then passed to {@code progress} (may be null).
      */
     public void load(Path dir, Backend backend, WeightFormat weights, Consumer<String> progress) {
+        Consumer<String> report = lifecycle.reporting(progress);
         lifecycle.load(() -> {
             long t0 = System.nanoTime();
             ExpertShard loaded = ExpertShard.load(dir, backend, placement, settings.sharedExperts(), weights,
-                    progress);
+                    report);
             LOG.info(() -> String.format("%s ready: %s, %.1f MiB of expert weights mapped in %.1f s",
                     settings.label(), loaded, loaded.weightBytes() / 1048576.0, (System.nanoTime() - t0) / 1e9));
             return loaded;

@@ -148,9 +148,11 @@ public final class RouterEngine implements AutoCloseable {
 
     /**
      * Maps the weights and starts the scheduler (blocking). A failure is kept ({@link #failure()}) and logged, not
-     * thrown: the process stays up to report it through health.
+     * thrown: the process stays up to report it through health. Each progress line is logged and shown by health
+     * while loading (mapping, prefaulting the weights the router serves), then passed to {@code progress} (may be null).
      */
     public void load(Consumer<String> progress) {
+        Consumer<String> report = lifecycle.reporting(progress);
         lifecycle.load(() -> {
             long t0 = System.nanoTime();
             CountingExperts[] counting = new CountingExperts[1];
@@ -162,10 +164,10 @@ public final class RouterEngine implements AutoCloseable {
                 engine = ServingEngine.load(settings.modelDir(), settings.serving(), (dir, backend, weights, p) ->
                         DeepseekV2Model.load(dir, backend, weights, p,
                                 ckpt -> counting[0] = new CountingExperts(remote, layers, experts), localShared),
-                        progress);
+                        report);
             } else {
                 // The plain loader: the model then knows its experts are in-process (no micro-batch split).
-                engine = ServingEngine.load(settings.modelDir(), settings.serving(), progress);
+                engine = ServingEngine.load(settings.modelDir(), settings.serving(), report);
             }
             engine.scheduler().setStepObserver(stepObserver);
             LOG.info(String.format("router loaded %s in %.1f s: backend %s, experts %s, shared experts %s, KV cache %s,"

@@ -92,6 +92,7 @@ public final class ExpertShard implements AutoCloseable {
                 report.accept("layer " + layer + ": " + placement.describe(layer)
                         + (shared[layer] != null ? " + shared" : "") + " mapped");
             }
+            names.prefault(report);
             return new ExpertShard(c, placement, backend, experts, shared, bytes, names);
         } catch (RuntimeException e) {
             names.close();

@@ -74,28 +74,13 @@ final class ModelLoader {
                 }
             }
             long expertBytes = 3 * names.matrixBytes(c.moeIntermediateSize(), d, lmHead.dtype());
-            if (remoteExperts == null && be.hostMemory() && names.servesMapping()) {
-                prefault(ckpt, report);
-            }
+            names.prefault(report);
             return new DeepseekV2Model(c, be, names.format, embed, layers, norm, lmHead, names::close,
                     remoteExperts != null, expertBytes);
         } catch (RuntimeException e) {
             names.close();
             throw e;
         }
-    }
-
-    /**
-     * Reads the mapped checkpoint into memory when {@link Prefault} says so (the CPU backend computing from the
-     * mapping, every expert in this process), so that the first requests do not fault weights in from disk.
-     */
-    private static void prefault(Checkpoint ckpt, Consumer<String> report) {
-        Prefault p = Prefault.decide(ckpt.fileBytes());
-        if (!p.enabled()) {
-            LOG.info(() -> "not prefaulting the weights: " + p.reason());
-            return;
-        }
-        ckpt.prefault(report);
     }
 
     /** Every routed expert of every MoE layer, {@code [layer][expert]} (null rows for dense layers). */
@@ -229,6 +214,24 @@ final class ModelLoader {
         /** Whether the weights are computed from the mapping itself (not from copies quantized at load). */
         boolean servesMapping() {
             return format == WeightFormat.BF16 || int8Checkpoint;
+        }
+
+        /**
+         * Reads the tensors looked up so far into memory when the backend computes from the mapping and
+         * {@link Prefault} says so, so that the first requests do not fault weights in from disk: the whole model in
+         * one process, the experts it owns on a shard, everything but the routed experts on a router whose experts
+         * are remote.
+         */
+        void prefault(Consumer<String> report) {
+            if (backend == null || !backend.hostMemory() || !servesMapping()) {
+                return;
+            }
+            Prefault p = Prefault.decide(ckpt.bytesOf(used));
+            if (!p.enabled()) {
+                LOG.info(() -> "not prefaulting the weights: " + p.reason());
+                return;
+            }
+            ckpt.prefault(used, report);
         }
 
         /** Bytes of a {@code [rows, cols]} matrix that {@link Int8Checkpoint#quantized} names, in this format. */

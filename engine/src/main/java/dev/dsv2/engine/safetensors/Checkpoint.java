@@ -5,18 +5,22 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dsv2.engine.tensor.TensorView;
 
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.Collections;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Consumer;
+import java.util.function.LongConsumer;
 
 /**
  * The tensors of an HF checkpoint directory, each file mapped once. Which files make up the checkpoint:
@@ -216,35 +220,53 @@ public final class Checkpoint implements AutoCloseable {
         return sum;
     }
 
-    /** Bytes of the mapped files (headers included): what {@link #prefault} reads. */
-    public long fileBytes() {
+    /** Bytes of the named tensors' data. */
+    public long bytesOf(Collection<String> names) {
         long sum = 0;
-        for (SafetensorsFile f : files) {
-            sum += f.sizeBytes();
+        for (String n : names) {
+            sum += tensor(n).byteSize();
         }
         return sum;
     }
 
     /**
-     * Reads every mapped file into physical memory, reporting progress about every GiB ({@code "prefaulting the
-     * weights: 3.0 / 15.8 GiB"}).
+     * Reads the named tensors' data into physical memory (the page cache behind the mapping), in file order, reporting
+     * progress about every GiB ({@code "prefaulting the weights: 3.0 / 15.8 GiB"}): a process reads the weights it
+     * serves and no others (an expert shard its experts, a router with remote experts none of the routed ones).
      */
-    public void prefault(Consumer<String> progress) {
-        long total = fileBytes();
+    public void prefault(Collection<String> names, Consumer<String> progress) {
+        List<MemorySegment> data = new ArrayList<>();
+        for (String n : names) {
+            data.add(tensor(n).data());
+        }
+        data.sort(Comparator.comparingLong(MemorySegment::address));
+        long total = 0;
+        for (MemorySegment d : data) {
+            total += d.byteSize();
+        }
+        // Twice: pages read once sit on the kernel's inactive list, the first evicted when another file's pages (an
+        // earlier run's, already active) compete for memory; the second read marks them active.
+        load(data, n -> { });
+        long all = total;
         long[] done = {0};
+        load(data, n -> {
+            long before = done[0];
+            done[0] += n;
+            if (done[0] / (1L << 30) != before / (1L << 30) || done[0] == all) {
+                progress.accept(String.format(java.util.Locale.ROOT, "prefaulting the weights: %.1f / %.1f GiB",
+                        done[0] / (double) (1L << 30), all / (double) (1L << 30)));
+            }
+        });
+    }
+
+    private static void load(List<MemorySegment> data, LongConsumer bytesDone) {
         long chunk = 256L << 20;
-        for (SafetensorsFile f : files) {
-            // Twice: pages read once sit on the kernel's inactive list, the first evicted when another file's pages
-            // (an earlier run's, already active) compete for memory; the second read marks them active.
-            f.prefault(chunk, n -> { });
-            f.prefault(chunk, n -> {
-                long before = done[0];
-                done[0] += n;
-                if (done[0] / (1L << 30) != before / (1L << 30) || done[0] == total) {
-                    progress.accept(String.format(java.util.Locale.ROOT, "prefaulting the weights: %.1f / %.1f GiB",
-                            done[0] / (double) (1L << 30), total / (double) (1L << 30)));
-                }
-            });
+        for (MemorySegment d : data) {
+            for (long off = 0; off < d.byteSize(); off += chunk) {
+                long n = Math.min(chunk, d.byteSize() - off);
+                d.asSlice(off, n).load();
+                bytesDone.accept(n);
+            }
         }
     }
 

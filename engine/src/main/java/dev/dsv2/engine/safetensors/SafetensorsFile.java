@@ -64,18 +64,6 @@ public final class SafetensorsFile implements AutoCloseable {
         this.metadata = metadata;
     }
 
-    /**
-     * Reads the whole mapping into physical memory (the page cache), {@code chunkBytes} at a time, reporting the
-     * bytes done after each chunk: the first requests then run at steady-state speed instead of faulting pages in.
-     */
-    public void prefault(long chunkBytes, java.util.function.LongConsumer bytesDone) {
-        for (long off = 0; off < sizeBytes; off += chunkBytes) {
-            long n = Math.min(chunkBytes, sizeBytes - off);
-            mapping.asSlice(off, n).load();
-            bytesDone.accept(n);
-        }
-    }
-
     /** Maps {@code file} read-only and validates its header and every tensor entry. */
     public static SafetensorsFile open(Path file) {
         Arena arena = Arena.ofShared();

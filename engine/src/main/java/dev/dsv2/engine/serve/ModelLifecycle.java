@@ -100,6 +100,14 @@ public final class ModelLifecycle<T> implements AutoCloseable {
         LOG.info(step);
     }
 
+    /** A consumer of loading steps that records each as {@link #progress} and then passes it on to {@code also}. */
+    public Consumer<String> reporting(Consumer<String> also) {
+        return also == null ? this::progress : step -> {
+            progress(step);
+            also.accept(step);
+        };
+    }
+
     public State state() {
         return state;
     }

@@ -69,15 +69,17 @@ class PrefaultTest {
     }
 
     @Test
-    void prefaultReadsEveryMappedByteAndReportsTheTotal() {
+    void prefaultReadsTheNamedTensorsAndReportsTheirTotal() {
         Path dir = TestCheckpoints.tiny(5);
         try (Checkpoint ckpt = Checkpoint.open(dir)) {
             List<String> lines = new ArrayList<>();
-            ckpt.prefault(lines::add);
-            long total = ckpt.fileBytes();
-            assertTrue(total > ckpt.totalBytes(), "the files hold the headers too");
+            ckpt.prefault(ckpt.names(), lines::add);
+            long total = ckpt.totalBytes();
+            assertEquals(total, ckpt.bytesOf(ckpt.names()));
             assertEquals(String.format(java.util.Locale.ROOT, "prefaulting the weights: %.1f / %.1f GiB",
                     total / (double) GIB, total / (double) GIB), lines.getLast());
+            List<String> one = List.of("model.layers.1.mlp.experts.0.up_proj.weight");
+            assertEquals(ckpt.tensor(one.getFirst()).byteSize(), ckpt.bytesOf(one));
         }
     }
 }

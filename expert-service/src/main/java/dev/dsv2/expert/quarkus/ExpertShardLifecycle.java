@@ -106,7 +106,7 @@ public class ExpertShardLifecycle {
                 + (served.settings().sharedExperts() ? " + shared experts" : "")
                 + ", kernel backend " + backend.name() + "; loading weights from " + modelDir);
         Thread.ofPlatform().name("dsv2-expert-load").daemon()
-                .start(() -> served.load(modelDir, backend, serving.weights(), line -> LOG.fine(line)));
+                .start(() -> served.load(modelDir, backend, serving.weights(), line -> { }));
     }
 
     void onStop(@Observes ShutdownEvent event, ServedShard served, @Named("expert-compute") ExecutorService compute) {

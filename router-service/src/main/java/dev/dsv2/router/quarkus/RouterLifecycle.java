@@ -73,7 +73,7 @@ public class RouterLifecycle {
         LOG.info(() -> "loading " + modelDir + (engine.remote() != null ? " with remote experts "
                 + engine.settings().experts() : " with every expert in-process"));
         Thread.ofPlatform().name("dsv2-router-load").daemon().start(() -> {
-            engine.load(LOG::fine);
+            engine.load(line -> { });
             metrics.bindRoutedCounts(engine);
         });
     }

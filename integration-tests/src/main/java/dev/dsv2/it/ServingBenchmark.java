@@ -62,12 +62,18 @@ public final class ServingBenchmark {
      * @param layerMicros    mean microseconds per MoE layer and micro-batch from sending to combining (NaN embedded)
      * @param shardLoad      max / mean (row, expert) pairs computed per shard during the level (NaN embedded)
      * @param splitShare     the router's steps run as two micro-batches, of all its steps (NaN embedded)
+     * @param round          which of the {@code --rounds} this level belongs to (1-based)
      */
     record Level(String mode, int concurrency, int tokens, double seconds, double expertInFlightShare,
                  double expertWaitShare, Map<String, Double> timelineMicros, double layerMicros, double shardLoad,
-                 double splitShare) {
+                 double splitShare, int round) {
         double tokensPerSecond() {
             return tokens / seconds;
+        }
+
+        Level inRound(int r) {
+            return new Level(mode, concurrency, tokens, seconds, expertInFlightShare, expertWaitShare, timelineMicros,
+                    layerMicros, shardLoad, splitShare, r);
         }
     }
 
@@ -84,6 +90,7 @@ public final class ServingBenchmark {
         int rows = 1;
         int calls = 2000;
         int[] concurrency = DEFAULT_CONCURRENCY;
+        int rounds = 1;
         List<String> modes = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -91,6 +98,7 @@ public final class ServingBenchmark {
                 case "--router-threads" -> routerThreads = positiveList(args, ++i, "--router-threads")[0];
                 case "--shard-threads" -> shardThreads = positiveList(args, ++i, "--shard-threads")[0];
                 case "--concurrency" -> concurrency = positiveList(args, ++i, "--concurrency");
+                case "--rounds" -> rounds = positiveList(args, ++i, "--rounds")[0];
                 case "--modes" -> modes = i + 1 < args.length ? List.of(args[++i].split(",")) : List.of();
                 case "--warmup-seconds" -> warmupSeconds = Double.parseDouble(args[++i]);
                 case "--rows" -> rows = Integer.parseInt(args[++i]);
@@ -124,7 +132,7 @@ public final class ServingBenchmark {
                             + " [--tokens N (32)] [--prompt-tokens N (16)] [--request-rate R --num-prompts N]"
                             + " [--wire bf16|f32 (bf16)] [--concurrency C,.. (1,8,32)] [--modes embedded,distributed]"
                             + " [--router-threads N] [--shard-threads N] [--micro-batches auto|1|2]"
-                            + " [--warmup-seconds S (20)]"
+                            + " [--warmup-seconds S (20)] [--rounds N (1)]"
                             + " [--round-trip [--rows N] [--calls N]] [--json]\n"
                             + "Decode tokens/s at concurrency 1, 8, 32: embedded vs gateway + router + 2 expert shards"
                             + " on loopback, the router's step time share spent in expert RPCs and where a shard call's"
@@ -136,7 +144,9 @@ public final class ServingBenchmark {
                             + "\n--micro-batches: the router's dsv2.micro-batches (auto measures split and unsplit"
                             + " steps and runs the faster; 1 never splits; 2 always does)."
                             + "\n--warmup-seconds: load before the first measured level of each mode (JIT, auto's"
-                            + " timings; default 20, 0 = one short pass)."
+                            + " timings; default 20, 0 = one short pass).\n--rounds N: the modes N times in turn"
+                            + " (embedded, distributed, embedded, ...), fresh processes each time, and the"
+                            + " distributed/embedded ratio per round and its median: this VM's speed moves between runs."
                             + "\nWith --round-trip [--rows N (1)] [--calls N (2000)]: the expert wire alone, 2 shard"
                             + " processes driven by this process as a router, one layer at a time: per-layer round trip"
                             + " with and without the shard compute and each call's phases, p50/p90/p99.");
@@ -172,17 +182,20 @@ public final class ServingBenchmark {
             OpenLoopLoad.report(model, open, json, System.out);
             return;
         }
+        List<String> order = modes == null ? List.of("embedded", "distributed") : modes;
+        for (String m : order) {
+            if (!m.equals("embedded") && !m.equals("distributed")) {
+                System.err.println("bench-serving: --modes: unknown mode '" + m
+                        + "' (expected embedded and/or distributed)");
+                System.exit(2);
+            }
+        }
         List<Level> results = new ArrayList<>();
-        for (String m : modes == null ? List.of("embedded", "distributed") : modes) {
-            switch (m) {
-                case "embedded" -> results.addAll(run("embedded", model, wire, vocab, tokens, promptTokens,
-                        concurrency));
-                case "distributed" -> results.addAll(run(distributed, model, wire, vocab, tokens, promptTokens,
-                        concurrency));
-                default -> {
-                    System.err.println("bench-serving: --modes: unknown mode '" + m
-                            + "' (expected embedded and/or distributed)");
-                    System.exit(2);
+        for (int round = 1; round <= rounds; round++) {
+            for (String m : order) {
+                String mode = m.equals("embedded") ? "embedded" : distributed;
+                for (Level l : run(mode, model, wire, vocab, tokens, promptTokens, concurrency)) {
+                    results.add(l.inRound(round));
                 }
             }
         }
@@ -342,7 +355,7 @@ public final class ServingBenchmark {
         }
         double shardLoad = shards.isEmpty() || sum == 0 ? Double.NaN : max / (sum / shards.size());
         Level l = new Level(mode, c, generated, seconds, inFlight, waited, timeline, layerMicros, shardLoad,
-                splitShare);
+                splitShare, 1);
         System.err.printf("bench-serving: %s concurrency %d: %.1f tokens/s%n", mode, c,
                 l.tokensPerSecond());
         return l;
@@ -436,6 +449,7 @@ public final class ServingBenchmark {
             for (Level l : results) {
                 ObjectNode r = arr.addObject();
                 r.put("mode", l.mode());
+                r.put("round", l.round());
                 r.put("concurrency", l.concurrency());
                 r.put("tokens", l.tokens());
                 r.put("seconds", l.seconds());
@@ -450,21 +464,37 @@ public final class ServingBenchmark {
                     l.timelineMicros().forEach(tl::put);
                 }
             }
+            ArrayNode ratios = o.putArray("ratios");
+            ratios(results).forEach((c, perRound) -> {
+                ObjectNode r = ratios.addObject();
+                r.put("concurrency", c);
+                ArrayNode rs = r.putArray("distributed_over_embedded");
+                perRound.forEach(rs::add);
+                r.put("median", median(perRound));
+            });
             System.out.println(JSON.writeValueAsString(o));
             return;
         }
         System.out.println("model: " + model + " (" + Runtime.getRuntime().availableProcessors() + " cpus)");
-        System.out.printf("%-22s %11s %14s %22s %22s %16s %12s%n", "mode", "concurrency", "tokens/s",
+        System.out.printf("%-22s %5s %11s %14s %22s %22s %16s %12s%n", "mode", "round", "concurrency", "tokens/s",
                 "expert RPC share", "blocked-wait share", "shard max/mean", "split steps");
         for (Level l : results) {
-            System.out.printf("%-22s %11d %14.1f %22s %22s %16s %12s%n", l.mode(), l.concurrency(),
+            System.out.printf("%-22s %5d %11d %14.1f %22s %22s %16s %12s%n", l.mode(), l.round(), l.concurrency(),
                     l.tokensPerSecond(), pct(l.expertInFlightShare()), pct(l.expertWaitShare()),
                     Double.isNaN(l.shardLoad()) ? "-" : String.format("%.2f", l.shardLoad()), pct(l.splitShare()));
+        }
+        Map<Integer, List<Double>> ratios = ratios(results);
+        if (!ratios.isEmpty()) {
+            System.out.println();
+            System.out.println("distributed / embedded tokens/s, per round (median):");
+            ratios.forEach((c, perRound) -> System.out.printf("  concurrency %d: %s (%.2f)%n", c,
+                    perRound.stream().map(v -> String.format("%.2f", v)).toList(), median(perRound)));
         }
         System.out.println();
         System.out.println("expert call timeline (router + shards, mean us per answered shard call; layer = per MoE"
                 + " layer and micro-batch, send to combine):");
-        StringBuilder head = new StringBuilder(String.format("%-22s %11s %10s", "mode", "concurrency", "layer"));
+        StringBuilder head = new StringBuilder(String.format("%-22s %5s %11s %10s", "mode", "round", "concurrency",
+                "layer"));
         for (String p : PHASES) {
             head.append(String.format(" %11s", p));
         }
@@ -473,13 +503,36 @@ public final class ServingBenchmark {
             if (l.timelineMicros().isEmpty()) {
                 continue;
             }
-            StringBuilder row = new StringBuilder(String.format("%-22s %11d %10.0f", l.mode(), l.concurrency(),
-                    l.layerMicros()));
+            StringBuilder row = new StringBuilder(String.format("%-22s %5d %11d %10.0f", l.mode(), l.round(),
+                    l.concurrency(), l.layerMicros()));
             for (String p : PHASES) {
                 row.append(String.format(" %11.0f", l.timelineMicros().get(p)));
             }
             System.out.println(row);
         }
+    }
+
+    /** Per concurrency, the distributed / embedded tokens/s of each round that measured both. */
+    static Map<Integer, List<Double>> ratios(List<Level> results) {
+        Map<Integer, List<Double>> out = new java.util.TreeMap<>();
+        for (Level d : results) {
+            if (d.mode().equals("embedded")) {
+                continue;
+            }
+            for (Level e : results) {
+                if (e.mode().equals("embedded") && e.round() == d.round() && e.concurrency() == d.concurrency()) {
+                    out.computeIfAbsent(d.concurrency(), k -> new ArrayList<>())
+                            .add(d.tokensPerSecond() / e.tokensPerSecond());
+                }
+            }
+        }
+        return out;
+    }
+
+    static double median(List<Double> values) {
+        List<Double> v = values.stream().sorted().toList();
+        int n = v.size();
+        return n % 2 == 1 ? v.get(n / 2) : (v.get(n / 2 - 1) + v.get(n / 2)) / 2;
     }
 
     private static String pct(double v) {

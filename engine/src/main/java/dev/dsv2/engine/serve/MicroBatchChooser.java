@@ -5,24 +5,27 @@ package dev.dsv2.engine.serve;
  * <p>
  * For {@link MicroBatches#AUTO} it learns which is faster where it runs: steps are grouped by kind (rows rounded down
  * to a power of two; decode only or with prefill rows), and for each kind it keeps the forward pass's nanoseconds per
- * row as an exponential moving average for either choice. The first {@link #WARMUP} steps of a kind alternate to
- * measure both; after that the faster runs, and every {@link #EXPLORE_EVERY}th step of the kind runs the other, so a
- * change in load (another tenant on the host, a slower shard) is noticed. Splitting must win by {@link #MARGIN}: step
- * times on a busy host scatter by more than that, and one batch is the choice that reads less memory and makes half
- * the expert calls. Not thread-safe: the scheduler thread owns it.
+ * row of the last {@link #WINDOW} steps of either choice and compares their medians (one slow step, a collection
+ * pause or a noisy neighbour, moves a median less than a moving average). The first {@link #WARMUP} steps of a kind
+ * alternate to measure both; after that the faster runs, and every {@link #EXPLORE_EVERY}th step of the kind runs the
+ * other, so a change in load (another tenant on the host, a slower shard) is noticed. Splitting must win by
+ * {@link #MARGIN}: step times on a busy host scatter by more than that, and one batch is the choice that reads less
+ * memory and makes half the expert calls. Not thread-safe: the scheduler thread owns it.
  */
 final class MicroBatchChooser {
     static final int WARMUP = 3;
     static final int EXPLORE_EVERY = 32;
-    static final double ALPHA = 0.3;
+    static final int WINDOW = 7;
     static final double MARGIN = 0.05;
     private static final int KINDS = 2 * 33;
 
     private final MicroBatches policy;
-    /** [kind][0 = one batch, 1 = split]: nanoseconds per row (moving average) and samples. */
-    private final double[][] nanosPerRow = new double[KINDS][2];
-    private final int[][] samples = new int[KINDS][2];
+    /** [kind][0 = one batch, 1 = split][i]: nanoseconds per row of the last {@link #WINDOW} steps (a ring). */
+    private final double[][][] nanosPerRow = new double[KINDS][2][WINDOW];
+    /** [kind][choice]: steps recorded (the ring's next slot is this modulo WINDOW). */
+    private final long[][] samples = new long[KINDS][2];
     private final long[] decided = new long[KINDS];
+    private final double[] sorted = new double[WINDOW];
 
     MicroBatchChooser(MicroBatches policy) {
         this.policy = policy;
@@ -50,8 +53,7 @@ final class MicroBatchChooser {
         }
         int k = kind(rows, decodeRows);
         int c = split ? 1 : 0;
-        double perRow = (double) nanos / rows;
-        nanosPerRow[k][c] = samples[k][c] == 0 ? perRow : nanosPerRow[k][c] + ALPHA * (perRow - nanosPerRow[k][c]);
+        nanosPerRow[k][c][(int) (samples[k][c] % WINDOW)] = (double) nanos / rows;
         samples[k][c]++;
     }
 
@@ -73,7 +75,14 @@ final class MicroBatchChooser {
     }
 
     private boolean splitIsFaster(int k) {
-        return nanosPerRow[k][1] < (1 - MARGIN) * nanosPerRow[k][0];
+        return median(k, 1) < (1 - MARGIN) * median(k, 0);
+    }
+
+    private double median(int k, int c) {
+        int n = (int) Math.min(samples[k][c], WINDOW);
+        System.arraycopy(nanosPerRow[k][c], 0, sorted, 0, n);
+        java.util.Arrays.sort(sorted, 0, n);
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 
     private static int kind(int rows, int decodeRows) {

@@ -44,6 +44,14 @@ class MicroBatchChooserTest {
     }
 
     @Test
+    void oneSlowStepDoesNotFlipTheChoice() {
+        MicroBatchChooser c = new MicroBatchChooser(MicroBatches.AUTO);
+        splits(c, 32, 2 * MicroBatchChooser.WARMUP + 10, 1000, 1500);
+        c.record(32, 32, false, 32 * 20_000L); // a collection pause in a one-batch step
+        assertEquals(Boolean.FALSE, c.preferred(32, 32));
+    }
+
+    @Test
     void splittingMustWinByTheMargin() {
         MicroBatchChooser c = new MicroBatchChooser(MicroBatches.AUTO);
         splits(c, 16, 2 * MicroBatchChooser.WARMUP, 1000, 970);

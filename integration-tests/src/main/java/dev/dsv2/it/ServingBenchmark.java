@@ -146,7 +146,8 @@ public final class ServingBenchmark {
                             + "\n--warmup-seconds: load before the first measured level of each mode (JIT, auto's"
                             + " timings; default 20, 0 = one short pass).\n--rounds N: the modes N times in turn"
                             + " (embedded, distributed, embedded, ...), fresh processes each time, and the"
-                            + " distributed/embedded ratio per round and its median: this VM's speed moves between runs."
+                            + " distributed/embedded ratio per round and its median (a VM's speed moves between"
+                            + " runs)."
                             + "\nWith --round-trip [--rows N (1)] [--calls N (2000)]: the expert wire alone, 2 shard"
                             + " processes driven by this process as a router, one layer at a time: per-layer round trip"
                             + " with and without the shard compute and each call's phases, p50/p90/p99.");

@@ -63,6 +63,12 @@ public final class BatchScheduler implements AutoCloseable {
             this(maxBatchTokens, maxRunning, maxWaiting, contextLimit, MicroBatches.AUTO);
         }
 
+        /** With a fixed number of micro-batches, 1 or 2 (the form before {@link MicroBatches}). */
+        public Config(int maxBatchTokens, int maxRunning, int maxWaiting, int contextLimit, int microBatches) {
+            this(maxBatchTokens, maxRunning, maxWaiting, contextLimit,
+                    MicroBatches.parse(String.valueOf(microBatches)));
+        }
+
         public static Config defaults(int contextLimit) {
             return new Config(ServingSettings.DEFAULT_MAX_BATCH_TOKENS, ServingSettings.DEFAULT_MAX_RUNNING,
                     ServingSettings.DEFAULT_MAX_WAITING, contextLimit);

@@ -81,6 +81,14 @@ class MicroBatchChooserTest {
     }
 
     @Test
+    void aSchedulerConfigWithACountOfMicroBatchesPinsThePolicy() {
+        assertEquals(MicroBatches.ONE, new BatchScheduler.Config(64, 8, 0, 512, 1).microBatches());
+        assertEquals(MicroBatches.TWO, new BatchScheduler.Config(64, 8, 0, 512, 2).microBatches());
+        assertEquals(MicroBatches.AUTO, new BatchScheduler.Config(64, 8, 0, 512).microBatches());
+        assertThrows(IllegalArgumentException.class, () -> new BatchScheduler.Config(64, 8, 0, 512, 3));
+    }
+
+    @Test
     void policiesParseFromTheirLabels() {
         assertEquals(MicroBatches.AUTO, MicroBatches.parse(" Auto "));
         assertEquals(MicroBatches.ONE, MicroBatches.parse("1"));

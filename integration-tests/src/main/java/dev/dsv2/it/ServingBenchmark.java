@@ -93,71 +93,82 @@ public final class ServingBenchmark {
         int rounds = 1;
         List<String> modes = null;
         for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--round-trip" -> roundTrip = true;
-                case "--router-threads" -> routerThreads = positiveList(args, ++i, "--router-threads")[0];
-                case "--shard-threads" -> shardThreads = positiveList(args, ++i, "--shard-threads")[0];
-                case "--concurrency" -> concurrency = positiveList(args, ++i, "--concurrency");
-                case "--rounds" -> rounds = positiveList(args, ++i, "--rounds")[0];
-                case "--modes" -> modes = i + 1 < args.length ? List.of(args[++i].split(",")) : List.of();
-                case "--warmup-seconds" -> warmupSeconds = Double.parseDouble(args[++i]);
-                case "--rows" -> rows = Integer.parseInt(args[++i]);
-                case "--calls" -> calls = Integer.parseInt(args[++i]);
-                case "--wire" -> {
-                    try {
-                        wire = ExpertWire.parse(args[++i]);
-                    } catch (IllegalArgumentException | ArrayIndexOutOfBoundsException e) {
-                        System.err.println("bench-serving: --wire: " + (e instanceof IllegalArgumentException
-                                ? e.getMessage() : "needs a value (bf16 or f32)"));
+            int flag = i;
+            try {
+                switch (args[i]) {
+                    case "--round-trip" -> roundTrip = true;
+                    case "--router-threads" -> routerThreads = positiveList(args, ++i, "--router-threads")[0];
+                    case "--shard-threads" -> shardThreads = positiveList(args, ++i, "--shard-threads")[0];
+                    case "--concurrency" -> concurrency = positiveList(args, ++i, "--concurrency");
+                    case "--rounds" -> rounds = positiveList(args, ++i, "--rounds")[0];
+                    case "--modes" -> modes = i + 1 < args.length ? List.of(args[++i].split(",")) : List.of();
+                    case "--warmup-seconds" -> warmupSeconds = Double.parseDouble(args[++i]);
+                    case "--rows" -> rows = Integer.parseInt(args[++i]);
+                    case "--calls" -> calls = Integer.parseInt(args[++i]);
+                    case "--wire" -> {
+                        try {
+                            wire = ExpertWire.parse(args[++i]);
+                        } catch (IllegalArgumentException | ArrayIndexOutOfBoundsException e) {
+                            System.err.println("bench-serving: --wire: " + (e instanceof IllegalArgumentException
+                                    ? e.getMessage() : "needs a value (bf16 or f32)"));
+                            System.exit(2);
+                        }
+                    }
+                    case "--micro-batches" -> {
+                        try {
+                            microBatches = MicroBatches.parse(i + 1 < args.length ? args[++i] : null);
+                        } catch (IllegalArgumentException e) {
+                            System.err.println("bench-serving: --micro-batches: " + e.getMessage());
+                            System.exit(2);
+                        }
+                    }
+                    case "--request-rate" -> requestRate = Double.parseDouble(args[++i]);
+                    case "--num-prompts" -> numPrompts = Integer.parseInt(args[++i]);
+                    case "--model" -> model = Path.of(args[++i]).toAbsolutePath();
+                    case "--preset" -> preset = args[++i];
+                    case "--tokens" -> tokens = Integer.parseInt(args[++i]);
+                    case "--prompt-tokens" -> promptTokens = Integer.parseInt(args[++i]);
+                    case "--json" -> json = true;
+                    case "-h", "--help" -> {
+                        System.out.println("Usage: ./dsv2 bench-serving [--model DIR | --preset NAME (default lite-layers:2)]"
+                                + " [--tokens N (32)] [--prompt-tokens N (16)] [--request-rate R --num-prompts N]"
+                                + " [--wire bf16|f32 (bf16)] [--concurrency C,.. (1,8,32)] [--modes embedded,distributed]"
+                                + " [--router-threads N] [--shard-threads N] [--micro-batches auto|1|2]"
+                                + " [--warmup-seconds S (20)] [--rounds N (1)]"
+                                + " [--round-trip [--rows N] [--calls N]] [--json]\n"
+                                + "Decode tokens/s at concurrency 1, 8, 32: embedded vs gateway + router + 2 expert shards"
+                                + " on loopback, the router's step time share spent in expert RPCs and where a shard call's"
+                                + " time goes.\nWith --request-rate R --num-prompts N: open loop instead, N requests"
+                                + " arriving as a Poisson process of rate R/s, prompt and output lengths drawn from a fixed"
+                                + " seed around --prompt-tokens and --tokens; TTFT and inter-token latency p50/p90/p99,"
+                                + " tokens/s and failed requests.\n--wire: the format of the activations between router and"
+                                + " shards (dsv2.expert-wire): bf16 halves the bytes, f32 gives the embedded tokens exactly."
+                                + "\n--micro-batches: the router's dsv2.micro-batches (auto measures split and unsplit"
+                                + " steps and runs the faster; 1 never splits; 2 always does)."
+                                + "\n--warmup-seconds: load before the first measured level of each mode (JIT, auto's"
+                                + " timings; default 20, 0 = one short pass).\n--rounds N: the modes N times in turn"
+                                + " (embedded, distributed, embedded, ...), fresh processes each time, and the"
+                                + " distributed/embedded ratio per round and its median (a VM's speed moves between"
+                                + " runs)."
+                                + "\nWith --round-trip [--rows N (1)] [--calls N (2000)]: the expert wire alone, 2 shard"
+                                + " processes driven by this process as a router, one layer at a time: per-layer round trip"
+                                + " with and without the shard compute and each call's phases, p50/p90/p99.");
+                        return;
+                    }
+                    default -> {
+                        System.err.println("bench-serving: unknown argument " + args[i] + " (see --help)");
                         System.exit(2);
                     }
                 }
-                case "--micro-batches" -> {
-                    try {
-                        microBatches = MicroBatches.parse(i + 1 < args.length ? args[++i] : null);
-                    } catch (IllegalArgumentException e) {
-                        System.err.println("bench-serving: --micro-batches: " + e.getMessage());
-                        System.exit(2);
-                    }
-                }
-                case "--request-rate" -> requestRate = Double.parseDouble(args[++i]);
-                case "--num-prompts" -> numPrompts = Integer.parseInt(args[++i]);
-                case "--model" -> model = Path.of(args[++i]).toAbsolutePath();
-                case "--preset" -> preset = args[++i];
-                case "--tokens" -> tokens = Integer.parseInt(args[++i]);
-                case "--prompt-tokens" -> promptTokens = Integer.parseInt(args[++i]);
-                case "--json" -> json = true;
-                case "-h", "--help" -> {
-                    System.out.println("Usage: ./dsv2 bench-serving [--model DIR | --preset NAME (default lite-layers:2)]"
-                            + " [--tokens N (32)] [--prompt-tokens N (16)] [--request-rate R --num-prompts N]"
-                            + " [--wire bf16|f32 (bf16)] [--concurrency C,.. (1,8,32)] [--modes embedded,distributed]"
-                            + " [--router-threads N] [--shard-threads N] [--micro-batches auto|1|2]"
-                            + " [--warmup-seconds S (20)] [--rounds N (1)]"
-                            + " [--round-trip [--rows N] [--calls N]] [--json]\n"
-                            + "Decode tokens/s at concurrency 1, 8, 32: embedded vs gateway + router + 2 expert shards"
-                            + " on loopback, the router's step time share spent in expert RPCs and where a shard call's"
-                            + " time goes.\nWith --request-rate R --num-prompts N: open loop instead, N requests"
-                            + " arriving as a Poisson process of rate R/s, prompt and output lengths drawn from a fixed"
-                            + " seed around --prompt-tokens and --tokens; TTFT and inter-token latency p50/p90/p99,"
-                            + " tokens/s and failed requests.\n--wire: the format of the activations between router and"
-                            + " shards (dsv2.expert-wire): bf16 halves the bytes, f32 gives the embedded tokens exactly."
-                            + "\n--micro-batches: the router's dsv2.micro-batches (auto measures split and unsplit"
-                            + " steps and runs the faster; 1 never splits; 2 always does)."
-                            + "\n--warmup-seconds: load before the first measured level of each mode (JIT, auto's"
-                            + " timings; default 20, 0 = one short pass).\n--rounds N: the modes N times in turn"
-                            + " (embedded, distributed, embedded, ...), fresh processes each time, and the"
-                            + " distributed/embedded ratio per round and its median (a VM's speed moves between"
-                            + " runs)."
-                            + "\nWith --round-trip [--rows N (1)] [--calls N (2000)]: the expert wire alone, 2 shard"
-                            + " processes driven by this process as a router, one layer at a time: per-layer round trip"
-                            + " with and without the shard compute and each call's phases, p50/p90/p99.");
-                    return;
-                }
-                default -> {
-                    System.err.println("bench-serving: unknown argument " + args[i] + " (see --help)");
-                    System.exit(2);
-                }
+            } catch (NumberFormatException | ArrayIndexOutOfBoundsException e) {
+                System.err.println("bench-serving: " + args[flag] + (flag + 1 < args.length
+                        ? " needs a number, got '" + args[flag + 1] + "'" : " needs a value") + " (see --help)");
+                System.exit(2);
             }
+        }
+        if (warmupSeconds < 0) {
+            System.err.println("bench-serving: --warmup-seconds must be >= 0, got " + warmupSeconds);
+            System.exit(2);
         }
         if (model == null) {
             model = presetModel(preset);

@@ -1,5 +1,6 @@
 package dev.dsv2.engine.model;
 
+import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.safetensors.Checkpoint;
 import dev.dsv2.testsupport.TestCheckpoints;
 import org.junit.jupiter.api.Test;
@@ -66,6 +67,36 @@ class PrefaultTest {
         assertEquals(OptionalLong.of(120 * GIB),
                 Prefault.available(OptionalLong.of(120 * GIB), Prefault.cgroupRoom(tmp)));
         assertEquals(OptionalLong.empty(), Prefault.cgroupRoom(tmp.resolve("absent")));
+    }
+
+    /**
+     * What a process prefaults is the tensors it looked up: a shard's lookups cover its own experts of every MoE layer
+     * and nothing else, so it reads its share of the routed experts, not the file.
+     */
+    @Test
+    void aShardLooksUpOnlyItsOwnExpertsSoThatIsWhatItPrefaults() {
+        Path dir = TestCheckpoints.tiny(5);
+        ModelConfig c = ModelConfig.load(dir);
+        try (Checkpoint ckpt = Checkpoint.open(dir)) {
+            ModelLoader.Names names = new ModelLoader.Names(ckpt);
+            ExpertPlacement shard1 = new ExpertPlacement(1, 2, c.nRoutedExperts());
+            ModelLoader.localExperts(c, names, shard1);
+            long expected = 0;
+            for (int layer = 0; layer < c.numHiddenLayers(); layer++) {
+                if (!c.isMoeLayer(layer)) {
+                    continue;
+                }
+                for (int e : shard1.owned(layer)) {
+                    for (String m : List.of("gate_proj", "up_proj", "down_proj")) {
+                        expected += ckpt.tensor("model.layers." + layer + ".mlp.experts." + e + "." + m + ".weight")
+                                .byteSize();
+                    }
+                }
+            }
+            assertTrue(expected > 0 && expected < ckpt.totalBytes() / 2, expected + " of " + ckpt.totalBytes());
+            assertEquals(expected, ckpt.bytesOf(names.used));
+            assertTrue(names.used.stream().allMatch(n -> n.contains(".mlp.experts.")), names.used::toString);
+        }
     }
 
     @Test

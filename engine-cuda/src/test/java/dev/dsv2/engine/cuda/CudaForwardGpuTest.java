@@ -100,7 +100,8 @@ class CudaForwardGpuTest {
         try (DeepseekV2Model m = DeepseekV2Model.load(dir, be, WeightFormat.BF16, s -> { })) {
             LatentKvCache cache = LatentKvCache.forTokens(m.config(), 16384, be);
             List<Ids> out = new ArrayList<>();
-            try (BatchScheduler s = new BatchScheduler(m, cache, new BatchScheduler.Config(512, 64, 128, 1024, MicroBatches.ONE))) {
+            try (BatchScheduler s = new BatchScheduler(m, cache,
+                    new BatchScheduler.Config(512, 64, 128, 1024, MicroBatches.ONE))) {
                 for (int i = 0; i < n; i++) {
                     int len = 3 + (i * 37) % 120; // 3 .. 122 tokens: decode rows of mixed context lengths
                     int[] p = new int[len];

@@ -240,14 +240,10 @@ public final class Checkpoint implements AutoCloseable {
             data.add(tensor(n).data());
         }
         data.sort(Comparator.comparingLong(MemorySegment::address));
-        long total = 0;
-        for (MemorySegment d : data) {
-            total += d.byteSize();
-        }
+        long all = data.stream().mapToLong(MemorySegment::byteSize).sum();
         // Twice: pages read once sit on the kernel's inactive list, the first evicted when another file's pages (an
         // earlier run's, already active) compete for memory; the second read marks them active.
         load(data, n -> { });
-        long all = total;
         long[] done = {0};
         load(data, n -> {
             long before = done[0];

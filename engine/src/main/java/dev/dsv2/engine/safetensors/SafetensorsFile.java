@@ -51,12 +51,10 @@ public final class SafetensorsFile implements AutoCloseable {
     private final Arena arena;
     private final Map<String, TensorView> tensors;
     private final Map<String, String> metadata;
-    private final MemorySegment mapping;
     private boolean closed;
 
-    private SafetensorsFile(Path path, long sizeBytes, Arena arena, MemorySegment mapping,
-                            Map<String, TensorView> tensors, Map<String, String> metadata) {
-        this.mapping = mapping;
+    private SafetensorsFile(Path path, long sizeBytes, Arena arena, Map<String, TensorView> tensors,
+                            Map<String, String> metadata) {
         this.path = path;
         this.sizeBytes = sizeBytes;
         this.arena = arena;
@@ -96,7 +94,7 @@ public final class SafetensorsFile implements AutoCloseable {
                 TensorView t = tensor(file, e.getKey(), e.getValue(), all, dataStart, size);
                 tensors.put(t.name(), t);
             }
-            return new SafetensorsFile(file, size, arena, all, Collections.unmodifiableMap(tensors),
+            return new SafetensorsFile(file, size, arena, Collections.unmodifiableMap(tensors),
                     Collections.unmodifiableMap(header.metadata()));
         } catch (NoSuchFileException e) {
             arena.close();

@@ -269,30 +269,34 @@ public final class BatchScheduler implements AutoCloseable {
                         spans.subList(half, spans.size()));
                 float[][] logits = model.forwardOverlapped(a.batch(), ws, b.batch(), wsSecond, cache,
                         AttentionMode.AUTO);
-                long nanos = System.nanoTime() - t0;
-                steps++;
-                splitSteps++;
-                splitChooser.record(rows, step.decodeRows(), true, nanos);
-                observer.onStep(rows, step.decodeRows(), seqs.size(), nanos);
-                admission.registerBlocks(seqs);
+                forwardDone(step, rows, true, System.nanoTime() - t0);
                 sample(a.logitSeqs(), logits[0]);
                 sample(b.logitSeqs(), logits[1]);
             } else {
                 StepPlanner.Batch<ScheduledSequence> p = StepPlanner.batch(seqs, spans);
                 float[] logits = model.forward(p.batch(), cache, AttentionMode.AUTO, ws);
-                long nanos = System.nanoTime() - t0;
-                steps++;
-                if (model.expertsAreRemote() && seqs.size() >= 2) {
-                    splitChooser.record(rows, step.decodeRows(), false, nanos);
-                }
-                observer.onStep(rows, step.decodeRows(), seqs.size(), nanos);
-                admission.registerBlocks(seqs);
+                forwardDone(step, rows, false, System.nanoTime() - t0);
                 sample(p.logitSeqs(), logits);
             }
         } catch (ServingException e) {
             LOG.warning(() -> "step failed for " + seqs.size() + " sequences: " + e.getMessage());
             failAll(seqs, e.kind(), e.getMessage());
         }
+    }
+
+    /**
+     * After a step's forward pass over {@code rows} rows ({@code split}: as two micro-batches), before sampling: counts it, gives its time to
+     * the micro-batch choice (remote experts only) and the step observer, registers the filled cache blocks.
+     */
+    private void forwardDone(StepPlanner.Step<ScheduledSequence> step, int rows, boolean split, long nanos) {
+        int sequences = step.seqs().size();
+        steps++;
+        splitSteps += split ? 1 : 0;
+        if (model.expertsAreRemote()) {
+            splitChooser.record(rows, step.decodeRows(), sequences, split, nanos);
+        }
+        observer.onStep(rows, step.decodeRows(), sequences, nanos);
+        admission.registerBlocks(step.seqs());
     }
 
     /** Samples each sequence's next token from its logits row and retires the finished ones. */

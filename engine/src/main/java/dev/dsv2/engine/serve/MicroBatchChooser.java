@@ -1,5 +1,7 @@
 package dev.dsv2.engine.serve;
 
+import java.util.Arrays;
+
 /**
  * Decides per step whether a scheduler step with remote experts runs as two micro-batches ({@link MicroBatches}).
  * <p>
@@ -46,9 +48,12 @@ final class MicroBatchChooser {
         };
     }
 
-    /** Records how long the forward pass of a step took, with the choice it ran. */
-    void record(int rows, int decodeRows, boolean split, long nanos) {
-        if (policy != MicroBatches.AUTO || rows < 1) {
+    /**
+     * Records how long the forward pass of a step took, with the choice it ran; a step of one sequence (never split)
+     * is not a sample of either choice.
+     */
+    void record(int rows, int decodeRows, int sequences, boolean split, long nanos) {
+        if (policy != MicroBatches.AUTO || rows < 1 || sequences < 2) {
             return;
         }
         int k = kind(rows, decodeRows);
@@ -81,7 +86,7 @@ final class MicroBatchChooser {
     private double median(int k, int c) {
         int n = (int) Math.min(samples[k][c], WINDOW);
         System.arraycopy(nanosPerRow[k][c], 0, sorted, 0, n);
-        java.util.Arrays.sort(sorted, 0, n);
+        Arrays.sort(sorted, 0, n);
         return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 

@@ -245,11 +245,6 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
                 maxRunning, maxWaiting, expertWire, gpuMemoryFraction, k, microBatches);
     }
 
-    public ServingSettings withMicroBatches(MicroBatches m) {
-        return new ServingSettings(backend, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels, m);
-    }
-
     private static String parseBackend(String value) {
         try {
             return Backends.canonicalName(value);

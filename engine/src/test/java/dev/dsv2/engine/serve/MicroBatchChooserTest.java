@@ -15,7 +15,7 @@ class MicroBatchChooserTest {
         for (int i = 0; i < steps; i++) {
             boolean s = c.split(rows, rows, rows);
             split += s ? 1 : 0;
-            c.record(rows, rows, s, rows * (s ? splitPerRow : oneBatchPerRow));
+            c.record(rows, rows, rows, s, rows * (s ? splitPerRow : oneBatchPerRow));
         }
         return split;
     }
@@ -47,7 +47,7 @@ class MicroBatchChooserTest {
     void oneSlowStepDoesNotFlipTheChoice() {
         MicroBatchChooser c = new MicroBatchChooser(MicroBatches.AUTO);
         splits(c, 32, 2 * MicroBatchChooser.WARMUP + 10, 1000, 1500);
-        c.record(32, 32, false, 32 * 20_000L); // a collection pause in a one-batch step
+        c.record(32, 32, 32, false, 32 * 20_000L); // a collection pause in a one-batch step
         assertEquals(Boolean.FALSE, c.preferred(32, 32));
     }
 

@@ -19,8 +19,9 @@ import java.util.Objects;
  * order of the float additions.
  *
  * <p>From 8 activation rows the C kernel runs as a register-tiled GEMM (4 weight rows x 6 activation rows, 24 float
- * accumulators, four reduced together by shuffles; activation rows in chunks of 48 and columns in blocks of 2048,
- * later blocks' partial sums added), so the backends send it prefill-sized products too.
+ * accumulators, four reduced together by shuffles; activation rows in chunks of 66 and columns in blocks of 2048,
+ * later blocks' partial sums added; each tile of a 4-row weight panel prefetches its share of the next panel), so the
+ * backends send it prefill-sized products too.
  */
 public final class NativeBf16 {
     private NativeBf16() {

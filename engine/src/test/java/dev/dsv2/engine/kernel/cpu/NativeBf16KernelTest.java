@@ -142,7 +142,7 @@ class NativeBf16KernelTest {
     /**
      * From 8 activation rows the kernel runs its register-tiled GEMM form (4 weight rows x 6 activation rows, then
      * single rows and activation tails; columns in K blocks of 2048 whose partial sums are added): rows that are not
-     * multiples of 4 (from row 1, and from row 0 so that whole quads take the pair-order fast path), activation counts that are not multiples of 6 (8 to 70, and beyond a 48-row chunk), column
+     * multiples of 4 (from row 1, and from row 0 so that whole quads take the pair-order fast path), activation counts that are not multiples of 6 (8 to 70, and beyond a 66-row chunk), column
      * tails and a column count spanning K blocks, with the same strides, pair order and accumulation.
      */
     @Test

@@ -13,9 +13,9 @@ public final class CpuKernelsOption {
     @Option(names = "--cpu-kernels", paramLabel = "java|native",
             description = "Kernels of the matrix products: java (the default, bit-exact) or native (opt-in: the "
                     + "bundled library; bf16 weights on AVX512_BF16 for every product, decode and prefill, with "
-                    + "activations rounded to bf16 once per product; int8 weights on AVX512-VNNI for decode's "
-                    + "matrix-vector products, activations rounded to int8 per block of 32 like llama.cpp's Q8_0, "
-                    + "int8 GEMMs on the Java kernels; needs both CPU features, refused naming what is missing where "
+                    + "activations rounded to bf16 once per product; int8 weights on AVX512-VNNI for every product, "
+                    + "activations rounded to int8 per block of 32 like llama.cpp's Q8_0; "
+                    + "needs both CPU features, refused naming what is missing where "
                     + "the CPU or platform cannot run it). Default: dsv2.cpu-kernels.")
     String kernels;
 

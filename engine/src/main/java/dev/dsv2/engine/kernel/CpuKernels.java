@@ -8,16 +8,16 @@ import java.util.Locale;
  * <ul>
  *   <li>{@link #JAVA} (the default): the Java Vector API kernels, bit-exact and reproducible
  *       ({@code GoldenLogitsTest} pins them); activations stay float32.</li>
- *   <li>{@link #NATIVE}: matrix products in the bundled native library: int8 weights' matrix-vector products
- *       (decode, lm_head, expert groups of fewer than 16 rows) on AVX512-VNNI {@code vpdpbusd}
+ *   <li>{@link #NATIVE}: matrix products in the bundled native library: int8 weights (every product: decode,
+ *       batched decode, prefill) on AVX512-VNNI {@code vpdpbusd}
  *       ({@code kernel.cpu.NativeInt8}),
  *       activations rounded to int8 per block of 32 like llama.cpp's Q8_0 path ({@code docs/int8.md}); bf16 weights
  *       on AVX512_BF16 {@code vdpbf16ps} for every product, matrix-vector and GEMM ({@code kernel.cpu.NativeBf16}),
  *       activations rounded to bf16 once per product
  *       like llama.cpp's bf16 matmuls ({@code docs/performance.md}). Results differ from {@code java} by those
  *       roundings. Opt-in only; it needs both CPU features (a CPU with VNNI but no BF16 is refused at start naming
- *       avx512_bf16), and is refused with the missing CPU feature or library named where it cannot run. int8 GEMMs
- *       (prefill) and everything else stay on the Java kernels.</li>
+ *       avx512_bf16), and is refused with the missing CPU feature or library named where it cannot run. Everything
+ *       else (attention, norms, rope, sampling) stays on the Java kernels.</li>
  * </ul>
  */
 public enum CpuKernels {

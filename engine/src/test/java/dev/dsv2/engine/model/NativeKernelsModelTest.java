@@ -16,11 +16,14 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * agreement figures of {@link Int8Agreement}, the machinery of {@code ./dsv2 int8-error}). Bounds, with margin over
  * the figures measured here:
  * <ul>
- *   <li>int8 weights: the only difference is the native kernel's activations, rounded to int8 per block of 32 in the
- *       matrix-vector products (decode, and expert groups of fewer than 16 rows in the teacher-forced prefill).
- *       Measured (docs/int8.md): tiny 24/24 free-run and teacher-forced steps, max |delta top-5 logprob| 0.004;
- *       lite-layers:2 4/24 free-run (its random weights give near-tied top tokens, so one flip changes the rest of a
- *       free run), 24/24 teacher-forced, 0.002. Bounds 20 (tiny) / 1 free-run, 22 argmax, 0.05.</li>
+ *   <li>int8 weights: the only difference is the native kernel's activations, rounded to int8 per block of 32 in
+ *       every int8 product (decode, and since the kernel takes any batch also the teacher-forced prefill's
+ *       attention, dense MLP and expert groups of any size). With only the matrix-vector products native
+ *       (docs/int8.md): tiny 24/24 free-run and teacher-forced steps, max |delta top-5 logprob| 0.004; lite-layers:2
+ *       4/24 free-run (its random weights give near-tied top tokens, so one flip changes the rest of a free run),
+ *       24/24 teacher-forced, 0.002. With every product native: tiny 20/24 free-run, 23/24 teacher-forced, 0.10;
+ *       lite-layers:2 4/24, 24/24, 0.032 (the bf16 kernel's prefill products moved tiny as much: 0.092).
+ *       Bounds 20 (tiny) / 1 free-run, 22 argmax, 0.2 / 0.08 (as for bf16).</li>
  *   <li>bf16 weights: the only difference is the native bf16 kernel's activations, rounded to bf16 once per product
  *       (every bf16 product: decode, lm_head, and since the kernel's GEMM form also the teacher-forced prefill's
  *       attention, dense MLP and expert groups of any size), and its order of float additions. With only the
@@ -36,7 +39,7 @@ class NativeKernelsModelTest {
     private static final int[] PROMPT = {0, 17, 250, 3, 999, 42, 7, 7, 512, 100, 64, 5, 800};
 
     @ParameterizedTest
-    @CsvSource({"INT8, tiny, 20, 22, 0.05", "INT8, lite-layers:2, 1, 22, 0.05",
+    @CsvSource({"INT8, tiny, 20, 22, 0.2", "INT8, lite-layers:2, 1, 22, 0.08",
             "BF16, tiny, 20, 22, 0.2", "BF16, lite-layers:2, 4, 22, 0.08"})
     void nativeKernelsStayCloseToTheJavaKernels(WeightFormat format, String preset, int minFree, int minArgmax,
                                                 double maxDelta) {

@@ -35,12 +35,17 @@ final class GroupedSwiGlu {
     }
 
     /**
-     * Rows from which a group takes the GEMM path: {@link VectorBackend#GEMM_MIN_ROWS}, except with bf16 experts under
-     * the native kernels, whose {@link NativeBf16#rows} tiles many activation rows itself (every group takes it).
+     * Rows from which a group takes the GEMM path: {@link VectorBackend#GEMM_MIN_ROWS}, except under the native
+     * kernels with bf16 or int8 experts, whose {@link NativeBf16#rows} / {@link NativeInt8#rows} take many
+     * activation rows themselves (every group takes them).
      */
     private int minRows(ExpertGroups eg) {
-        return backend.nativeKernels() && eg.gate(0).dtype() == DType.BF16 && eg.up(0).dtype() == DType.BF16
-                && eg.down(0).dtype() == DType.BF16 ? Integer.MAX_VALUE : VectorBackend.GEMM_MIN_ROWS;
+        return backend.nativeKernels() && (allOf(eg, DType.BF16) || eg.gate(0).isInt8() && eg.up(0).isInt8()
+                && eg.down(0).isInt8()) ? Integer.MAX_VALUE : VectorBackend.GEMM_MIN_ROWS;
+    }
+
+    private static boolean allOf(ExpertGroups eg, DType type) {
+        return eg.gate(0).dtype() == type && eg.up(0).dtype() == type && eg.down(0).dtype() == type;
     }
 
     /** {@link VectorBackend#swiGlu}: every group's {@code silu(gate·x) ⊙ (up·x)}, then down, scaled into out. */

@@ -277,7 +277,9 @@ public final class VectorBackend extends HostBackend {
             return;
         }
         int rows = w.rows();
-        if (batch < GEMM_MIN_ROWS && nativeKernels && w.isInt8()) {
+        if (nativeKernels && w.isInt8()) {
+            // Any batch: the native kernel reads each 4-row weight block once for every activation row, and beats
+            // the Java int8 GEMM from batch 16 to prefill (docs/performance.md).
             nativeMatVec(w, x, xOff, xStride, out, outOff, outStride, batch);
             return;
         }

@@ -38,6 +38,13 @@ import java.util.regex.Pattern;
  * (HF sorts tensors by dtype and name before writing; any order is valid and every reader accepts it. We keep the
  * caller's order so that a checkpoint's layout follows the model.)
  *
+ * <p>The checkpoints this project writes ({@link #writeSharded}: {@code make-model}, {@code quantize}) pad the header
+ * further, so that the tensor data starts {@value #DATA_ALIGNMENT}-byte aligned in the file (and so in its mapping):
+ * a tensor whose byte offset is a multiple of 64 (every tensor of the V2 layouts, whose sizes are) then has each row's
+ * 64-byte vector loads inside one cache line. HF's own 8-byte padding leaves them straddling two: the native kernels
+ * ran batch-16 decode 15-37% faster on the same weights aligned (docs/performance.md). The extra spaces are valid
+ * safetensors (readers parse the header as JSON, trailing whitespace included).
+ *
  * <p>Tensor bytes are never held on the heap: each {@link Entry} fills its own slice of a read-write mapping of
  * the output file, so multi-GiB shards stream straight into the page cache. A file is written under a temporary
  * name and moved into place when complete, so a failed fill leaves no half-written file behind.
@@ -51,6 +58,11 @@ public final class SafetensorsWriter {
     public static final String SINGLE_FILE = "model.safetensors";
     /** The metadata transformers' {@code save_pretrained} writes into every shard. */
     public static final Map<String, String> PT_METADATA = Map.of("format", "pt");
+
+    /** Alignment of the tensor data in {@link #writeSharded}'s files (HF pads the header to 8 bytes only). */
+    public static final int DATA_ALIGNMENT = 64;
+    /** HF {@code safetensors}' header padding, kept by {@link #write}. */
+    private static final int HF_ALIGNMENT = 8;
 
     private static final Pattern SHARD_NAME = Pattern.compile("model-\\d{5}-of-\\d{5}\\.safetensors");
     private static final JsonFactory JSON_FACTORY = new JsonFactory();
@@ -113,7 +125,12 @@ public final class SafetensorsWriter {
 
     /** Writes {@code entries} to {@code file}; an empty {@code metadata} map omits {@code __metadata__}. */
     public static void write(Path file, List<Entry> entries, Map<String, String> metadata) {
-        byte[] header = header(entries, metadata);
+        write(file, entries, metadata, HF_ALIGNMENT);
+    }
+
+    /** {@link #write(Path, List, Map)} with the data starting at a multiple of {@code alignment} bytes. */
+    private static void write(Path file, List<Entry> entries, Map<String, String> metadata, int alignment) {
+        byte[] header = header(entries, metadata, alignment);
         long dataBytes = 0;
         for (Entry e : entries) {
             dataBytes = Math.addExact(dataBytes, e.byteSize());
@@ -151,6 +168,14 @@ public final class SafetensorsWriter {
      * multiple of 8.
      */
     public static byte[] header(List<Entry> entries, Map<String, String> metadata) {
+        return header(entries, metadata, HF_ALIGNMENT);
+    }
+
+    /**
+     * The header bytes, space-padded so that the data after them (and the 8-byte length) starts at a multiple of
+     * {@code alignment} (a multiple of 8).
+     */
+    private static byte[] header(List<Entry> entries, Map<String, String> metadata, int alignment) {
         Set<String> names = new HashSet<>();
         ByteArrayOutputStream buf = new ByteArrayOutputStream();
         try (JsonGenerator g = JSON_FACTORY.createGenerator(buf)) {
@@ -190,7 +215,7 @@ public final class SafetensorsWriter {
             throw new UncheckedIOException(e);
         }
         int len = buf.size();
-        int padded = (len + 7) / 8 * 8;
+        int padded = (8 + len + alignment - 1) / alignment * alignment - 8;
         for (int i = len; i < padded; i++) {
             buf.write(' ');
         }
@@ -206,7 +231,8 @@ public final class SafetensorsWriter {
     /**
      * Writes {@code entries} in order into shards of at most {@code maxShardBytes} of tensor data each (a tensor
      * larger than that gets a shard of its own), named {@code model-0000i-of-0000N.safetensors}, plus
-     * {@code model.safetensors.index.json}. The index is written even for a single shard. Shard files of an
+     * {@code model.safetensors.index.json}, each shard's data {@value #DATA_ALIGNMENT}-byte aligned. The index is
+     * written even for a single shard. Shard files of an
      * earlier write into {@code dir} that this write does not produce, and a plain {@code model.safetensors},
      * are deleted so that the directory holds exactly one checkpoint.
      *
@@ -252,7 +278,7 @@ public final class SafetensorsWriter {
             }
             long start = System.nanoTime();
             Path path = dir.resolve(fileName);
-            write(path, shard);
+            write(path, shard, PT_METADATA, DATA_ALIGNMENT);
             totalSize += bytes;
             paths.add(path);
             progress.accept(String.format("wrote %s: %s, %d tensors in %.1f s", fileName, humanBytes(bytes),

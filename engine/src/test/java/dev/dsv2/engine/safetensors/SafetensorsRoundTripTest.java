@@ -11,6 +11,7 @@ import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -213,6 +214,15 @@ class SafetensorsRoundTripTest {
                 }
                 """;
         assertEquals(expectedIndex, Files.readString(out.resolve("model.safetensors.index.json")));
+        for (Path shard : shards) {
+            // Our checkpoints' tensor data starts 64-byte aligned (HF pads to 8 only): the header is space-padded.
+            byte[] bytes = Files.readAllBytes(shard);
+            long headerLength = ByteBuffer.wrap(bytes, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
+            assertEquals(0, (8 + headerLength) % SafetensorsWriter.DATA_ALIGNMENT, shard + ": data offset");
+            String header = new String(bytes, 8, (int) headerLength, StandardCharsets.UTF_8);
+            assertTrue(header.stripTrailing().endsWith("}") && header.length() - header.stripTrailing().length() < 64,
+                    shard + ": header is the JSON, then fewer than 64 spaces");
+        }
 
         try (Checkpoint ckpt = Checkpoint.open(out)) {
             assertEquals(shards, ckpt.files());

@@ -16,6 +16,7 @@
  */
 #include <immintrin.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define BLOCK 32
@@ -273,6 +274,51 @@ EXPORT void dsv2_bf16_round_rows(const float *x, int64_t xOff, int64_t xStride, 
 }
 
 /*
+ * Columns of every weight row before its first 64-byte boundary (0 when the rows start aligned, or when cols is not a
+ * multiple of 32 and rows start at different offsets). The kernels take them as a masked first step, so that the
+ * 32-column steps after it load each weight vector from one cache line: HF safetensors files align their data to 8
+ * bytes only, and a 64-byte load across two lines cost batched decode 15-37% on the same weights (docs/performance.md).
+ */
+static inline int32_t bf16_head(const uint16_t *w, int32_t cols) {
+    if (cols % 32 != 0) {
+        return 0;
+    }
+    return (int32_t) (((64 - ((uintptr_t) w & 63)) & 63) / 2);
+}
+
+/* This thread's copy buffer of bf16_aligned_like (kept between calls, grown as needed). */
+static __thread uint16_t *aligned_copy;
+static __thread size_t aligned_copy_bytes;
+
+/*
+ * The m activation rows xb (cols each) at the same offset from a 64-byte boundary as the weights w: xb itself when it
+ * is, else a copy in this thread's buffer; 0 when that buffer cannot be allocated (the caller then runs unaligned).
+ * With the weight rows' head taken first, the GEMM tile then loads both its weight and its activation vectors from
+ * one cache line each (with the weights aligned and the activations not, six split activation loads per step cost
+ * more than the four weight loads gain). Two-thread harness, [102400, 2048] 8 or 32 bytes off alignment: 8 rows
+ * +6-9%, 16 rows +20-27%, 24-48 rows within +-5%, 64 rows -5%: hence only up to BF16_GEMM_HEAD_MAX_M rows.
+ */
+static const uint16_t *bf16_aligned_like(const uint16_t *w, const uint16_t *xb, int32_t m, int32_t cols) {
+    uintptr_t mis = (uintptr_t) w & 63;
+    if (((uintptr_t) xb & 63) == mis) {
+        return xb;
+    }
+    size_t bytes = (size_t) m * (size_t) cols * 2;
+    if (aligned_copy_bytes < bytes + 64) {
+        free(aligned_copy);
+        aligned_copy_bytes = 0;
+        aligned_copy = aligned_alloc(64, (bytes + 64 + 63) / 64 * 64);
+        if (aligned_copy == 0) {
+            return 0;
+        }
+        aligned_copy_bytes = (bytes + 64 + 63) / 64 * 64;
+    }
+    uint16_t *dst = (uint16_t *) ((char *) aligned_copy + mis);
+    memcpy(dst, xb, bytes);
+    return dst;
+}
+
+/*
  * One step of 32 columns from c (masked to the first len when len < 32) of R bf16 weight rows from r times M bf16
  * activation rows: each activation vector and each weight vector is loaded once, every (row, activation) pair does a
  * vdpbf16ps (f32 lanes += the products of two adjacent bf16 pairs). The weight rows of the next four-row block are
@@ -299,9 +345,12 @@ static inline __attribute__((always_inline)) void bf16_step(const uint16_t *w, i
     }
 }
 
-/* R bf16 weight rows from r times M activation rows into res[i * 4 + j]: the 32-column steps, then a masked tail. */
+/*
+ * R bf16 weight rows from r times M activation rows into res[i * 4 + j]: a masked head of head columns (those before
+ * the rows' first 64-byte boundary, see bf16_head), the 32-column steps, then a masked tail.
+ */
 static inline __attribute__((always_inline)) void bf16_block(const uint16_t *w, int32_t cols, int64_t r, int R,
-        const uint16_t *xb, int M, float *res) {
+        const uint16_t *xb, int M, int32_t head, float *res) {
     __m512 acc[4][4];
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
@@ -310,12 +359,16 @@ static inline __attribute__((always_inline)) void bf16_block(const uint16_t *w, 
             acc[i][j] = _mm512_setzero_ps();
         }
     }
-    int32_t full = cols / 32 * 32;
-    for (int32_t c = 0; c < full; c += 32) {
+    int32_t c = 0;
+    if (head > 0) {
+        bf16_step(w, cols, r, R, xb, M, 0, head < cols ? head : cols, acc);
+        c = head;
+    }
+    for (; c + 32 <= cols; c += 32) {
         bf16_step(w, cols, r, R, xb, M, c, 32, acc);
     }
-    if (full < cols) {
-        bf16_step(w, cols, r, R, xb, M, full, cols - full, acc);
+    if (c < cols) {
+        bf16_step(w, cols, r, R, xb, M, c, cols - c, acc);
     }
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
@@ -330,9 +383,9 @@ static inline __attribute__((always_inline)) void bf16_block(const uint16_t *w, 
 #define DEFINE_BF16_BLOCK(R, M)                                                                                     \
     static __attribute__((noinline)) void bf16_block_##R##x##M(const uint16_t *w, int32_t rows, int32_t cols,      \
             int64_t r, const uint16_t *xb, float *out, int64_t o, int64_t outStride, int32_t pairHalf,             \
-            int32_t accumulate) {                                                                                 \
+            int32_t accumulate, int32_t head) {                                                                   \
         float res[16];                                                                                            \
-        bf16_block(w, cols, r, R, xb, M, res);                                                                    \
+        bf16_block(w, cols, r, R, xb, M, head, res);                                                              \
         for (int i = 0; i < R; i++) {                                                                             \
             int64_t p = pair_pos(r + i, rows, pairHalf);                                                          \
             for (int j = 0; j < M; j++) {                                                                         \
@@ -351,7 +404,7 @@ DEFINE_BF16_BLOCK(1, 2)
 DEFINE_BF16_BLOCK(1, 1)
 
 typedef void (*bf16_block_fn)(const uint16_t *, int32_t, int32_t, int64_t, const uint16_t *, float *, int64_t,
-                              int64_t, int32_t, int32_t);
+                              int64_t, int32_t, int32_t, int32_t);
 /* BF16_BLOCKS[R == 4][M]: the block function of R weight rows and M activation rows. */
 static const bf16_block_fn BF16_BLOCKS[2][5] = {
     {0, bf16_block_1x1, bf16_block_1x2, bf16_block_1x3, bf16_block_1x4},
@@ -361,6 +414,8 @@ static const bf16_block_fn BF16_BLOCKS[2][5] = {
 /* ---- bf16 weights: register-tiled GEMM (m >= BF16_GEMM_MIN_M activation rows) ------------------------------------ */
 
 #define BF16_GEMM_MIN_M 8
+/* Activation rows up to which the GEMM form takes the weight rows' misaligned head first (bf16_aligned_like). */
+#define BF16_GEMM_HEAD_MAX_M 24
 /*
  * Activation rows per chunk (their K block stays in L2: 66 rows x 2048 columns is 264 KB) and columns per K block (a
  * 4-row weight panel in L1). A chunk streams the weights once, so a batch of up to 66 rows (batched decode up to 64
@@ -378,16 +433,36 @@ static inline __attribute__((always_inline)) __m128 bf16_hsum4(__m512 a, __m512 
     return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
+/* A masked step of the tile below (head or tail): columns [c, c + len), len < 32, of R weight rows from wr. */
+static inline __attribute__((always_inline)) void bf16_tile_step(const uint16_t *wr, int32_t cols, int R,
+        const uint16_t *xb, int M, int32_t c, int32_t len, __m512 acc[4][6]) {
+    const __mmask32 lm = (__mmask32) ((1u << len) - 1);
+    __m512bh xv[6];
+#pragma GCC unroll 6
+    for (int j = 0; j < M; j++) {
+        xv[j] = (__m512bh) _mm512_maskz_loadu_epi16(lm, xb + (int64_t) j * cols + c);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) {
+        __m512bh wv = (__m512bh) _mm512_maskz_loadu_epi16(lm, wr + (int64_t) i * cols + c);
+#pragma GCC unroll 6
+        for (int j = 0; j < M; j++) {
+            acc[i][j] = _mm512_dpbf16_ps(acc[i][j], wv, xv[j]);
+        }
+    }
+}
+
 /*
  * One R x M tile (R = 4 or 1 weight rows from r, M <= 6 activation rows of xb) over columns [c0, c1) (c0 a multiple
- * of 32; only c1 == cols may leave a tail), stored to out[o + j * outStride + pos(r + i)], or added when add. The next
+ * of 32): a masked head of head columns (up to the rows' first 64-byte boundary), 32-column steps, a masked tail;
+ * stored to out[o + j * outStride + pos(r + i)], or added when add. The next
  * 4-row panel's columns [pf0, pf1) (rows r + 4 to r + 7; an empty range for none) are prefetched on the way, so
  * that the chunk's tiles, each taking its share of the columns, bring the next panel in while this one is computed
  * from L1 (the first tile of a panel otherwise waits on memory while the others leave it idle).
  */
 static inline __attribute__((always_inline)) void bf16_tile(const uint16_t *w, int32_t rows, int32_t cols, int64_t r,
         int R, const uint16_t *xb, int M, int32_t c0, int32_t c1, float *out, int64_t o, int64_t outStride,
-        int32_t pairHalf, int add, int32_t pf0, int32_t pf1) {
+        int32_t pairHalf, int add, int32_t pf0, int32_t pf1, int32_t head) {
     __m512 acc[4][6];
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
@@ -397,8 +472,13 @@ static inline __attribute__((always_inline)) void bf16_tile(const uint16_t *w, i
         }
     }
     const uint16_t *wr = w + r * (int64_t) cols;
-    int32_t full = c0 + (c1 - c0) / 32 * 32;
-    for (int32_t c = c0; c < full; c += 32) {
+    int32_t start = c0;
+    if (head > 0) {
+        start = head < c1 - c0 ? c0 + head : c1;
+        bf16_tile_step(wr, cols, R, xb, M, c0, start - c0, acc);
+    }
+    int32_t full = start + (c1 - start) / 32 * 32;
+    for (int32_t c = start; c < full; c += 32) {
         if (c >= pf0 && c < pf1) {
 #pragma GCC unroll 4
             for (int i = 4; i < 8; i++) {
@@ -420,20 +500,7 @@ static inline __attribute__((always_inline)) void bf16_tile(const uint16_t *w, i
         }
     }
     if (full < c1) {
-        const __mmask32 lm = (__mmask32) ((1u << (c1 - full)) - 1);
-        __m512bh xv[6];
-#pragma GCC unroll 6
-        for (int j = 0; j < M; j++) {
-            xv[j] = (__m512bh) _mm512_maskz_loadu_epi16(lm, xb + (int64_t) j * cols + full);
-        }
-#pragma GCC unroll 4
-        for (int i = 0; i < R; i++) {
-            __m512bh wv = (__m512bh) _mm512_maskz_loadu_epi16(lm, wr + (int64_t) i * cols + full);
-#pragma GCC unroll 6
-            for (int j = 0; j < M; j++) {
-                acc[i][j] = _mm512_dpbf16_ps(acc[i][j], wv, xv[j]);
-            }
-        }
+        bf16_tile_step(wr, cols, R, xb, M, full, c1 - full, acc);
     }
     int64_t pr = 0;
     int pairFast = 0;
@@ -483,8 +550,8 @@ static inline __attribute__((always_inline)) void bf16_tile(const uint16_t *w, i
 #define DEFINE_BF16_TILE(R, M)                                                                                      \
     static __attribute__((noinline)) void bf16_tile_##R##x##M(const uint16_t *w, int32_t rows, int32_t cols,       \
             int64_t r, const uint16_t *xb, int32_t c0, int32_t c1, float *out, int64_t o, int64_t outStride,        \
-            int32_t pairHalf, int32_t add, int32_t pf0, int32_t pf1) {                                            \
-        bf16_tile(w, rows, cols, r, R, xb, M, c0, c1, out, o, outStride, pairHalf, add, pf0, pf1);                \
+            int32_t pairHalf, int32_t add, int32_t pf0, int32_t pf1, int32_t head) {                              \
+        bf16_tile(w, rows, cols, r, R, xb, M, c0, c1, out, o, outStride, pairHalf, add, pf0, pf1, head);          \
     }
 DEFINE_BF16_TILE(4, 6)
 DEFINE_BF16_TILE(4, 5)
@@ -500,7 +567,7 @@ DEFINE_BF16_TILE(1, 2)
 DEFINE_BF16_TILE(1, 1)
 
 typedef void (*bf16_tile_fn)(const uint16_t *, int32_t, int32_t, int64_t, const uint16_t *, int32_t, int32_t, float *,
-                             int64_t, int64_t, int32_t, int32_t, int32_t, int32_t);
+                             int64_t, int64_t, int32_t, int32_t, int32_t, int32_t, int32_t);
 /* BF16_TILES[R == 4][M]: the tile function of R weight rows and M activation rows. */
 static const bf16_tile_fn BF16_TILES[2][7] = {
     {0, bf16_tile_1x1, bf16_tile_1x2, bf16_tile_1x3, bf16_tile_1x4, bf16_tile_1x5, bf16_tile_1x6},
@@ -514,7 +581,8 @@ static const bf16_tile_fn BF16_TILES[2][7] = {
  * of the next panel's columns (two-thread harness, [102400, 2048] from memory: +10-40% at 12-64 rows).
  */
 static void bf16_gemm(const uint16_t *w, int32_t rows, int32_t cols, int32_t r0, int32_t r1, const uint16_t *xb,
-                      int32_t m, float *out, int64_t outOff, int64_t outStride, int32_t pairHalf, int32_t accumulate) {
+                      int32_t m, float *out, int64_t outOff, int64_t outStride, int32_t pairHalf, int32_t accumulate,
+                      int32_t head) {
     for (int32_t b0 = 0; b0 < m; b0 += BF16_GEMM_MB) {
         int32_t b1 = b0 + BF16_GEMM_MB < m ? b0 + BF16_GEMM_MB : m;
         for (int32_t c0 = 0; c0 < cols; c0 += BF16_GEMM_KB) {
@@ -529,7 +597,7 @@ static void bf16_gemm(const uint16_t *w, int32_t rows, int32_t cols, int32_t r0,
                     int M = b1 - b < 6 ? b1 - b : 6;
                     BF16_TILES[R == 4][M](w, rows, cols, r, xb + (int64_t) b * cols, c0, c1, out,
                                           outOff + b * outStride, outStride, pairHalf, add, next ? pf : 0,
-                                          next ? pf + share : 0);
+                                          next ? pf + share : 0, head);
                 }
                 r += R;
             }
@@ -546,14 +614,21 @@ static void bf16_gemm(const uint16_t *w, int32_t rows, int32_t cols, int32_t r0,
  * when accumulate is non-zero), pos = pair position of r among rows for pairHalf > 0. Weight rows four at a time
  * (then singles) against up to four activation rows; each four-row block is finished for every activation group
  * before the next (so it is read from memory once). Accumulation in f32 lanes, reduced at the end of a row.
- * From BF16_GEMM_MIN_M activation rows: bf16_gemm (register tiles of 4 x 6, K-blocked).
+ * From BF16_GEMM_MIN_M activation rows: bf16_gemm (register tiles of 4 x 6, K-blocked). Rows that do not start on a
+ * 64-byte boundary (HF files align their data to 8 bytes) take their first columns as a masked step (bf16_head).
  */
 EXPORT void dsv2_bf16_rows(const uint16_t *w, int32_t rows, int32_t cols, int32_t r0, int32_t r1, const uint16_t *xb,
                            int64_t xbOff, int32_t m, float *out, int64_t outOff, int64_t outStride, int32_t pairHalf,
                            int32_t accumulate) {
     xb += xbOff;
+    int32_t head = bf16_head(w, cols);
     if (m >= BF16_GEMM_MIN_M) {
-        bf16_gemm(w, rows, cols, r0, r1, xb, m, out, outOff, outStride, pairHalf, accumulate);
+        const uint16_t *xa = head > 0 && m <= BF16_GEMM_HEAD_MAX_M ? bf16_aligned_like(w, xb, m, cols) : 0;
+        if (xa != 0) {
+            bf16_gemm(w, rows, cols, r0, r1, xa, m, out, outOff, outStride, pairHalf, accumulate, head);
+        } else {
+            bf16_gemm(w, rows, cols, r0, r1, xb, m, out, outOff, outStride, pairHalf, accumulate, 0);
+        }
         return;
     }
     for (int64_t r = r0; r < r1;) {
@@ -561,7 +636,7 @@ EXPORT void dsv2_bf16_rows(const uint16_t *w, int32_t rows, int32_t cols, int32_
         for (int32_t b = 0; b < m; b += 4) {
             int M = m - b < 4 ? m - b : 4;
             BF16_BLOCKS[R == 4][M](w, rows, cols, r, xb + (int64_t) b * cols, out, outOff + b * outStride, outStride,
-                                   pairHalf, accumulate);
+                                   pairHalf, accumulate, head);
         }
         r += R;
     }

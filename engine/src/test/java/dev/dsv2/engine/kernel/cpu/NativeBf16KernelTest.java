@@ -8,6 +8,8 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.Arrays;
@@ -158,6 +160,39 @@ class NativeBf16KernelTest {
                 }
             }
         }
+    }
+
+    /**
+     * Weight rows that do not start on a 64-byte boundary (HF safetensors align their data to 8 bytes only) take their
+     * columns before the first boundary as a masked head step, in the matrix-vector form and (up to 24 activation rows,
+     * with the activations copied to the same offset) in the GEMM form: every offset 0-62 bytes in steps of 2 (the bf16
+     * size), columns that are multiples of 32 (the head applies; 32 itself, shorter than head + a full step; 4608: three
+     * K blocks, each with a head and a tail) and one that is not (no head), 1 to 25 activation rows.
+     */
+    @Test
+    void misalignedWeightRowsTakeAHeadStepAndStillMatchTheOracle() {
+        assumeAvailable();
+        for (int offset = 0; offset < 64; offset += 2) {
+            for (int n : new int[]{32, 96, 4608, 2081}) {
+                int rows = n > 2048 ? 9 : 13;
+                Weight w = weightAt(KernelDifferentialTest.randomWeight(DType.BF16, rows, n, offset * 7L + n), offset);
+                for (int m : new int[]{1, 3, 5, 8, 16, 25}) {
+                    if (n > 2048 && m != 16) {
+                        continue;
+                    }
+                    checkProduct(w, rows, 1, n, m);
+                }
+            }
+        }
+    }
+
+    /** The same bf16 weight with its data copied to {@code offset} bytes past a 64-byte boundary. */
+    private static Weight weightAt(Weight w, int offset) {
+        long bytes = (long) w.rows() * w.cols() * 2;
+        MemorySegment seg = Arena.ofAuto().allocate(bytes + 64, 64).asSlice(offset, bytes);
+        MemorySegment.copy(w.data(), 0, seg, 0, bytes);
+        assertEquals(offset, seg.address() % 64, "weight data offset");
+        return new Weight(w.name(), DType.BF16, w.rows(), w.cols(), seg);
     }
 
     /** {@link NativeBf16#rows} of rows [r0, rows) against {@link #productOracle}, every stride/pair/accumulate case. */

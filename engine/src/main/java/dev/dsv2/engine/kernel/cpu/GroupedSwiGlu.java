@@ -40,12 +40,16 @@ final class GroupedSwiGlu {
      * activation rows themselves (every group takes them).
      */
     private int minRows(ExpertGroups eg) {
-        return backend.nativeKernels() && (allOf(eg, DType.BF16) || eg.gate(0).isInt8() && eg.up(0).isInt8()
-                && eg.down(0).isInt8()) ? Integer.MAX_VALUE : VectorBackend.GEMM_MIN_ROWS;
+        return backend.nativeKernels() && (allBf16(eg) || allInt8(eg)) ? Integer.MAX_VALUE
+                : VectorBackend.GEMM_MIN_ROWS;
     }
 
-    private static boolean allOf(ExpertGroups eg, DType type) {
-        return eg.gate(0).dtype() == type && eg.up(0).dtype() == type && eg.down(0).dtype() == type;
+    private static boolean allBf16(ExpertGroups eg) {
+        return eg.gate(0).dtype() == DType.BF16 && eg.up(0).dtype() == DType.BF16 && eg.down(0).dtype() == DType.BF16;
+    }
+
+    private static boolean allInt8(ExpertGroups eg) {
+        return eg.gate(0).isInt8() && eg.up(0).isInt8() && eg.down(0).isInt8();
     }
 
     /** {@link VectorBackend#swiGlu}: every group's {@code silu(gate·x) ⊙ (up·x)}, then down, scaled into out. */

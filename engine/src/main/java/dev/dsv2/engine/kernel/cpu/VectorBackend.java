@@ -279,7 +279,7 @@ public final class VectorBackend extends HostBackend {
         int rows = w.rows();
         if (nativeKernels && w.isInt8()) {
             // Any batch: the native kernel reads each 4-row weight block once for every activation row, and beats
-            // the Java int8 GEMM from batch 16 to prefill (docs/performance.md).
+            // the Java int8 GEMM from batch 16 to prefill (docs/int8.md, "Native int8 for every batch").
             nativeMatVec(w, x, xOff, xStride, out, outOff, outStride, batch);
             return;
         }

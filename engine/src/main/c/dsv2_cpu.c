@@ -286,34 +286,27 @@ static inline int32_t bf16_head(const uint16_t *w, int32_t cols) {
     return (int32_t) (((64 - ((uintptr_t) w & 63)) & 63) / 2);
 }
 
-/* This thread's copy buffer of bf16_aligned_like (kept between calls, grown as needed). */
-static __thread uint16_t *aligned_copy;
-static __thread size_t aligned_copy_bytes;
-
 /*
  * The m activation rows xb (cols each) at the same offset from a 64-byte boundary as the weights w: xb itself when it
- * is, else a copy in this thread's buffer; 0 when that buffer cannot be allocated (the caller then runs unaligned).
+ * is, else a copy in a buffer returned in *copy for the caller to free (malloc reuses it from call to call); 0 when
+ * it cannot be allocated (the caller then runs unaligned).
  * With the weight rows' head taken first, the GEMM tile then loads both its weight and its activation vectors from
  * one cache line each (with the weights aligned and the activations not, six split activation loads per step cost
  * more than the four weight loads gain). Two-thread harness, [102400, 2048] 8 or 32 bytes off alignment: 8 rows
  * +6-9%, 16 rows +20-27%, 24-48 rows within +-5%, 64 rows -5%: hence only up to BF16_GEMM_HEAD_MAX_M rows.
  */
-static const uint16_t *bf16_aligned_like(const uint16_t *w, const uint16_t *xb, int32_t m, int32_t cols) {
+static const uint16_t *bf16_aligned_like(const uint16_t *w, const uint16_t *xb, int32_t m, int32_t cols,
+                                         uint16_t **copy) {
     uintptr_t mis = (uintptr_t) w & 63;
     if (((uintptr_t) xb & 63) == mis) {
         return xb;
     }
     size_t bytes = (size_t) m * (size_t) cols * 2;
-    if (aligned_copy_bytes < bytes + 64) {
-        free(aligned_copy);
-        aligned_copy_bytes = 0;
-        aligned_copy = aligned_alloc(64, (bytes + 64 + 63) / 64 * 64);
-        if (aligned_copy == 0) {
-            return 0;
-        }
-        aligned_copy_bytes = (bytes + 64 + 63) / 64 * 64;
+    *copy = aligned_alloc(64, (bytes + 64 + 63) / 64 * 64);
+    if (*copy == 0) {
+        return 0;
     }
-    uint16_t *dst = (uint16_t *) ((char *) aligned_copy + mis);
+    uint16_t *dst = (uint16_t *) ((char *) *copy + mis);
     memcpy(dst, xb, bytes);
     return dst;
 }
@@ -623,12 +616,14 @@ EXPORT void dsv2_bf16_rows(const uint16_t *w, int32_t rows, int32_t cols, int32_
     xb += xbOff;
     int32_t head = bf16_head(w, cols);
     if (m >= BF16_GEMM_MIN_M) {
-        const uint16_t *xa = head > 0 && m <= BF16_GEMM_HEAD_MAX_M ? bf16_aligned_like(w, xb, m, cols) : 0;
+        uint16_t *copy = 0;
+        const uint16_t *xa = head > 0 && m <= BF16_GEMM_HEAD_MAX_M ? bf16_aligned_like(w, xb, m, cols, &copy) : 0;
         if (xa != 0) {
             bf16_gemm(w, rows, cols, r0, r1, xa, m, out, outOff, outStride, pairHalf, accumulate, head);
         } else {
             bf16_gemm(w, rows, cols, r0, r1, xb, m, out, outOff, outStride, pairHalf, accumulate, 0);
         }
+        free(copy);
         return;
     }
     for (int64_t r = r0; r < r1;) {

@@ -312,16 +312,17 @@ static const uint16_t *bf16_aligned_like(const uint16_t *w, const uint16_t *xb, 
 }
 
 /*
- * One step of 32 columns from c (masked to the first len when len < 32) of R bf16 weight rows from r times M bf16
- * activation rows: each activation vector and each weight vector is loaded once, every (row, activation) pair does a
- * vdpbf16ps (f32 lanes += the products of two adjacent bf16 pairs). The weight rows of the next four-row block are
- * prefetched at the same columns, as the int8 kernel does.
+ * One step of 32 columns from c (masked to the first len when len < 32) of R (<= 4) bf16 weight rows from r times M
+ * (<= 6) bf16 activation rows: each activation vector and each weight vector is loaded once, every (row, activation)
+ * pair does a vdpbf16ps (f32 lanes += the products of two adjacent bf16 pairs). With prefetch, the weight rows of the
+ * next four-row block are prefetched at the same columns, as the int8 kernel does (the matrix-vector form; the GEMM
+ * form prefetches in its own loop and takes only its masked head and tail steps here).
  */
 static inline __attribute__((always_inline)) void bf16_step(const uint16_t *w, int32_t cols, int64_t r, int R,
-        const uint16_t *xb, int M, int32_t c, int32_t len, __m512 acc[4][4]) {
+        const uint16_t *xb, int M, int32_t c, int32_t len, int prefetch, __m512 acc[4][6]) {
     const __mmask32 lm = len >= 32 ? 0xFFFFFFFFu : (__mmask32) ((1u << len) - 1);
-    __m512bh xv[4];
-#pragma GCC unroll 4
+    __m512bh xv[6];
+#pragma GCC unroll 6
     for (int j = 0; j < M; j++) {
         const uint16_t *p = xb + (int64_t) j * cols + c;
         xv[j] = (__m512bh) (len >= 32 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi16(lm, p));
@@ -330,8 +331,10 @@ static inline __attribute__((always_inline)) void bf16_step(const uint16_t *w, i
     for (int i = 0; i < R; i++) {
         const uint16_t *p = w + (r + i) * (int64_t) cols + c;
         __m512bh wv = (__m512bh) (len >= 32 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi16(lm, p));
-        _mm_prefetch((const char *) (p + 4 * (int64_t) cols), _MM_HINT_T0);
-#pragma GCC unroll 4
+        if (prefetch) {
+            _mm_prefetch((const char *) (p + 4 * (int64_t) cols), _MM_HINT_T0);
+        }
+#pragma GCC unroll 6
         for (int j = 0; j < M; j++) {
             acc[i][j] = _mm512_dpbf16_ps(acc[i][j], wv, xv[j]);
         }
@@ -344,7 +347,7 @@ static inline __attribute__((always_inline)) void bf16_step(const uint16_t *w, i
  */
 static inline __attribute__((always_inline)) void bf16_block(const uint16_t *w, int32_t cols, int64_t r, int R,
         const uint16_t *xb, int M, int32_t head, float *res) {
-    __m512 acc[4][4];
+    __m512 acc[4][6];
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
 #pragma GCC unroll 4
@@ -354,14 +357,14 @@ static inline __attribute__((always_inline)) void bf16_block(const uint16_t *w, 
     }
     int32_t c = 0;
     if (head > 0) {
-        bf16_step(w, cols, r, R, xb, M, 0, head < cols ? head : cols, acc);
+        bf16_step(w, cols, r, R, xb, M, 0, head < cols ? head : cols, 1, acc);
         c = head;
     }
     for (; c + 32 <= cols; c += 32) {
-        bf16_step(w, cols, r, R, xb, M, c, 32, acc);
+        bf16_step(w, cols, r, R, xb, M, c, 32, 1, acc);
     }
     if (c < cols) {
-        bf16_step(w, cols, r, R, xb, M, c, cols - c, acc);
+        bf16_step(w, cols, r, R, xb, M, c, cols - c, 1, acc);
     }
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
@@ -426,25 +429,6 @@ static inline __attribute__((always_inline)) __m128 bf16_hsum4(__m512 a, __m512 
     return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
-/* A masked step of the tile below (head or tail): columns [c, c + len), len < 32, of R weight rows from wr. */
-static inline __attribute__((always_inline)) void bf16_tile_step(const uint16_t *wr, int32_t cols, int R,
-        const uint16_t *xb, int M, int32_t c, int32_t len, __m512 acc[4][6]) {
-    const __mmask32 lm = (__mmask32) ((1u << len) - 1);
-    __m512bh xv[6];
-#pragma GCC unroll 6
-    for (int j = 0; j < M; j++) {
-        xv[j] = (__m512bh) _mm512_maskz_loadu_epi16(lm, xb + (int64_t) j * cols + c);
-    }
-#pragma GCC unroll 4
-    for (int i = 0; i < R; i++) {
-        __m512bh wv = (__m512bh) _mm512_maskz_loadu_epi16(lm, wr + (int64_t) i * cols + c);
-#pragma GCC unroll 6
-        for (int j = 0; j < M; j++) {
-            acc[i][j] = _mm512_dpbf16_ps(acc[i][j], wv, xv[j]);
-        }
-    }
-}
-
 /*
  * One R x M tile (R = 4 or 1 weight rows from r, M <= 6 activation rows of xb) over columns [c0, c1) (c0 a multiple
  * of 32): a masked head of head columns (up to the rows' first 64-byte boundary), 32-column steps, a masked tail;
@@ -468,7 +452,7 @@ static inline __attribute__((always_inline)) void bf16_tile(const uint16_t *w, i
     int32_t start = c0;
     if (head > 0) {
         start = head < c1 - c0 ? c0 + head : c1;
-        bf16_tile_step(wr, cols, R, xb, M, c0, start - c0, acc);
+        bf16_step(w, cols, r, R, xb, M, c0, start - c0, 0, acc);
     }
     int32_t full = start + (c1 - start) / 32 * 32;
     for (int32_t c = start; c < full; c += 32) {
@@ -493,7 +477,7 @@ static inline __attribute__((always_inline)) void bf16_tile(const uint16_t *w, i
         }
     }
     if (full < c1) {
-        bf16_tile_step(wr, cols, R, xb, M, full, c1 - full, acc);
+        bf16_step(w, cols, r, R, xb, M, full, c1 - full, 0, acc);
     }
     int64_t pr = 0;
     int pairFast = 0;

@@ -62,18 +62,22 @@ public final class ServingBenchmark {
      * @param layerMicros    mean microseconds per MoE layer and micro-batch from sending to combining (NaN embedded)
      * @param shardLoad      max / mean (row, expert) pairs computed per shard during the level (NaN embedded)
      * @param splitShare     the router's steps run as two micro-batches, of all its steps (NaN embedded)
+     * @param stepMillis     mean wall time of a scheduler step's forward pass in the process running the scheduler
+     *                       (the gateway embedded, the router distributed), in ms
+     * @param stepShare      those steps' summed wall time over the level's: what is left is serving work between
+     *                       steps (scheduling, streaming, the client's share of the CPUs)
      * @param round          which of the {@code --rounds} this level belongs to (1-based)
      */
     record Level(String mode, int concurrency, int tokens, double seconds, double expertInFlightShare,
                  double expertWaitShare, Map<String, Double> timelineMicros, double layerMicros, double shardLoad,
-                 double splitShare, int round) {
+                 double splitShare, double stepMillis, double stepShare, int round) {
         double tokensPerSecond() {
             return tokens / seconds;
         }
 
         Level inRound(int r) {
             return new Level(mode, concurrency, tokens, seconds, expertInFlightShare, expertWaitShare, timelineMicros,
-                    layerMicros, shardLoad, splitShare, r);
+                    layerMicros, shardLoad, splitShare, stepMillis, stepShare, r);
         }
     }
 
@@ -186,7 +190,7 @@ public final class ServingBenchmark {
             List<OpenLoopLoad.Result> open = new ArrayList<>();
             int warmPrompt = promptTokens;
             for (String mode : List.of("embedded", distributed)) {
-                open.add(withServices(mode, model, wire, (channel, router, shards) -> {
+                open.add(withServices(mode, model, wire, (channel, engine, router, shards) -> {
                     warmUp(mode, InferenceGrpc.newBlockingStub(channel), DEFAULT_CONCURRENCY, warmPrompt, vocab);
                     return load.run(mode, InferenceGrpc.newStub(channel), vocab);
                 }));
@@ -246,22 +250,24 @@ public final class ServingBenchmark {
     }
 
     /**
-     * What runs against a started system: its public gRPC API, the router process (null when embedded) and the expert
-     * shard processes (empty when embedded).
+     * What runs against a started system: its public gRPC API, the process running the scheduler (the gateway when
+     * embedded, else the router), the router process (null when embedded) and the expert shard processes (empty when
+     * embedded).
      */
     @FunctionalInterface
     interface Workload<T> {
-        T run(ManagedChannel gateway, ServiceProcess router, List<ServiceProcess> shards) throws Exception;
+        T run(ManagedChannel gateway, ServiceProcess engine, ServiceProcess router, List<ServiceProcess> shards)
+                throws Exception;
     }
 
     static List<Level> run(String mode, Path model, ExpertWire wire, int vocab, int tokens, int promptTokens,
                            int[] concurrency) throws Exception {
-        return withServices(mode, model, wire, (channel, router, shards) -> {
+        return withServices(mode, model, wire, (channel, engine, router, shards) -> {
             InferenceGrpc.InferenceBlockingStub stub = InferenceGrpc.newBlockingStub(channel);
             warmUp(mode, stub, concurrency, promptTokens, vocab);
             List<Level> levels = new ArrayList<>();
             for (int c : concurrency) {
-                levels.add(level(mode, stub, router, shards, c, vocab, tokens, promptTokens));
+                levels.add(level(mode, stub, engine, router, shards, c, vocab, tokens, promptTokens));
             }
             return levels;
         });
@@ -318,7 +324,7 @@ public final class ServingBenchmark {
             gateway.awaitReady(Duration.ofMinutes(10));
             ManagedChannel channel = ManagedChannelBuilder.forTarget(gateway.grpcAddress()).usePlaintext().build();
             try {
-                return workload.run(channel, router, shards);
+                return workload.run(channel, router == null ? gateway : router, router, shards);
             } finally {
                 channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
             }
@@ -329,14 +335,23 @@ public final class ServingBenchmark {
         }
     }
 
-    /** One closed-loop level: {@code c} streams at once, and the router's expert-call figures meanwhile. */
-    static Level level(String mode, InferenceGrpc.InferenceBlockingStub stub, ServiceProcess router,
-                       List<ServiceProcess> shards, int c, int vocab, int tokens, int promptTokens) throws Exception {
+    /**
+     * One closed-loop level: {@code c} streams at once, the scheduler's step times in {@code engine} and the router's
+     * expert-call figures meanwhile.
+     */
+    static Level level(String mode, InferenceGrpc.InferenceBlockingStub stub, ServiceProcess engine,
+                       ServiceProcess router, List<ServiceProcess> shards, int c, int vocab, int tokens,
+                       int promptTokens) throws Exception {
         Map<String, Double> before = router == null ? Map.of() : routerTimes(router);
+        Map<String, Double> engineBefore = PrometheusText.sumsByName(engine.metrics());
         double[] shardBefore = shardPairs(shards);
         long t0 = System.nanoTime();
         int generated = load(stub, c, tokens, promptTokens, vocab, c);
         double seconds = (System.nanoTime() - t0) / 1e9;
+        Map<String, Double> engineAfter = PrometheusText.sumsByName(engine.metrics());
+        String stepTimer = router == null ? "dsv2_step_seconds" : "dsv2_router_step_seconds";
+        double stepSeconds = delta(engineBefore, engineAfter, stepTimer + "_sum");
+        double stepMillis = 1e3 * stepSeconds / delta(engineBefore, engineAfter, stepTimer + "_count");
         double inFlight = Double.NaN;
         double waited = Double.NaN;
         double layerMicros = Double.NaN;
@@ -367,9 +382,9 @@ public final class ServingBenchmark {
         }
         double shardLoad = shards.isEmpty() || sum == 0 ? Double.NaN : max / (sum / shards.size());
         Level l = new Level(mode, c, generated, seconds, inFlight, waited, timeline, layerMicros, shardLoad,
-                splitShare, 1);
-        System.err.printf("bench-serving: %s concurrency %d: %.1f tokens/s%n", mode, c,
-                l.tokensPerSecond());
+                splitShare, stepMillis, stepSeconds / seconds, 1);
+        System.err.printf("bench-serving: %s concurrency %d: %.1f tokens/s (steps %.1f ms, %.0f%% of the time)%n", mode,
+                c, l.tokensPerSecond(), stepMillis, 100 * l.stepShare());
         return l;
     }
 
@@ -466,6 +481,8 @@ public final class ServingBenchmark {
                 r.put("tokens", l.tokens());
                 r.put("seconds", l.seconds());
                 r.put("tokens_per_s", l.tokensPerSecond());
+                r.put("step_ms_mean", l.stepMillis());
+                r.put("step_wall_share", l.stepShare());
                 if (!Double.isNaN(l.expertInFlightShare())) {
                     r.put("expert_rpc_step_share", l.expertInFlightShare());
                     r.put("expert_wait_step_share", l.expertWaitShare());
@@ -488,13 +505,17 @@ public final class ServingBenchmark {
             return;
         }
         System.out.println("model: " + model + " (" + Runtime.getRuntime().availableProcessors() + " cpus)");
-        System.out.printf("%-22s %5s %11s %14s %22s %22s %16s %12s%n", "mode", "round", "concurrency", "tokens/s",
-                "expert RPC share", "blocked-wait share", "shard max/mean", "split steps");
+        System.out.printf("%-22s %5s %11s %14s %10s %11s %22s %22s %16s %12s%n", "mode", "round", "concurrency",
+                "tokens/s", "step ms", "step share", "expert RPC share", "blocked-wait share", "shard max/mean",
+                "split steps");
         for (Level l : results) {
-            System.out.printf("%-22s %5d %11d %14.1f %22s %22s %16s %12s%n", l.mode(), l.round(), l.concurrency(),
-                    l.tokensPerSecond(), pct(l.expertInFlightShare()), pct(l.expertWaitShare()),
+            System.out.printf("%-22s %5d %11d %14.1f %10.1f %11s %22s %22s %16s %12s%n", l.mode(), l.round(),
+                    l.concurrency(), l.tokensPerSecond(), l.stepMillis(), pct(l.stepShare()),
+                    pct(l.expertInFlightShare()), pct(l.expertWaitShare()),
                     Double.isNaN(l.shardLoad()) ? "-" : String.format("%.2f", l.shardLoad()), pct(l.splitShare()));
         }
+        System.out.println("(step ms: mean forward pass per scheduler step; step share: those steps' time over the"
+                + " level's, the rest being serving work between steps)");
         Map<Integer, List<Double>> ratios = ratios(results);
         if (!ratios.isEmpty()) {
             System.out.println();

@@ -10,7 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 class ServingBenchmarkRatiosTest {
     private static ServingBenchmark.Level level(String mode, int round, int concurrency, double tokensPerSecond) {
         return new ServingBenchmark.Level(mode, concurrency, (int) (10 * tokensPerSecond), 10, Double.NaN, Double.NaN,
-                Map.of(), Double.NaN, Double.NaN, Double.NaN, round);
+                Map.of(), Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN, round);
     }
 
     @Test

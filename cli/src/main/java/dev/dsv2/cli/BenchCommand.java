@@ -290,9 +290,10 @@ public final class BenchCommand implements Callable<Integer> {
                 float[] logits = m.forward(ForwardBatch.of(tokens, positions, seqs, logitRows), cache,
                         AttentionMode.AUTO, ws);
                 long ts = System.nanoTime();
-                for (int b = 0; b < batch; b++) {
-                    tokens[b] = samplers[b].sample(logits, b * vocab, vocab);
-                }
+                // Every row's sampler is its own: the rows are sampled at once on the backend's threads, as the
+                // serving scheduler does.
+                int[] next = tokens;
+                m.backend().forEachOnHost(batch, b -> next[b] = samplers[b].sample(logits, b * vocab, vocab));
                 if (timing) {
                     prof.add(ForwardProfile.Phase.SAMPLING, ts);
                     long t = System.nanoTime() - t0;

@@ -17,6 +17,8 @@ import java.util.concurrent.CountDownLatch;
  */
 public class CollectingListener implements GenerationListener {
     public final List<Integer> ids = new ArrayList<>();
+    /** Each token's logprob, as the scheduler reported it. */
+    public final List<Float> logprobs = new ArrayList<>();
     public final CompletableFuture<FinishReason> done = new CompletableFuture<>();
     public final CountDownLatch firstTokens;
     public volatile ErrorKind error;
@@ -33,6 +35,7 @@ public class CollectingListener implements GenerationListener {
     @Override
     public synchronized void onToken(int tokenId, float logprob, TopLogprobs top) {
         ids.add(tokenId);
+        logprobs.add(logprob);
         firstTokens.countDown();
     }
 

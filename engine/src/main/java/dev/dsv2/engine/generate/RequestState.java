@@ -31,6 +31,10 @@ public final class RequestState {
     private final StringBuilder fullText = new StringBuilder();
     private FinishReason finish;
     private boolean stoppedByString;
+    /** A token {@link #choose} picked that {@link #accept} has not taken yet (-1: none), and its logprobs. */
+    private int chosen = -1;
+    private TopLogprobs chosenTop;
+    private float chosenLogprob;
 
     /**
      * @param text   streaming detokeniser, or null when the model has no tokenizer (then stop strings are refused)
@@ -100,22 +104,43 @@ public final class RequestState {
     }
 
     /**
-     * Consumes the next-token logits {@code logits[off, off + vocab)}: picks the token, applies the stop rules and
-     * tells {@code listener}. Returns true when the request is finished.
+     * Picks the next token from the logits {@code logits[off, off + vocab)} (with its logprobs when the request asks
+     * for them) without applying it: the next {@link #accept} of the same logits takes it. Touches only this request's
+     * state, so the requests of a batch can choose on different threads (the scheduler samples a batch on the
+     * backend's pool); the token is the one {@link #accept} alone would pick, with the same random draw.
+     */
+    public void choose(float[] logits, int off, int vocab) {
+        if (finish != null) {
+            throw new IllegalStateException("request already finished (" + finish + ")");
+        }
+        chosenTop = params.logprobs() > 0 ? Logprobs.top(logits, off, vocab, params.logprobs()) : null;
+        chosen = sampler.sample(logits, off, vocab);
+        chosenLogprob = chosenTop != null ? Logprobs.of(logits, off, vocab, chosen) : 0f;
+    }
+
+    /**
+     * Consumes the next-token logits {@code logits[off, off + vocab)}: picks the token (or takes the one
+     * {@link #choose} picked from them), applies the stop rules and tells {@code listener}. Returns true when the
+     * request is finished.
      */
     public boolean accept(float[] logits, int off, int vocab, TokenListener listener) {
         if (finish != null) {
             throw new IllegalStateException("request already finished (" + finish + ")");
         }
-        TopLogprobs top = params.logprobs() > 0 ? Logprobs.top(logits, off, vocab, params.logprobs()) : null;
-        int token = sampler.sample(logits, off, vocab);
+        if (chosen < 0) {
+            choose(logits, off, vocab);
+        }
+        int token = chosen;
+        TopLogprobs top = chosenTop;
+        chosen = -1;
+        chosenTop = null;
         if (generated == output.length) {
             output = Arrays.copyOf(output, generated * 2);
             tokenLogprobs = Arrays.copyOf(tokenLogprobs, generated * 2);
         }
         if (top != null) {
             logprobs.add(top);
-            tokenLogprobs[generated] = Logprobs.of(logits, off, vocab, token);
+            tokenLogprobs[generated] = chosenLogprob;
         }
         output[generated++] = token;
         String delta = "";
@@ -157,6 +182,8 @@ public final class RequestState {
         if (finish == null) {
             finish = reason;
         }
+        chosen = -1;
+        chosenTop = null;
     }
 
     public GenerationResult result() {

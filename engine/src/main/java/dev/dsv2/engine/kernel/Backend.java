@@ -1,6 +1,7 @@
 package dev.dsv2.engine.kernel;
 
 import java.lang.foreign.Arena;
+import java.util.function.IntConsumer;
 
 /**
  * The device seam: everything the forward pass does per token is an operation of this interface on backend-owned
@@ -170,6 +171,18 @@ public interface Backend extends AutoCloseable {
     /** Threads this backend computes on. */
     default int threads() {
         return 1;
+    }
+
+    /**
+     * Runs {@code body} for every index of {@code [0, n)}, on this backend's host threads where it has a pool of them
+     * (host backends), else on the calling thread: host-side work between two operations of the forward pass, such
+     * as sampling each sequence of a batch from its logits row. Returns once every index has run; a failure of
+     * {@code body} is thrown here (bodies that must not fail the others catch their own).
+     */
+    default void forEachOnHost(int n, IntConsumer body) {
+        for (int i = 0; i < n; i++) {
+            body.accept(i);
+        }
     }
 
     /** Backends that own threads or devices release them here. */

@@ -299,12 +299,31 @@ public final class BatchScheduler implements AutoCloseable {
         admission.registerBlocks(step.seqs());
     }
 
-    /** Samples each sequence's next token from its logits row and retires the finished ones. */
+    /**
+     * Samples each sequence's next token from its logits row and retires the finished ones. The rows are sampled at
+     * once on the backend's host threads ({@link dev.dsv2.engine.kernel.Backend#forEachOnHost}: each request's
+     * sampler is its own, so the tokens are those of one row after another; 8 ms of a 64-row step at temperature 1 on
+     * one thread), then accepted in order on this thread, which applies the stop rules and streams.
+     */
     private void sample(List<ScheduledSequence> logitSeqs, float[] logits) {
-        for (int i = 0; i < logitSeqs.size(); i++) {
+        int n = logitSeqs.size();
+        RuntimeException[] failed = new RuntimeException[n];
+        if (n > 1) {
+            model.backend().forEachOnHost(n, i -> {
+                try {
+                    logitSeqs.get(i).state.choose(logits, i * vocab, vocab);
+                } catch (RuntimeException e) {
+                    failed[i] = e;
+                }
+            });
+        }
+        for (int i = 0; i < n; i++) {
             ScheduledSequence s = logitSeqs.get(i);
             boolean finished;
             try {
+                if (failed[i] != null) {
+                    throw failed[i];
+                }
                 finished = s.state.accept(logits, i * vocab, vocab, (id, text, top) ->
                         s.listener.onToken(id, s.state.lastTokenLogprob(), top));
             } catch (RuntimeException e) {

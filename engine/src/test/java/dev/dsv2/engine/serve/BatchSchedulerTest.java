@@ -55,25 +55,61 @@ class BatchSchedulerTest {
         return SamplingParams.greedy(maxTokens).toBuilder().ignoreEos(true).build();
     }
 
-    @Test
-    void concurrentRequestsGetTheSameTokensAsOneAtATime() throws Exception {
-        int n = 12;
+    /**
+     * Submits requests {@code 0..n-1} ({@link #prompt}, {@code params.get(i)}) to one scheduler at once, then checks
+     * each against the same request generated alone: the same tokens, and logprobs within the batched forward pass's
+     * rounding (its logits are not bit-identical to one row alone's); every cache block freed at the end.
+     */
+    private static void assertBatchedEqualsAlone(List<SamplingParams> params) throws Exception {
+        int n = params.size();
         LatentKvCache cache = LatentKvCache.forTokens(model.config(), 4096);
         try (BatchScheduler s = new BatchScheduler(model, cache, new BatchScheduler.Config(32, 64, 64, 1024))) {
             List<CollectingListener> cs = new ArrayList<>();
             for (int i = 0; i < n; i++) {
                 CollectingListener c = new CollectingListener();
                 cs.add(c);
-                s.submit("r" + i, prompt(i), greedy(8 + i % 5), c);
+                s.submit("r" + i, prompt(i), params.get(i), c);
             }
             Generator alone = new Generator(model, LatentKvCache.forTokens(model.config(), 256));
             for (int i = 0; i < n; i++) {
                 assertEquals(FinishReason.LENGTH, cs.get(i).done.get(60, TimeUnit.SECONDS));
-                GenerationResult want = alone.generate(prompt(i), greedy(8 + i % 5), null, TokenListener.NONE);
+                GenerationResult want = alone.generate(prompt(i), params.get(i), null, TokenListener.NONE);
                 assertArrayEquals(want.outputIds(), cs.get(i).ids(), "request " + i);
+                if (params.get(i).logprobs() > 0) {
+                    float[] got = new float[cs.get(i).logprobs.size()];
+                    for (int t = 0; t < got.length; t++) {
+                        got[t] = cs.get(i).logprobs.get(t);
+                    }
+                    assertArrayEquals(want.tokenLogprobs(), got, 1e-4f, "request " + i + " logprobs");
+                }
             }
             assertEquals(0, cache.usedBlocks(), "every block is freed");
         }
+    }
+
+    @Test
+    void concurrentRequestsGetTheSameTokensAsOneAtATime() throws Exception {
+        List<SamplingParams> params = new ArrayList<>();
+        for (int i = 0; i < 12; i++) {
+            params.add(greedy(8 + i % 5));
+        }
+        assertBatchedEqualsAlone(params);
+    }
+
+    /**
+     * The scheduler samples a batch's rows at once on the backend's two threads: each seeded, sampled request still
+     * gets the tokens and logprobs it gets alone (one sampler per request, the same draws in the same order; a row
+     * sampled with another request's sampler or logits would draw other tokens).
+     */
+    @Test
+    void sampledRequestsGetTheSameTokensAndLogprobsAsOneAtATime() throws Exception {
+        List<SamplingParams> params = new ArrayList<>();
+        for (int i = 0; i < 12; i++) {
+            SamplingParams.Builder b = SamplingParams.builder().temperature(0.7 + 0.05 * i).seed(1000 + i)
+                    .maxTokens(8 + i % 5).ignoreEos(true).logprobs(2);
+            params.add((i % 3 == 0 ? b.topP(0.9) : i % 3 == 1 ? b.topK(40) : b).build());
+        }
+        assertBatchedEqualsAlone(params);
     }
 
     @Test

@@ -10,6 +10,7 @@ import dev.dsv2.engine.kernel.Weight;
 
 import java.lang.foreign.Arena;
 import java.util.Arrays;
+import java.util.function.IntConsumer;
 
 /**
  * The buffer operations of {@link Backend} for backends that compute in host memory (the Vector API backend and the
@@ -33,6 +34,15 @@ public abstract class HostBackend implements Backend, HostKernels {
      */
     public void parallelFor(int n, int grain, WorkerPool.RangeTask task) {
         task.run(0, n);
+    }
+
+    @Override
+    public void forEachOnHost(int n, IntConsumer body) {
+        parallelFor(n, 1, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                body.accept(i);
+            }
+        });
     }
 
     /** {@link #parallelFor} of {@code be} when it is a host backend, else sequentially on this thread. */

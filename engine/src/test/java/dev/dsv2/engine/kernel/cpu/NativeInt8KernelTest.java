@@ -132,7 +132,11 @@ class NativeInt8KernelTest {
         for (int rows : ROWS) {
             for (int n : COLS) {
                 Weight w = Int8KernelTest.randomInt8(rows, n, rows * 131L + n);
-                for (int m = 1; m <= 17; m += (n > 1500 ? 4 : 1)) {
+                // Every count of the unpacked 4-row groups, and batched decode's packed activations (16 to 66 rows)
+                // on both sides of their bounds.
+                int[] ms = n > 1500 ? new int[]{1, 5, 9, 13, 15, 16, 17, 66, 67}
+                        : new int[]{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 31, 66, 67};
+                for (int m : ms) {
                     float[] x = randomRows(m, n, m * 7L + n);
                     byte[] q = new byte[5 + m * n];
                     float[] qs = new float[2 + m * n / 32];

@@ -228,18 +228,24 @@ static inline __attribute__((always_inline)) void block(const int8_t *w, const u
 }
 
 /*
- * The R x M block at weight row r and activation group xq, xs (M rows; block_) or its packed form xu, xsv (pblock_)
- * stored at out[o + j * outStride + pos(r + i)]; one function per shape, so each gets its own register allocation.
+ * An R x M block's results res[i * 4 + j] stored at out[o + j * outStride + pos(r + i)] (added to it when
+ * accumulate), pos = pair position among rows for pairHalf > 0; the int8 and bf16 block functions' common tail.
  */
 static inline __attribute__((always_inline)) void store_block(const float *res, int R, int M, int32_t rows,
-        int64_t r, float *out, int64_t o, int64_t outStride, int32_t pairHalf) {
+        int64_t r, float *out, int64_t o, int64_t outStride, int32_t pairHalf, int32_t accumulate) {
     for (int i = 0; i < R; i++) {
         int64_t p = pair_pos(r + i, rows, pairHalf);
         for (int j = 0; j < M; j++) {
-            out[o + j * outStride + p] = res[i * 4 + j];
+            float *d = out + o + j * outStride + p;
+            *d = accumulate ? *d + res[i * 4 + j] : res[i * 4 + j];
         }
     }
 }
+
+/*
+ * The R x M block at weight row r and activation group xq, xs (M rows; block_) or its packed form xu, xsv (pblock_)
+ * stored at out[o + j * outStride + pos(r + i)]; one function per shape, so each gets its own register allocation.
+ */
 
 #define DEFINE_BLOCK(R, M)                                                                                          \
     static __attribute__((noinline)) void block_##R##x##M(const int8_t *w, const uint16_t *ws, int32_t rows,     \
@@ -247,14 +253,14 @@ static inline __attribute__((always_inline)) void store_block(const float *res, 
             int32_t pairHalf) {                                                                                   \
         float res[16];                                                                                            \
         block(w, ws, cols, r, R, xq, xs, 0, 0, 0, M, res);                                                        \
-        store_block(res, R, M, rows, r, out, o, outStride, pairHalf);                                             \
+        store_block(res, R, M, rows, r, out, o, outStride, pairHalf, 0);                                          \
     }                                                                                                             \
     static __attribute__((noinline)) void pblock_##R##x##M(const int8_t *w, const uint16_t *ws, int32_t rows,    \
             int32_t cols, int64_t r, const uint8_t *xu, const float *xsv, float *out, int64_t o,                  \
             int64_t outStride, int32_t pairHalf) {                                                                \
         float res[16];                                                                                            \
         block(w, ws, cols, r, R, 0, 0, xu, xsv, 1, M, res);                                                       \
-        store_block(res, R, M, rows, r, out, o, outStride, pairHalf);                                             \
+        store_block(res, R, M, rows, r, out, o, outStride, pairHalf, 0);                                          \
     }
 DEFINE_BLOCK(4, 4)
 DEFINE_BLOCK(4, 3)
@@ -491,13 +497,7 @@ static inline __attribute__((always_inline)) void bf16_block(const uint16_t *w, 
             int32_t accumulate, int32_t head) {                                                                   \
         float res[16];                                                                                            \
         bf16_block(w, cols, r, R, xb, M, head, res);                                                              \
-        for (int i = 0; i < R; i++) {                                                                             \
-            int64_t p = pair_pos(r + i, rows, pairHalf);                                                          \
-            for (int j = 0; j < M; j++) {                                                                         \
-                float *d = out + o + j * outStride + p;                                                           \
-                *d = accumulate ? *d + res[i * 4 + j] : res[i * 4 + j];                                           \
-            }                                                                                                     \
-        }                                                                                                         \
+        store_block(res, R, M, rows, r, out, o, outStride, pairHalf, accumulate);                                 \
     }
 DEFINE_BF16_BLOCK(4, 4)
 DEFINE_BF16_BLOCK(4, 3)

@@ -95,22 +95,46 @@ static inline __m512 act_scales(const float *xs, int tail) {
     return _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), two);
 }
 
-/* Weight scales (bf16) of blocks k, k + 1 (k only when tail) as floats in lanes 0-7 and 8-15. */
+/*
+ * Weight scales (bf16) of blocks k, k + 1 (k only when tail) as floats in lanes 0-7 and 8-15: both as one broadcast
+ * dword, each 128-bit lane's bytes shuffled into the high halves of its dwords (vpshufb), which took 15-18% off the
+ * time of 1-4 rows from memory against a masked load and a word permute (two-thread harness); the tail's lone scale
+ * (the row's last, possibly the array's last two bytes) keeps the masked load.
+ */
 static inline __m512 weight_scales(const uint16_t *ws, int tail) {
-    __m512i two = _mm512_maskz_loadu_epi16(tail ? 0x1 : 0x3, ws);
-    return _mm512_castsi512_ps(_mm512_maskz_permutexvar_epi16(0xAAAAAAAAu, scale_index(), two));
+    if (tail) {
+        __m512i one = _mm512_maskz_loadu_epi16(0x1, ws);
+        return _mm512_castsi512_ps(_mm512_maskz_permutexvar_epi16(0xAAAAAAAAu, scale_index(), one));
+    }
+    int32_t two;
+    memcpy(&two, ws, sizeof two);
+    const __m512i high = _mm512_set_epi8(3, 2, -1, -1, 3, 2, -1, -1, 3, 2, -1, -1, 3, 2, -1, -1,
+                                         3, 2, -1, -1, 3, 2, -1, -1, 3, 2, -1, -1, 3, 2, -1, -1,
+                                         1, 0, -1, -1, 1, 0, -1, -1, 1, 0, -1, -1, 1, 0, -1, -1,
+                                         1, 0, -1, -1, 1, 0, -1, -1, 1, 0, -1, -1, 1, 0, -1, -1);
+    return _mm512_castsi512_ps(_mm512_shuffle_epi8(_mm512_set1_epi32(two), high));
 }
 
 /*
  * Weight row row's vector at column c (its first 32 codes when tail), with the next four-row block prefetched at the
- * same columns, and its two blocks' scales in *wsv.
+ * same columns, and its two blocks' scales in *wsv. With prefetchScales, every 512 columns also that block's scales of
+ * the next 512 columns: the scales are a stream of their own, which the one or two rows of a matrix-vector product
+ * otherwise wait on (harness: 1-2 rows +5-10%); more rows repeat each block per activation group, where the extra
+ * prefetches cost 3-8%, so the caller asks for them only for one or two rows.
  */
 static inline __attribute__((always_inline)) __m512i weight_vector(const int8_t *w, const uint16_t *ws, int32_t cols,
-        int64_t row, int32_t c, int tail, __m512 *wsv) {
+        int64_t row, int32_t c, int tail, int prefetchScales, __m512 *wsv) {
     const int8_t *p = w + row * (int64_t) cols + c;
     __m512i wv = tail ? _mm512_maskz_loadu_epi8(0xFFFFFFFFull, p) : _mm512_loadu_si512(p);
     _mm_prefetch((const char *) (p + 4 * (int64_t) cols), _MM_HINT_T0);
-    *wsv = weight_scales(ws + row * (int64_t) (cols / BLOCK) + c / BLOCK, tail);
+    const uint16_t *s = ws + row * (int64_t) (cols / BLOCK) + c / BLOCK;
+    if (prefetchScales && c % 512 == 0) {
+        /* The next block's scales of these 512 columns (32 bytes, at most two lines). */
+        const uint16_t *n = s + 4 * (int64_t) (cols / BLOCK);
+        _mm_prefetch((const char *) n, _MM_HINT_T0);
+        _mm_prefetch((const char *) (n + 15), _MM_HINT_T0);
+    }
+    *wsv = weight_scales(s, tail);
     return wv;
 }
 
@@ -122,7 +146,8 @@ static inline __attribute__((always_inline)) __m512i weight_vector(const int8_t 
  * holds too few misses in flight on its own; docs/int8.md).
  */
 static inline __attribute__((always_inline)) void step(const int8_t *w, const uint16_t *ws, int32_t cols,
-        int64_t r, int R, const int8_t *xq, const float *xs, int M, int32_t c, int tail, __m512 acc[4][4]) {
+        int64_t r, int R, const int8_t *xq, const float *xs, int M, int32_t c, int tail, int prefetchScales,
+        __m512 acc[4][4]) {
     const __m512i zero = _mm512_setzero_si512();
     const __mmask64 lm = tail ? 0xFFFFFFFFull : ~0ull;
     int32_t nb = cols / BLOCK;
@@ -141,7 +166,7 @@ static inline __attribute__((always_inline)) void step(const int8_t *w, const ui
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
         __m512 wsv;
-        __m512i wv = weight_vector(w, ws, cols, r + i, c, tail, &wsv);
+        __m512i wv = weight_vector(w, ws, cols, r + i, c, tail, prefetchScales, &wsv);
 #pragma GCC unroll 4
         for (int j = 0; j < M; j++) {
             __m512i signed_w = _mm512_mask_sub_epi8(wv, neg[j], zero, wv);
@@ -173,7 +198,7 @@ static inline __attribute__((always_inline)) void pstep(const int8_t *w, const u
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
         __m512 wsv;
-        __m512i wv = weight_vector(w, ws, cols, r + i, c, tail, &wsv);
+        __m512i wv = weight_vector(w, ws, cols, r + i, c, tail, 0, &wsv);
         __m512i neg = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, bias, wv));
 #pragma GCC unroll 4
         for (int j = 0; j < M; j++) {
@@ -184,15 +209,18 @@ static inline __attribute__((always_inline)) void pstep(const int8_t *w, const u
     }
 }
 
-/* The step at column c: step on xq, xs, or pstep on the packed xu, xsv (step c / 64 of the group's M rows). */
+/*
+ * The step at column c: step on xq, xs (prefetching the scales when prefetchScales), or pstep on the packed xu, xsv
+ * (step c / 64 of the group's M rows).
+ */
 static inline __attribute__((always_inline)) void block_step(const int8_t *w, const uint16_t *ws, int32_t cols,
-        int64_t r, int R, const int8_t *xq, const float *xs, const uint8_t *xu, const float *xsv, int packed, int M,
-        int32_t c, int tail, __m512 acc[4][4]) {
+        int64_t r, int R, const int8_t *xq, const float *xs, const uint8_t *xu, const float *xsv, int packed,
+        int prefetchScales, int M, int32_t c, int tail, __m512 acc[4][4]) {
     if (packed) {
         int64_t st = c / (2 * BLOCK);
         pstep(w, ws, cols, r, R, xu + st * M * 64, xsv + st * M * 16, M, c, tail, acc);
     } else {
-        step(w, ws, cols, r, R, xq, xs, M, c, tail, acc);
+        step(w, ws, cols, r, R, xq, xs, M, c, tail, prefetchScales, acc);
     }
 }
 
@@ -201,8 +229,8 @@ static inline __attribute__((always_inline)) void block_step(const int8_t *w, co
  * codes and scales xq, xs (step), or, when packed, from their packed form xu, xsv (pstep).
  */
 static inline __attribute__((always_inline)) void block(const int8_t *w, const uint16_t *ws, int32_t cols,
-        int64_t r, int R, const int8_t *xq, const float *xs, const uint8_t *xu, const float *xsv, int packed, int M,
-        float *res) {
+        int64_t r, int R, const int8_t *xq, const float *xs, const uint8_t *xu, const float *xsv, int packed,
+        int prefetchScales, int M, float *res) {
     __m512 acc[4][4];
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
@@ -213,10 +241,10 @@ static inline __attribute__((always_inline)) void block(const int8_t *w, const u
     }
     int32_t full = cols / (2 * BLOCK) * (2 * BLOCK);
     for (int32_t c = 0; c < full; c += 2 * BLOCK) {
-        block_step(w, ws, cols, r, R, xq, xs, xu, xsv, packed, M, c, 0, acc);
+        block_step(w, ws, cols, r, R, xq, xs, xu, xsv, packed, prefetchScales, M, c, 0, acc);
     }
     if (full < cols) {
-        block_step(w, ws, cols, r, R, xq, xs, xu, xsv, packed, M, full, 1, acc);
+        block_step(w, ws, cols, r, R, xq, xs, xu, xsv, packed, prefetchScales, M, full, 1, acc);
     }
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
@@ -243,23 +271,28 @@ static inline __attribute__((always_inline)) void store_block(const float *res, 
 }
 
 /*
- * The R x M block at weight row r and activation group xq, xs (M rows; block_) or its packed form xu, xsv (pblock_)
- * stored at out[o + j * outStride + pos(r + i)]; one function per shape, so each gets its own register allocation.
+ * The R x M block at weight row r and activation group xq, xs (M rows; block_, prefetching the scales when asked: two
+ * compiled loops) or its packed form xu, xsv (pblock_) stored at out[o + j * outStride + pos(r + i)]; one function per
+ * shape, so each gets its own register allocation.
  */
 
 #define DEFINE_BLOCK(R, M)                                                                                          \
     static __attribute__((noinline)) void block_##R##x##M(const int8_t *w, const uint16_t *ws, int32_t rows,     \
             int32_t cols, int64_t r, const int8_t *xq, const float *xs, float *out, int64_t o, int64_t outStride, \
-            int32_t pairHalf) {                                                                                   \
+            int32_t pairHalf, int32_t prefetchScales) {                                                           \
         float res[16];                                                                                            \
-        block(w, ws, cols, r, R, xq, xs, 0, 0, 0, M, res);                                                        \
+        if (prefetchScales) {                                                                                     \
+            block(w, ws, cols, r, R, xq, xs, 0, 0, 0, 1, M, res);                                                 \
+        } else {                                                                                                  \
+            block(w, ws, cols, r, R, xq, xs, 0, 0, 0, 0, M, res);                                                 \
+        }                                                                                                         \
         store_block(res, R, M, rows, r, out, o, outStride, pairHalf, 0);                                          \
     }                                                                                                             \
     static __attribute__((noinline)) void pblock_##R##x##M(const int8_t *w, const uint16_t *ws, int32_t rows,    \
             int32_t cols, int64_t r, const uint8_t *xu, const float *xsv, float *out, int64_t o,                  \
             int64_t outStride, int32_t pairHalf) {                                                                \
         float res[16];                                                                                            \
-        block(w, ws, cols, r, R, 0, 0, xu, xsv, 1, M, res);                                                       \
+        block(w, ws, cols, r, R, 0, 0, xu, xsv, 1, 0, M, res);                                                    \
         store_block(res, R, M, rows, r, out, o, outStride, pairHalf, 0);                                          \
     }
 DEFINE_BLOCK(4, 4)
@@ -272,7 +305,7 @@ DEFINE_BLOCK(1, 2)
 DEFINE_BLOCK(1, 1)
 
 typedef void (*block_fn)(const int8_t *, const uint16_t *, int32_t, int32_t, int64_t, const int8_t *, const float *,
-                         float *, int64_t, int64_t, int32_t);
+                         float *, int64_t, int64_t, int32_t, int32_t);
 /* BLOCKS[R == 4][M]: the block function of R weight rows and M activation rows. */
 static const block_fn BLOCKS[2][5] = {
     {0, block_1x1, block_1x2, block_1x3, block_1x4},
@@ -285,6 +318,15 @@ static const pblock_fn PBLOCKS[2][5] = {
     {0, pblock_1x1, pblock_1x2, pblock_1x3, pblock_1x4},
     {0, pblock_4x1, pblock_4x2, pblock_4x3, pblock_4x4},
 };
+
+/* Where int8_pack puts activation group g (rows [4g, 4g + 4)) of a steps-step row: its codes and its scale vectors. */
+static inline uint8_t *packed_codes(uint8_t *xu, int32_t g, int32_t steps) {
+    return xu + (int64_t) g * steps * 256;
+}
+
+static inline float *packed_scales(float *xsv, int32_t g, int32_t steps) {
+    return xsv + (int64_t) g * steps * 64;
+}
 
 /*
  * Packs m activation rows (codes xq, scales xs; cols columns) for pblock: group g of rows [4g, 4g + M) at
@@ -305,8 +347,8 @@ static int int8_pack(const int8_t *xq, const float *xs, int32_t m, int32_t cols,
     const __m512i bias = _mm512_set1_epi8((char) 0x80);
     for (int32_t g = 0; g < groups; g++) {
         int M = m - 4 * g < 4 ? m - 4 * g : 4;
-        uint8_t *u = *xu + (int64_t) g * steps * 256;
-        float *s = *xsv + (int64_t) g * steps * 64;
+        uint8_t *u = packed_codes(*xu, g, steps);
+        float *s = packed_scales(*xsv, g, steps);
         for (int32_t st = 0; st < steps; st++) {
             int32_t c = st * 2 * BLOCK;
             int tail = c + 2 * BLOCK > cols;
@@ -343,9 +385,8 @@ EXPORT void dsv2_int8_rows(const int8_t *w, const uint16_t *ws, int32_t rows, in
             int R = r + 4 <= r1 ? 4 : 1;
             for (int32_t b = 0; b < m; b += 4) {
                 int M = m - b < 4 ? m - b : 4;
-                PBLOCKS[R == 4][M](w, ws, rows, cols, r, xu + (int64_t) (b / 4) * steps * 256,
-                                   xsv + (int64_t) (b / 4) * steps * 64, out, outOff + b * outStride, outStride,
-                                   pairHalf);
+                PBLOCKS[R == 4][M](w, ws, rows, cols, r, packed_codes(xu, b / 4, steps),
+                                   packed_scales(xsv, b / 4, steps), out, outOff + b * outStride, outStride, pairHalf);
             }
             r += R;
         }
@@ -358,7 +399,7 @@ EXPORT void dsv2_int8_rows(const int8_t *w, const uint16_t *ws, int32_t rows, in
         for (int32_t b = 0; b < m; b += 4) {
             int M = m - b < 4 ? m - b : 4;
             BLOCKS[R == 4][M](w, ws, rows, cols, r, xq + (int64_t) b * cols, xs + (int64_t) b * (cols / BLOCK), out,
-                              outOff + b * outStride, outStride, pairHalf);
+                              outOff + b * outStride, outStride, pairHalf, m <= 2);
         }
         r += R;
     }
@@ -661,6 +702,11 @@ static const bf16_tile_fn BF16_TILES[2][7] = {
     {0, bf16_tile_4x1, bf16_tile_4x2, bf16_tile_4x3, bf16_tile_4x4, bf16_tile_4x5, bf16_tile_4x6},
 };
 
+/* Where bf16_gemm packs the 6-row tile starting at chunk row b (a multiple of 6) of steps 32-column steps. */
+static inline uint16_t *bf16_packed_tile(uint16_t *xp, int32_t b, int64_t steps) {
+    return xp + b * steps * 32;
+}
+
 /*
  * dsv2_bf16_rows for m >= BF16_GEMM_MIN_M: activation rows in chunks of BF16_GEMM_MB, columns in blocks of
  * BF16_GEMM_KB (later blocks add to the first's partial sums), weight rows four at a time against 6-row activation
@@ -691,7 +737,7 @@ static int bf16_gemm(const uint16_t *w, int32_t rows, int32_t cols, int32_t r0, 
             int64_t steps = (c1 - start) / 32;
             for (int32_t b = b0; b < b1; b += 6) {
                 int M = b1 - b < 6 ? b1 - b : 6;
-                uint16_t *g = xp + (b - b0) * steps * 32;
+                uint16_t *g = bf16_packed_tile(xp, b - b0, steps);
                 for (int64_t st = 0; st < steps; st++) {
                     for (int j = 0; j < M; j++) {
                         _mm512_store_si512(g + (st * M + j) * 32,
@@ -705,8 +751,9 @@ static int bf16_gemm(const uint16_t *w, int32_t rows, int32_t cols, int32_t r0, 
                 int32_t share = ((c1 - c0) / ((b1 - b0 + 5) / 6) + 31) / 32 * 32;
                 for (int32_t b = b0, pf = c0; b < b1; b += 6, pf += share) {
                     int M = b1 - b < 6 ? b1 - b : 6;
-                    BF16_TILES[R == 4][M](w, rows, cols, r, xb + (int64_t) b * cols, xp + (b - b0) * steps * 32, c0,
-                                          c1, out, outOff + b * outStride, outStride, pairHalf, add, next ? pf : 0,
+                    const uint16_t *tile = bf16_packed_tile(xp, b - b0, steps);
+                    BF16_TILES[R == 4][M](w, rows, cols, r, xb + (int64_t) b * cols, tile, c0, c1, out,
+                                          outOff + b * outStride, outStride, pairHalf, add, next ? pf : 0,
                                           next ? pf + share : 0, head);
                 }
                 r += R;

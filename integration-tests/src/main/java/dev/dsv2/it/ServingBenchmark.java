@@ -336,6 +336,20 @@ public final class ServingBenchmark {
     }
 
     /**
+     * The scheduler's forward steps between two scrapes of the process running it: their mean wall time and their
+     * summed seconds (over a level's wall time: the share of it spent in steps, the rest being serving work between
+     * them). The timer is the gateway's {@code dsv2_step_seconds} when embedded, the router's
+     * {@code dsv2_router_step_seconds} when distributed (the gateway then times nothing of the forward pass).
+     */
+    record Steps(double meanMillis, double seconds) {
+        static Steps between(Map<String, Double> before, Map<String, Double> after, boolean distributed) {
+            String timer = distributed ? "dsv2_router_step_seconds" : "dsv2_step_seconds";
+            double seconds = delta(before, after, timer + "_sum");
+            return new Steps(1e3 * seconds / delta(before, after, timer + "_count"), seconds);
+        }
+    }
+
+    /**
      * One closed-loop level: {@code c} streams at once, the scheduler's step times in {@code engine} and the router's
      * expert-call figures meanwhile.
      */
@@ -348,10 +362,7 @@ public final class ServingBenchmark {
         long t0 = System.nanoTime();
         int generated = load(stub, c, tokens, promptTokens, vocab, c);
         double seconds = (System.nanoTime() - t0) / 1e9;
-        Map<String, Double> engineAfter = PrometheusText.sumsByName(engine.metrics());
-        String stepTimer = router == null ? "dsv2_step_seconds" : "dsv2_router_step_seconds";
-        double stepSeconds = delta(engineBefore, engineAfter, stepTimer + "_sum");
-        double stepMillis = 1e3 * stepSeconds / delta(engineBefore, engineAfter, stepTimer + "_count");
+        Steps steps = Steps.between(engineBefore, PrometheusText.sumsByName(engine.metrics()), router != null);
         double inFlight = Double.NaN;
         double waited = Double.NaN;
         double layerMicros = Double.NaN;
@@ -382,9 +393,9 @@ public final class ServingBenchmark {
         }
         double shardLoad = shards.isEmpty() || sum == 0 ? Double.NaN : max / (sum / shards.size());
         Level l = new Level(mode, c, generated, seconds, inFlight, waited, timeline, layerMicros, shardLoad,
-                splitShare, stepMillis, stepSeconds / seconds, 1);
+                splitShare, steps.meanMillis(), steps.seconds() / seconds, 1);
         System.err.printf("bench-serving: %s concurrency %d: %.1f tokens/s (steps %.1f ms, %.0f%% of the time)%n", mode,
-                c, l.tokensPerSecond(), stepMillis, 100 * l.stepShare());
+                c, l.tokensPerSecond(), l.stepMillis(), 100 * l.stepShare());
         return l;
     }
 

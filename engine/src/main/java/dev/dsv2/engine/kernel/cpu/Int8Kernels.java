@@ -422,24 +422,75 @@ final class Int8Kernels {
         long base = (long) r * n;
         long sBase = (long) r * (n / B);
         for (int c = 0; c < n; c += P) {
-            IntVector v = (IntVector) ShortVector.fromMemorySegment(S, seg, base + c, LE)
-                    .convertShape(VectorOperators.S2I, I, 0);
+            IntVector v = codePairs(seg, base + c);
             float s = scale(sc, sBase + c / B);
-            ((FloatVector) v.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
-                    .convert(VectorOperators.I2F, 0)).mul(s).intoArray(dst, dstOff + c);
-            ((FloatVector) v.lanewise(VectorOperators.ASHR, 8).convert(VectorOperators.I2F, 0)).mul(s)
-                    .intoArray(dst, dstOff + c + L);
+            evenCodes(v).mul(s).intoArray(dst, dstOff + c);
+            oddCodes(v).mul(s).intoArray(dst, dstOff + c + L);
         }
     }
 
-    /** Floats of scratch {@link #transposedColumns} needs. */
-    static final int TRANSPOSED_SCRATCH = 4 * P;
+    /** The even (qe) and odd (qo) columns' codes of a pair block's {@link S} lanes, as floats. */
+    private static FloatVector evenCodes(IntVector v) {
+        return (FloatVector) v.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
+                .convert(VectorOperators.I2F, 0);
+    }
+
+    private static FloatVector oddCodes(IntVector v) {
+        return (FloatVector) v.lanewise(VectorOperators.ASHR, 8).convert(VectorOperators.I2F, 0);
+    }
+
+    private static IntVector codePairs(MemorySegment seg, long offset) {
+        return (IntVector) ShortVector.fromMemorySegment(S, seg, offset, LE).convertShape(VectorOperators.S2I, I, 0);
+    }
+
+    /**
+     * {@link #transposedColumns} for one activation row (decode's absorbed W_UK at batch 1): the weight rows in
+     * order, each row's pair blocks multiplied into running sums kept in pair order in {@code scratch}, then written
+     * back interleaved, so that the matrix streams sequentially (the four-row form reads a column strip of every row
+     * per pass and repeats the one row in all its chains). Each column still sums its rows in order from zero with the
+     * same operations: the results are the four-row form's. Returns c1.
+     */
+    private static int singleRowColumns(Weight w, int c0, int c1, float[] x, int xOff, float[] out, int outOff,
+                                        float[] scratch) {
+        MemorySegment seg = w.data();
+        MemorySegment sc = w.scales();
+        int rows = w.rows();
+        int n = w.cols();
+        long sRow = n / B;
+        int width = c1 - c0;
+        java.util.Arrays.fill(scratch, 0, width, 0f);
+        for (int r = 0; r < rows; r++) {
+            float xr = x[xOff + r];
+            for (int c = c0; c < c1; c += P) {
+                IntVector v = codePairs(seg, (long) r * n + c);
+                FloatVector xs = FloatVector.broadcast(F, xr * scale(sc, r * sRow + c / B));
+                int e = c - c0;
+                evenCodes(v).fma(xs, FloatVector.fromArray(F, scratch, e)).intoArray(scratch, e);
+                oddCodes(v).fma(xs, FloatVector.fromArray(F, scratch, e + L)).intoArray(scratch, e + L);
+            }
+        }
+        for (int c = c0; c < c1; c += P) {
+            int e = c - c0;
+            int o = outOff + c;
+            for (int i = 0; i < L; i++) {
+                out[o + 2 * i] = scratch[e + i];
+                out[o + 2 * i + 1] = scratch[e + L + i];
+            }
+        }
+        return c1;
+    }
+
+    /** Floats of scratch {@link #transposedColumns} needs for columns [c0, c1). */
+    static int transposedScratch(int c0, int c1) {
+        return Math.max(4 * P, c1 - c0);
+    }
+
 
     /**
      * Columns {@code [c0, c1)} (multiples of {@code P}) of the transposed product {@code out[b, c] = Σ_r x[b, r] ·
      * W[r, c]}, four activation rows at a time: per weight row, the code vector's even and odd columns are scaled
      * through the activation ({@code x[b, r] · s[r, block]}) and accumulated in pair order, then written back
-     * interleaved through {@code scratch} ({@link #TRANSPOSED_SCRATCH} floats).
+     * interleaved through {@code scratch} ({@link #transposedScratch} floats).
      */
     static void transposedColumns(Weight w, int c0, int c1, float[] x, int xOff, int xStride, float[] out,
                                   int outOff, int outStride, int batch, float[] scratch) {
@@ -454,17 +505,15 @@ final class Int8Kernels {
             int x1 = xOff + (b0 + Math.min(1, nb - 1)) * xStride;
             int x2 = xOff + (b0 + Math.min(2, nb - 1)) * xStride;
             int x3 = xOff + (b0 + Math.min(3, nb - 1)) * xStride;
-            for (int c = c0; c < c1; c += P) {
+            int first = nb == 1 ? singleRowColumns(w, c0, c1, x, x0, out, outOff + b0 * outStride, scratch) : c0;
+            for (int c = first; c < c1; c += P) {
                 FloatVector e0 = FloatVector.zero(F), e1 = e0, e2 = e0, e3 = e0;
                 FloatVector d0 = e0, d1 = e0, d2 = e0, d3 = e0;
                 long so = c / B;
                 for (int r = 0; r < rows; r++) {
-                    IntVector v = (IntVector) ShortVector.fromMemorySegment(S, seg, (long) r * n + c, LE)
-                            .convertShape(VectorOperators.S2I, I, 0);
-                    FloatVector qe = (FloatVector) v.lanewise(VectorOperators.LSHL, 24)
-                            .lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0);
-                    FloatVector qo = (FloatVector) v.lanewise(VectorOperators.ASHR, 8)
-                            .convert(VectorOperators.I2F, 0);
+                    IntVector v = codePairs(seg, (long) r * n + c);
+                    FloatVector qe = evenCodes(v);
+                    FloatVector qo = oddCodes(v);
                     float s = scale(sc, r * sRow + so);
                     FloatVector xs = FloatVector.broadcast(F, x[x0 + r] * s);
                     e0 = qe.fma(xs, e0);

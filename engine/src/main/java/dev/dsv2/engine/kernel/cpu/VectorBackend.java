@@ -387,12 +387,13 @@ public final class VectorBackend extends HostBackend {
         if (w.isInt8()) {
             if (pool.busy()) {
                 Int8Kernels.transposedColumns(w, 0, cols, x, xOff, xStride, out, outOff, outStride, batch,
-                        scratch().row(Int8Kernels.TRANSPOSED_SCRATCH));
+                        scratch().row(Int8Kernels.transposedScratch(0, cols)));
                 return;
             }
             pool.parallelFor(cols / MatVecKernels.P, Math.max(1, 16384 / Math.max(1, w.rows() * MatVecKernels.P)),
                     (u0, u1) -> Int8Kernels.transposedColumns(w, u0 * MatVecKernels.P, u1 * MatVecKernels.P, x, xOff,
-                            xStride, out, outOff, outStride, batch, scratch().row(Int8Kernels.TRANSPOSED_SCRATCH)));
+                            xStride, out, outOff, outStride, batch,
+                            scratch().row(Int8Kernels.transposedScratch(u0 * MatVecKernels.P, u1 * MatVecKernels.P))));
             return;
         }
         if (pool.busy()) {
@@ -403,6 +404,35 @@ public final class VectorBackend extends HostBackend {
         pool.parallelFor(units, Math.max(1, 16384 / Math.max(1, w.rows() * 2 * L)), (u0, u1) ->
                 transposedColumns(w, u0 * 2 * L, Math.min(cols, u1 * 2 * L), x, xOff, xStride, out, outOff,
                         outStride, batch));
+    }
+
+    /** L bf16 weights at byte offset {@code off} of {@code seg}, widened to floats. */
+    private static FloatVector bf16Vector(MemorySegment seg, long off) {
+        return ((IntVector) ShortVector.fromMemorySegment(Lanes.S, seg, off, Lanes.LE)
+                .convertShape(VectorOperators.S2I, Lanes.I, 0))
+                .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
+    /**
+     * {@link #transposedColumns} for one activation row (decode's absorbed W_UK at batch 1): the weight rows in
+     * order, each row's column vectors multiplied into the running sums in {@code out}, so that the matrix streams
+     * sequentially (the four-row form reads a column strip of every row per pass, 1-2 cache lines per row, and repeats
+     * the one row in all its chains). Each column still sums its rows in order from zero with the same operations: the
+     * results are the four-row form's. Returns the first column not done (whole vectors of L only).
+     */
+    private static int singleRowColumns(MemorySegment seg, long rowBytes, int rows, float[] x, int xOff, int c0,
+                                        int c1, float[] out, int outOff) {
+        int end = c0 + (c1 - c0) / L * L;
+        java.util.Arrays.fill(out, outOff + c0, outOff + end, 0f);
+        long off = 2L * c0;
+        for (int r = 0; r < rows; r++, off += rowBytes) {
+            FloatVector xv = FloatVector.broadcast(F, x[xOff + r]);
+            for (int c = c0; c < end; c += L) {
+                int o = outOff + c;
+                bf16Vector(seg, off + 2L * (c - c0)).fma(xv, FloatVector.fromArray(F, out, o)).intoArray(out, o);
+            }
+        }
+        return end;
     }
 
     /** Columns {@code [c0, c1)} of the transposed product, four activation rows at a time. */
@@ -430,14 +460,13 @@ public final class VectorBackend extends HostBackend {
             int x1 = xOff + (b0 + Math.min(1, nb - 1)) * xStride;
             int x2 = xOff + (b0 + Math.min(2, nb - 1)) * xStride;
             int x3 = xOff + (b0 + Math.min(3, nb - 1)) * xStride;
-            int c = c0;
+            int c = nb == 1 ? singleRowColumns(seg, rowBytes, rows, x, x0, c0, c1, out, outOff + b0 * outStride)
+                    : c0;
             for (; c + L <= c1; c += L) {
                 FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
                 long off = 2L * c;
                 for (int r = 0; r < rows; r++, off += rowBytes) {
-                    FloatVector wv = ((IntVector) ShortVector.fromMemorySegment(Lanes.S, seg, off, Lanes.LE)
-                            .convertShape(VectorOperators.S2I, Lanes.I, 0))
-                            .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                    FloatVector wv = bf16Vector(seg, off);
                     a0 = wv.fma(FloatVector.broadcast(F, x[x0 + r]), a0);
                     a1 = wv.fma(FloatVector.broadcast(F, x[x1 + r]), a1);
                     a2 = wv.fma(FloatVector.broadcast(F, x[x2 + r]), a2);

@@ -132,6 +132,16 @@ class Int8KernelTest {
         }
     }
 
+    /** The one-row form of the transposed product (decode's W_UK at batch 1) gives exactly the batched form's row. */
+    @Test
+    void oneRowTransposedMatmulIsExactlyTheBatchedFormsRow() {
+        for (int rows : new int[]{1, 17, 128}) {
+            for (int cols : new int[]{64, 96, 512}) {
+                KernelDifferentialTest.assertOneRowTransposedExact(randomInt8(rows, cols, rows * 31L + cols));
+            }
+        }
+    }
+
     @Test
     void rowSlicesCarryTheirScales() {
         Weight w = randomInt8(10, 96, 9);

@@ -157,6 +157,32 @@ class KernelDifferentialTest {
         }
     }
 
+    /**
+     * Decode's absorbed W_UK at batch 1 takes a one-row form (four column vectors per pass); its results must be
+     * exactly the batched form's for the same row, which the bit-exact bf16 path (GoldenLogitsTest) relies on.
+     */
+    @Test
+    void oneRowTransposedMatmulIsExactlyTheBatchedFormsRow() {
+        for (int rows : new int[]{1, 19, 128}) {
+            for (int cols : new int[]{64, 100, 512}) {
+                assertOneRowTransposedExact(randomWeight(DType.BF16, rows, cols, rows * 31L + cols));
+            }
+        }
+    }
+
+    /** {@code w}'s transposed product of one activation row equals, bit for bit, row 0 of a two-row call. */
+    static void assertOneRowTransposedExact(Weight w) {
+        int rows = w.rows();
+        int cols = w.cols();
+        float[] x = randomVector(2 * rows, rows + cols);
+        float[] one = new float[cols];
+        float[] two = new float[2 * cols];
+        VECTOR.matmulTransposed(w, x, 0, rows, one, 0, cols, 1);
+        VECTOR.matmulTransposed(w, x, 0, rows, two, 0, cols, 2);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(java.util.Arrays.copyOf(two, cols), one,
+                w.dtype() + " [" + rows + "x" + cols + "]");
+    }
+
     @Test
     void batchedTransposedMatmulMatchesOracle() {
         for (int batch : new int[]{1, 2, 5, 9}) {

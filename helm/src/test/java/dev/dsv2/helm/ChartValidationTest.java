@@ -121,10 +121,13 @@ class ChartValidationTest {
         assertEquals("0.9", cuda.env("router", "DSV2_GPU_MEMORY_FRACTION"));
         assertEquals("0.5", DsvChart.render(values("router.gpuMemoryFraction", 0.5)).env("router",
                 "DSV2_GPU_MEMORY_FRACTION"));
-        assertEquals("java", cuda.env("router", "DSV2_CPU_KERNELS"));
-        assertEquals("java", cuda.env("expert", "DSV2_CPU_KERNELS"));
+        assertEquals("auto", cuda.env("router", "DSV2_CPU_KERNELS"));
+        assertEquals("auto", cuda.env("expert", "DSV2_CPU_KERNELS"));
         var nativeKernels = DsvChart.render(values("router.cpuKernels", "native", "expert.cpuKernels", "native"));
         assertEquals("native", nativeKernels.env("router", "DSV2_CPU_KERNELS"));
         assertEquals("native", nativeKernels.env("expert", "DSV2_CPU_KERNELS"));
+        var javaKernels = DsvChart.render(values("router.cpuKernels", "java", "expert.cpuKernels", "java"));
+        assertEquals("java", javaKernels.env("router", "DSV2_CPU_KERNELS"));
+        assertEquals("java", javaKernels.env("expert", "DSV2_CPU_KERNELS"));
     }
 }

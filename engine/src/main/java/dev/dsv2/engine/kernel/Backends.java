@@ -33,12 +33,14 @@ public final class Backends {
         };
     }
 
+    /** The backend {@code requested} with the Java kernels ({@link CpuKernels#JAVA}: bit-exact, for tests). */
     public static Backend create(String requested, int threads) {
         return create(requested, threads, CpuKernels.JAVA);
     }
 
     /**
-     * The backend {@code requested}, its int8 matrix-vector and bf16 matrix products on {@code kernels}.
+     * The backend {@code requested}, its int8 and bf16 matrix products on {@code kernels} (the scalar oracle runs
+     * Java for {@link CpuKernels#AUTO}).
      *
      * @throws IllegalArgumentException for {@code native} kernels with the scalar backend
      * @throws IllegalStateException    for {@code native} kernels where they cannot run, naming what is missing

@@ -39,9 +39,10 @@ import java.util.function.Function;
  *       shards ({@link ExpertWire})</td></tr>
  *   <tr><td>{@code dsv2.gpu-memory-fraction}</td><td>0.90</td><td>(0, 1]: the share of a CUDA device's memory
  *       the process may use; sizes the latent cache in device memory ({@link DeviceMemoryPlan})</td></tr>
- *   <tr><td>{@code dsv2.cpu-kernels}</td><td>java</td><td>java, native: int8 matrix-vector and bf16 matrix
- *       products on the bundled library (AVX512-VNNI, activations rounded to int8 per block of 32; AVX512_BF16,
- *       activations rounded to bf16 once per product; {@link CpuKernels}); opt-in</td></tr>
+ *   <tr><td>{@code dsv2.cpu-kernels}</td><td>auto</td><td>auto, java, native: int8 and bf16 matrix products on
+ *       the bundled library (AVX512-VNNI, activations rounded to int8 per block of 32; AVX512_BF16, activations
+ *       rounded to bf16 once per product), or on the Java kernels (bit-exact); auto: int8 native where it can run,
+ *       bf16 Java ({@link CpuKernels})</td></tr>
  *   <tr><td>{@code dsv2.micro-batches}</td><td>auto</td><td>auto, 1, 2: with remote experts, whether a step runs
  *       as two overlapped micro-batches (measured per kind of step, never, always; {@link MicroBatches})</td></tr>
  * </table>
@@ -80,7 +81,7 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
         if (device == null || weights == null || expertWire == null || cpuKernels == null || microBatches == null) {
             throw new IllegalArgumentException(DEVICE + ", " + WEIGHTS + ", " + EXPERT_WIRE + ", " + CPU_KERNELS
                     + " and " + MICRO_BATCHES + " must be set (use DeviceRequest.AUTO, WeightFormat.BF16, "
-                    + "ExpertWire.BF16, CpuKernels.JAVA and MicroBatches.AUTO for the defaults)");
+                    + "ExpertWire.BF16, CpuKernels.AUTO and MicroBatches.AUTO for the defaults)");
         }
         kvCacheTokens.ifPresent(t -> atLeast(KV_CACHE_TOKENS, t, 1));
         contextLimit.ifPresent(t -> atLeast(CONTEXT_LIMIT, t, 2));
@@ -92,13 +93,13 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
 
     /**
      * Settings with {@code dsv2.gpu-memory-fraction}, {@code dsv2.cpu-kernels} and {@code dsv2.micro-batches} at
-     * their defaults ({@link #DEFAULT_GPU_MEMORY_FRACTION}, {@link CpuKernels#JAVA}, {@link MicroBatches#AUTO}).
+     * their defaults ({@link #DEFAULT_GPU_MEMORY_FRACTION}, {@link CpuKernels#AUTO}, {@link MicroBatches#AUTO}).
      */
     public ServingSettings(String backend, int threads, DeviceRequest device, WeightFormat weights,
                            OptionalInt kvCacheTokens, OptionalInt contextLimit, int maxBatchTokens, int maxRunning,
                            int maxWaiting, ExpertWire expertWire) {
         this(backend, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens, maxRunning, maxWaiting,
-                expertWire, DEFAULT_GPU_MEMORY_FRACTION, CpuKernels.JAVA, MicroBatches.AUTO);
+                expertWire, DEFAULT_GPU_MEMORY_FRACTION, CpuKernels.AUTO, MicroBatches.AUTO);
     }
 
     /** Every key at its default; threads = this machine's processors. */
@@ -125,7 +126,7 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
         ExpertWire wire = parseWith(EXPERT_WIRE, raw, ExpertWire::parse, ExpertWire.BF16);
         double fraction = parseWith(GPU_MEMORY_FRACTION, raw, ServingSettings::parseFraction,
                 DEFAULT_GPU_MEMORY_FRACTION);
-        CpuKernels kernels = parseWith(CPU_KERNELS, raw, CpuKernels::parse, CpuKernels.JAVA);
+        CpuKernels kernels = parseWith(CPU_KERNELS, raw, CpuKernels::parse, CpuKernels.AUTO);
         MicroBatches split = parseWith(MICRO_BATCHES, raw, MicroBatches::parse, MicroBatches.AUTO);
         return new ServingSettings(backend, threads.orElse(Runtime.getRuntime().availableProcessors()), device,
                 weights, kvTokens, limit, batchTokens, running, waiting, wire, fraction, kernels, split);

@@ -38,15 +38,18 @@ class ServingSettingsTest {
         assertEquals(256, s.maxRunning());
         assertEquals(4096, s.maxWaiting());
         assertEquals(ExpertWire.BF16, s.expertWire());
-        assertEquals(dev.dsv2.engine.kernel.CpuKernels.JAVA, s.cpuKernels(), "native kernels are opt-in");
+        assertEquals(dev.dsv2.engine.kernel.CpuKernels.AUTO, s.cpuKernels(),
+                "int8 native where it runs, bf16 on the bit-exact Java kernels");
     }
 
     @Test
-    void cpuKernelsAreJavaOrNativeAndABadValueIsRefusedNamingTheAcceptedOnes() {
+    void cpuKernelsAreAutoJavaOrNativeAndABadValueIsRefusedNamingTheAcceptedOnes() {
         assertEquals(dev.dsv2.engine.kernel.CpuKernels.NATIVE,
                 parse(Map.of("dsv2.cpu-kernels", " Native ")).cpuKernels());
-        assertEquals("dsv2.cpu-kernels (DSV2_CPU_KERNELS): unknown CPU kernels 'vnni' (expected java or native)",
-                refusal(Map.of("dsv2.cpu-kernels", "vnni")));
+        assertEquals(dev.dsv2.engine.kernel.CpuKernels.JAVA, parse(Map.of("dsv2.cpu-kernels", "java")).cpuKernels());
+        assertEquals(dev.dsv2.engine.kernel.CpuKernels.AUTO, parse(Map.of("dsv2.cpu-kernels", "AUTO")).cpuKernels());
+        assertEquals("dsv2.cpu-kernels (DSV2_CPU_KERNELS): unknown CPU kernels 'vnni' (expected auto, java or "
+                + "native)", refusal(Map.of("dsv2.cpu-kernels", "vnni")));
     }
 
     @Test

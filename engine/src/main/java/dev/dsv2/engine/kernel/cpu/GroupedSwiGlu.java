@@ -40,7 +40,7 @@ final class GroupedSwiGlu {
      * activation rows themselves (every group takes them).
      */
     private int minRows(ExpertGroups eg) {
-        return backend.nativeKernels() && (allBf16(eg) || allInt8(eg)) ? Integer.MAX_VALUE
+        return backend.nativeBf16() && allBf16(eg) || backend.nativeInt8() && allInt8(eg) ? Integer.MAX_VALUE
                 : VectorBackend.GEMM_MIN_ROWS;
     }
 
@@ -91,8 +91,8 @@ final class GroupedSwiGlu {
         eg.unitStarts()[groups] = units;
         Task t = task.get().set(eg, x, xOff, d, eg.input(inSize), eg.hidden(hSize), out, outOff,
                 dotSpan);
-        boolean quantized = backend.nativeKernels() && eg.gate(0).isInt8() && dotRows > 0;
-        boolean rounded = backend.nativeKernels() && eg.gate(0).dtype() == DType.BF16 && dotRows > 0;
+        boolean quantized = backend.nativeInt8() && eg.gate(0).isInt8() && dotRows > 0;
+        boolean rounded = backend.nativeBf16() && eg.gate(0).dtype() == DType.BF16 && dotRows > 0;
         if (quantized) {
             VectorBackend.Scratch s = backend.scratch();
             t.quantized(s.codes(inSize), s.codeScales(scaleOffset(inSize) + 1), s.codes2(hSize),

@@ -19,6 +19,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.logging.Logger;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -51,6 +53,8 @@ public final class NativeInt8 {
     private static final int B = Weight.INT8_BLOCK;
 
     private static final String UNAVAILABLE;
+    /** Whether {@link #autoAvailable} has logged that int8 products run on the Java kernels. */
+    private static final AtomicBoolean AUTO_LOGGED = new AtomicBoolean();
     private static final MethodHandle QUANTIZE;
     private static final MethodHandle ROWS;
     /** {@link NativeBf16}'s downcalls: {@code dsv2_bf16_round_rows}, {@code dsv2_bf16_rows}; null when unavailable. */
@@ -149,6 +153,22 @@ public final class NativeInt8 {
                     + UNAVAILABLE);
         }
     }
+
+    /**
+     * Whether {@code dsv2.cpu-kernels=auto} runs int8 weights' products natively here: true where the native kernels
+     * can run; otherwise false, and the first call logs (INFO) that int8 products run on the Java kernels and why.
+     */
+    public static boolean autoAvailable() {
+        if (UNAVAILABLE == null) {
+            return true;
+        }
+        if (!AUTO_LOGGED.getAndSet(true)) {
+            Logger.getLogger(NativeInt8.class.getName()).info(() -> "dsv2.cpu-kernels=auto: int8 weights' products "
+                    + "run on the Java kernels, the native ones are unavailable: " + UNAVAILABLE);
+        }
+        return false;
+    }
+
 
     /** Why this platform cannot run the library (OS, architecture, CPU flags, vector width), or null. */
     static String platformProblem() throws IOException {

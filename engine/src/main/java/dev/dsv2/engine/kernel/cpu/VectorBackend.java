@@ -29,7 +29,8 @@ import static dev.dsv2.engine.kernel.cpu.Lanes.L;
  * </ul>
  * Int8 weights ({@link Weight#isInt8()}) take the same routes: {@link Int8Kernels} for the matrix-vector and
  * transposed products, and their rows dequantized into the GEMM panels. With {@link CpuKernels#NATIVE} the int8
- * and bf16 matrix-vector products (the matrix-vector path of {@link #matmul}, lm_head included, and of
+ * and bf16 matrix-vector products (with {@link CpuKernels#AUTO}, the default, the int8 ones where the native
+ * kernels can run) (the matrix-vector path of {@link #matmul}, lm_head included, and of
  * {@link #swiGlu}) run {@link NativeInt8} / {@link NativeBf16} instead, per parallel chunk, on activations quantized
  * to int8 / rounded to bf16 once per call (per group for SwiGLU). Bf16 products under the native kernels take
  * {@link NativeBf16} at every batch size, prefill included (from 8 activation rows the C kernel runs as a
@@ -47,8 +48,12 @@ public final class VectorBackend extends HostBackend {
     private final WorkerPool pool;
     private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(() -> new Scratch());
     private final GroupedSwiGlu swiGlu;
-    /** Whether int8 and bf16 matrix-vector products run the native kernels ({@link CpuKernels#NATIVE}). */
-    private final boolean nativeKernels;
+    /** The kernels asked for ({@link CpuKernels}). */
+    private final CpuKernels kernels;
+    /** Whether int8 weights' products run the native kernel ({@link CpuKernels#NATIVE}, or AUTO where it runs). */
+    private final boolean nativeInt8;
+    /** Whether bf16 weights' products run the native kernel ({@link CpuKernels#NATIVE} only). */
+    private final boolean nativeBf16;
 
     /** The Java kernels ({@link CpuKernels#JAVA}). */
     public VectorBackend(int threads) {
@@ -57,31 +62,39 @@ public final class VectorBackend extends HostBackend {
 
     /**
      * @throws IllegalStateException for {@link CpuKernels#NATIVE} where the native kernels cannot run, naming what is
-     *                               missing ({@link NativeInt8#unavailableReason})
+     *                               missing ({@link NativeInt8#unavailableReason}); {@link CpuKernels#AUTO} there
+     *                               runs the Java kernels instead (logged once by {@link NativeInt8#autoAvailable})
      */
     public VectorBackend(int threads, CpuKernels kernels) {
         if (kernels == CpuKernels.NATIVE) {
             NativeInt8.require();
         }
-        this.nativeKernels = kernels == CpuKernels.NATIVE;
+        this.kernels = kernels;
+        this.nativeInt8 = kernels == CpuKernels.NATIVE || kernels == CpuKernels.AUTO && NativeInt8.autoAvailable();
+        this.nativeBf16 = kernels == CpuKernels.NATIVE;
         this.pool = new WorkerPool(threads);
         this.swiGlu = new GroupedSwiGlu(this);
     }
 
     @Override
     public String name() {
-        return "vector(" + F.vectorBitSize() + "-bit, " + pool.threads() + " threads" + (nativeKernels
-                ? ", native int8/bf16 kernels" : "") + ")";
+        String natives = nativeBf16 ? ", native int8/bf16 kernels" : nativeInt8 ? ", native int8 kernels" : "";
+        return "vector(" + F.vectorBitSize() + "-bit, " + pool.threads() + " threads" + natives + ")";
     }
 
-    /** Whether int8 and bf16 matrix-vector products run the native kernels. */
-    boolean nativeKernels() {
-        return nativeKernels;
+    /** Whether int8 weights' products run the native kernel. */
+    boolean nativeInt8() {
+        return nativeInt8;
     }
 
-    /** The kernels int8 and bf16 matrix-vector products run. */
+    /** Whether bf16 weights' products run the native kernel. */
+    boolean nativeBf16() {
+        return nativeBf16;
+    }
+
+    /** The kernels asked for ({@link #name} says which products run natively). */
     public CpuKernels cpuKernels() {
-        return nativeKernels ? CpuKernels.NATIVE : CpuKernels.JAVA;
+        return kernels;
     }
 
     public WorkerPool pool() {
@@ -270,13 +283,13 @@ public final class VectorBackend extends HostBackend {
             return;
         }
         int rows = w.rows();
-        if (nativeKernels && w.isInt8()) {
+        if (nativeInt8 && w.isInt8()) {
             // Any batch: the native kernel reads each 4-row weight block once for every activation row, and beats
             // the Java int8 GEMM from batch 16 to prefill (docs/int8.md, "Native int8 for every batch").
             nativeMatVec(w, x, xOff, xStride, out, outOff, outStride, batch);
             return;
         }
-        if (nativeKernels && w.dtype() == DType.BF16) {
+        if (nativeBf16 && w.dtype() == DType.BF16) {
             // Any batch: from 8 activation rows the native kernel runs its register-tiled GEMM form.
             nativeBf16MatVec(w, x, xOff, xStride, out, outOff, outStride, batch);
             return;

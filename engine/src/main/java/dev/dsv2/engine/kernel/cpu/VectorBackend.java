@@ -78,7 +78,11 @@ public final class VectorBackend extends HostBackend {
 
     @Override
     public String name() {
-        String natives = nativeBf16 ? ", native int8/bf16 kernels" : nativeInt8 ? ", native int8 kernels" : "";
+        String natives = switch (kernels) {
+            case NATIVE -> ", native int8/bf16 kernels";
+            case AUTO -> nativeInt8 ? ", kernels auto: int8 native, bf16 java" : ", kernels auto: java";
+            case JAVA -> "";
+        };
         return "vector(" + F.vectorBitSize() + "-bit, " + pool.threads() + " threads" + natives + ")";
     }
 

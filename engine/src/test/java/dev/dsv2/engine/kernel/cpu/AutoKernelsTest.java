@@ -112,7 +112,8 @@ class AutoKernelsTest {
     @Test
     void itsNameSaysWhichProductsRunNatively() {
         String prefix = "vector(" + Lanes.F.vectorBitSize() + "-bit, 2 threads";
-        assertEquals(prefix + (nativeKernels != null ? ", native int8 kernels)" : ")"), auto.name());
+        assertEquals(prefix + (nativeKernels != null ? ", kernels auto: int8 native, bf16 java)"
+                : ", kernels auto: java)"), auto.name());
         assertEquals(prefix + ")", javaKernels.name());
         assertEquals(CpuKernels.AUTO, auto.cpuKernels());
         try (var scalar = Backends.create("scalar", 1, CpuKernels.AUTO)) {

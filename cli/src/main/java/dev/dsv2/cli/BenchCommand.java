@@ -28,6 +28,7 @@ import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.TreeSet;
 import java.util.concurrent.Callable;
 
 /**
@@ -37,7 +38,8 @@ import java.util.concurrent.Callable;
  * the FMA peak.
  *
  * <p>Decode: {@code B} sequences step together from position 0 (random first tokens, then each row samples its next
- * token at temperature 1 with its own seed), a few warm-up steps, then timed steps for at least
+ * token at temperature 1 with its own seed; every batch size is first decoded untimed for {@code --warmup-seconds}),
+ * a few warm-up steps, then timed steps for at least
  * {@code --min-seconds}. Bytes streamed per step = the weights every step reads (attention, norms, gates, shared
  * experts, dense MLPs, lm_head) + the distinct routed experts the step's rows selected, counted per MoE layer.
  * Figures use the median step (tokens/s = batch / median step time; weight GB/s = median over steps of bytes / time),
@@ -75,6 +77,12 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--prefill-tokens", defaultValue = "512", description = "Prompt length (default ${DEFAULT-VALUE}).")
     int prefillTokens;
+
+    @Option(names = "--warmup-seconds", defaultValue = "2", paramLabel = "S",
+            description = "Untimed decode seconds per batch size before anything is measured (default "
+                    + "${DEFAULT-VALUE}): every measured batch size, and 1, 4 and 16, runs first so that the JIT has "
+                    + "compiled every path the timed steps take.")
+    double warmupSeconds;
 
     @Option(names = "--min-seconds", defaultValue = "2", description = "Timed seconds per decode batch size at least "
             + "(default ${DEFAULT-VALUE}).")
@@ -114,6 +122,9 @@ public final class BenchCommand implements Callable<Integer> {
         if (prefillTokens < 1) {
             throw new IllegalArgumentException("--prefill-tokens must be >= 1, got " + prefillTokens);
         }
+        if (!(warmupSeconds >= 0)) {
+            throw new IllegalArgumentException("--warmup-seconds must be >= 0, got " + warmupSeconds);
+        }
         WeightFormat format = weights.format;
         String source = model != null ? model.toString() : (preset == null ? "lite-layers:4" : preset);
         Path dir = model != null ? model : presetDir(source);
@@ -143,10 +154,19 @@ public final class BenchCommand implements Callable<Integer> {
             Workspace ws = new Workspace(backend);
             SplittableRandom rnd = new SplittableRandom(seed);
 
-            progress("warming up (JIT)");
+            // Every batch size the run measures is decoded first: a path only one matrix takes (an int8 checkpoint's
+            // bf16 MoE gate on the Java kernels, say) is called a few times per step and reaches C2 only after a few
+            // hundred calls; measured cold, it added 2-11 ms per step (the gate phase of lite-layers:4 int8 at batch 1:
+            // 3.1 ms in the first round, 0.08 ms after the other batch sizes had run).
+            progress("warming up (JIT): prefill, then " + warmupSeconds + " s of decode per batch size");
             prefill(m, cache, ws, Math.min(prefillTokens, 128), rnd);
-            for (int b : new int[]{1, Math.min(4, maxBatch), Math.min(16, maxBatch)}) {
-                decode(m, cache, ws, b, 0.0, rnd, null);
+            TreeSet<Integer> warm = new TreeSet<>(List.of(1, Math.min(4, maxBatch),
+                    Math.min(16, maxBatch)));
+            for (int b : batches) {
+                warm.add(b);
+            }
+            for (int b : warm) {
+                decode(m, cache, ws, b, warmupSeconds, rnd, null);
             }
 
             // Each prefill is paired with a peak-FMA measurement right before it (the cores this VM gets can change

@@ -169,7 +169,6 @@ public final class NativeInt8 {
         return false;
     }
 
-
     /** Why this platform cannot run the library (OS, architecture, CPU flags, vector width), or null. */
     static String platformProblem() throws IOException {
         String os = System.getProperty("os.name", "");

@@ -29,9 +29,9 @@ import static dev.dsv2.engine.kernel.cpu.Lanes.L;
  * </ul>
  * Int8 weights ({@link Weight#isInt8()}) take the same routes: {@link Int8Kernels} for the matrix-vector and
  * transposed products, and their rows dequantized into the GEMM panels. With {@link CpuKernels#NATIVE} the int8
- * and bf16 matrix-vector products (with {@link CpuKernels#AUTO}, the default, the int8 ones where the native
- * kernels can run) (the matrix-vector path of {@link #matmul}, lm_head included, and of
- * {@link #swiGlu}) run {@link NativeInt8} / {@link NativeBf16} instead, per parallel chunk, on activations quantized
+ * and bf16 matrix-vector products (the matrix-vector path of {@link #matmul}, lm_head included, and of
+ * {@link #swiGlu}; with {@link CpuKernels#AUTO}, the default, the int8 ones only, where the native kernels can run)
+ * run {@link NativeInt8} / {@link NativeBf16} instead, per parallel chunk, on activations quantized
  * to int8 / rounded to bf16 once per call (per group for SwiGLU). Bf16 products under the native kernels take
  * {@link NativeBf16} at every batch size, prefill included (from 8 activation rows the C kernel runs as a
  * register-tiled GEMM: 4 weight rows x 6 activation rows, K-blocked), instead of the Java GEMM path.

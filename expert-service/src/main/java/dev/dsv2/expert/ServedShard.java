@@ -7,6 +7,7 @@ import dev.dsv2.engine.model.ExpertShard;
 import dev.dsv2.engine.model.PlacementPlan;
 import dev.dsv2.engine.model.WeightFormat;
 import dev.dsv2.engine.serve.ModelLifecycle;
+import dev.dsv2.engine.serve.StartupWarmup;
 import dev.dsv2.proto.internal.v1.LayerExperts;
 import dev.dsv2.proto.internal.v1.ShardInfo;
 import io.grpc.Status;
@@ -83,19 +84,39 @@ public final class ServedShard implements AutoCloseable {
         return s;
     }
 
-    /**
-     * Maps the shard's weights from {@code dir} on this thread; on failure the state becomes FAILED with the reason
-     * (and it is logged), so health checks can report it. Each progress line is logged and shown by health while
-     * loading (mapping, prefaulting the shard's experts), then passed to {@code progress} (may be null).
-     */
+    /** {@link #load(Path, Backend, WeightFormat, int, Consumer)} without a warm-up. */
     public void load(Path dir, Backend backend, WeightFormat weights, Consumer<String> progress) {
+        load(dir, backend, weights, 0, progress);
+    }
+
+    /**
+     * Maps the shard's weights from {@code dir} on this thread, then runs the start-up warm-up of its compute path
+     * ({@link StartupWarmup#shard}, {@code warmupSteps} calls per MoE layer and batch size; 0 = none) before the shard
+     * reports ready. On failure to load the state becomes FAILED with the reason (and it is logged), so health checks
+     * can report it; a warm-up that stops early is logged and the shard starts cold. Each progress line is logged
+     * and shown by health while loading (mapping, prefaulting the shard's experts, warming up), then passed to
+     * {@code progress} (may be null).
+     */
+    public void load(Path dir, Backend backend, WeightFormat weights, int warmupSteps, Consumer<String> progress) {
         Consumer<String> report = lifecycle.reporting(progress);
         lifecycle.load(() -> {
             long t0 = System.nanoTime();
             ExpertShard loaded = ExpertShard.load(dir, backend, placement, settings.sharedExperts(), weights,
                     report);
-            LOG.info(() -> String.format("%s ready: %s, %.1f MiB of expert weights mapped in %.1f s",
-                    settings.label(), loaded, loaded.weightBytes() / 1048576.0, (System.nanoTime() - t0) / 1e9));
+            long mapped = System.nanoTime();
+            if (warmupSteps > 0) {
+                report.accept("warming up (JIT): " + warmupSteps + " calls per MoE layer at 1 row, half and a quarter"
+                        + " of that at 4 and 16 rows");
+                StartupWarmup.Result r = StartupWarmup.shard(loaded, warmupSteps, report);
+                if (r.stoppedBy() != null) {
+                    LOG.warning(() -> settings.label() + ": start-up warm-up stopped early: " + r.stoppedBy()
+                            + "; the first calls run cold");
+                }
+            }
+            LOG.info(() -> String.format("%s ready: %s, %.1f MiB of expert weights mapped in %.1f s%s",
+                    settings.label(), loaded, loaded.weightBytes() / 1048576.0, (mapped - t0) / 1e9,
+                    warmupSteps > 0 ? String.format(", warmed up in %.1f s", (System.nanoTime() - mapped) / 1e9)
+                            : ""));
             return loaded;
         });
     }

@@ -58,6 +58,8 @@ class ChartValidationTest {
                 Arguments.of("router.cpuKernels", "fast", "/router/cpuKernels"),
                 Arguments.of("router.microBatches", 3, "/router/microBatches"),
                 Arguments.of("expert.cpuKernels", "avx", "/expert/cpuKernels"),
+                Arguments.of("router.warmupSteps", -1, "/router/warmupSteps"),
+                Arguments.of("expert.warmupSteps", "some", "/expert/warmupSteps"),
                 Arguments.of("router.sharedExperts", "everywhere", "/router/sharedExperts"),
                 Arguments.of("router.probes.startup.failureThreshold", 0, "/router/probes/startup/failureThreshold"),
                 Arguments.of("gateway.image.tag", "latest", "/gateway/image/tag"),
@@ -129,5 +131,10 @@ class ChartValidationTest {
         var javaKernels = DsvChart.render(values("router.cpuKernels", "java", "expert.cpuKernels", "java"));
         assertEquals("java", javaKernels.env("router", "DSV2_CPU_KERNELS"));
         assertEquals("java", javaKernels.env("expert", "DSV2_CPU_KERNELS"));
+        assertEquals("32", cuda.env("router", "DSV2_WARMUP_STEPS"));
+        assertEquals("32", cuda.env("expert", "DSV2_WARMUP_STEPS"));
+        var noWarmup = DsvChart.render(values("router.warmupSteps", 0, "expert.warmupSteps", 0));
+        assertEquals("0", noWarmup.env("router", "DSV2_WARMUP_STEPS"));
+        assertEquals("0", noWarmup.env("expert", "DSV2_WARMUP_STEPS"));
     }
 }

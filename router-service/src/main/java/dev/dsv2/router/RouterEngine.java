@@ -25,9 +25,11 @@ import java.util.logging.Logger;
  * plus the connection to the expert shards.
  *
  * <p>Lifecycle: {@link #create} reads config.json (bad settings fail here, naming the key) and, with remote experts,
- * starts shard discovery; {@link #load} maps the weights (blocking, typically on a background thread). The engine is
- * {@link #ready()} once the model is loaded and, with remote experts, every shard is known; until then
- * {@link #scheduler()} refuses with UNAVAILABLE saying what is missing.
+ * starts shard discovery; {@link #load} maps the weights (blocking, typically on a background thread) and runs the
+ * start-up warm-up ({@link ServingEngine#warmUp}; with remote experts on a background thread once every shard is
+ * known, so the shards warm up too). The engine is {@link #ready()} once the model is loaded, warmed up and, with
+ * remote experts, every shard is known; until the model is loaded and the shards known {@link #scheduler()} refuses
+ * with UNAVAILABLE saying what is missing (requests during the warm-up are served, cold).
  *
  * <p>KV cache size and scheduler limits: {@link ServingEngine}'s policy, the same as the gateway's embedded router.
  */
@@ -99,6 +101,10 @@ public final class RouterEngine implements AutoCloseable {
     private final RemoteExperts remote;
     private final ModelLifecycle<Loaded> lifecycle;
     private volatile BatchScheduler.StepObserver stepObserver = (rows, decode, seqs, nanos) -> { };
+    /** The start-up warm-up has ended (or was not asked for). */
+    private volatile boolean warmedUp;
+    private final java.util.concurrent.CountDownLatch warmUpEnded = new java.util.concurrent.CountDownLatch(1);
+    private volatile boolean closed;
 
     /** What exists once the weights are in. */
     record Loaded(ServingEngine engine, CountingExperts counting) {
@@ -178,15 +184,63 @@ public final class RouterEngine implements AutoCloseable {
                     engine.contextLimit()));
             return new Loaded(engine, counting[0]);
         });
+        Loaded l = lifecycle.orNull();
+        if (l == null) {
+            return;
+        }
+        if (remote == null) {
+            warmUp(l.engine(), report);
+        } else {
+            Thread.ofPlatform().name("dsv2-router-warmup").daemon().start(() -> {
+                try {
+                    while (!remote.ready() && !closed) {
+                        Thread.sleep(100);
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+                if (!closed) {
+                    warmUp(l.engine(), report);
+                }
+            });
+        }
+    }
+
+    /** The engine's warm-up; readiness follows its end, also when it stopped early (then logged as a warning). */
+    private void warmUp(ServingEngine engine, Consumer<String> report) {
+        try {
+            engine.warmUp(report);
+        } catch (RuntimeException e) {
+            LOG.warning(() -> "start-up warm-up failed: " + e + "; the first requests run cold");
+        } finally {
+            warmedUp = true;
+            warmUpEnded.countDown();
+        }
+    }
+
+    /**
+     * Waits up to {@code timeout} for {@link #ready()}: the model loaded, its start-up warm-up ended and, with remote
+     * experts, every shard known. False when it is not ready by then (e.g. it failed to load).
+     */
+    public boolean awaitReady(Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        if (!warmUpEnded.await(timeout.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS)) {
+            return false;
+        }
+        while (!ready() && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        return ready();
     }
 
     public boolean modelLoaded() {
         return lifecycle.ready();
     }
 
-    /** Model loaded and, with remote experts, every shard known. */
+    /** Model loaded and warmed up and, with remote experts, every shard known. */
     public boolean ready() {
-        return lifecycle.ready() && (remote == null || remote.ready());
+        return lifecycle.ready() && warmedUp && (remote == null || remote.ready());
     }
 
     /** Why loading failed, or null. */
@@ -196,7 +250,8 @@ public final class RouterEngine implements AutoCloseable {
 
     /** A one-line state for health checks and refusals. */
     public String state() {
-        String model = lifecycle.ready() ? "model loaded" : lifecycle.failure() != null
+        String model = lifecycle.ready() ? (warmedUp ? "model loaded" : "model loaded, warming up")
+                : lifecycle.failure() != null
                 ? "model failed to load: " + lifecycle.failure() : "model loading";
         return remote == null ? model + "; experts in-process" : model + "; " + remote.status();
     }
@@ -251,6 +306,7 @@ public final class RouterEngine implements AutoCloseable {
 
     @Override
     public void close() {
+        closed = true;
         lifecycle.close();
         if (remote != null) {
             remote.close();

@@ -186,7 +186,8 @@ class RemoteExpertsTest {
                 .withExperts(shards.addresses(), shared, ExpertWire.F32).withCache(4096, 1024), null);
         engine.load(null);
         assertTrue(engine.remote().awaitReady(Duration.ofSeconds(10)), engine.state());
-        assertTrue(engine.ready(), engine.state());
+        assertTrue(engine.awaitReady(Duration.ofSeconds(60)), "ready once the start-up warm-up has ended: "
+                + engine.state());
         return engine;
     }
 
@@ -228,6 +229,7 @@ class RemoteExpertsTest {
             try (engine) {
                 engine.load(null);
                 assertTrue(engine.remote().awaitReady(Duration.ofSeconds(10)), engine.state());
+                assertTrue(engine.awaitReady(Duration.ofSeconds(60)), engine.state());
                 assertTrue(engine.remote().status().contains("shard 1/2") && engine.remote().status()
                         .contains(shards.addresses().get(2)), engine.remote().status());
                 CollectingListener c = new CollectingListener(3);

@@ -164,6 +164,28 @@ public final class ServingEngine implements AutoCloseable {
         return contextLimit;
     }
 
+    /**
+     * The start-up warm-up ({@link StartupWarmup}, {@code dsv2.warmup-steps} tokens per request; 0 = none) through
+     * this engine's scheduler, blocking: the assemblies call it after loading and before they report ready. Logged
+     * (INFO when it completed, WARNING naming why when it stopped early); never throws for a failed request.
+     */
+    public StartupWarmup.Result warmUp(Consumer<String> progress) {
+        int steps = settings.warmupSteps();
+        if (steps == 0) {
+            return new StartupWarmup.Result(0, 0, 0, null);
+        }
+        Consumer<String> report = progress == null ? line -> { } : progress;
+        report.accept("warming up (JIT): batch sizes 1, 4 and 16, " + steps + " tokens per request at batch 1;"
+                + " set " + ServingSettings.WARMUP_STEPS + "=0 to skip");
+        StartupWarmup.Result r = StartupWarmup.run(scheduler, (int) Math.min(Integer.MAX_VALUE, cache.capacityTokens()), steps, report);
+        if (r.stoppedBy() == null) {
+            LOG.info(() -> "start-up warm-up: " + r.describe());
+        } else {
+            LOG.warning(() -> "start-up warm-up: " + r.describe() + "; the first requests run cold");
+        }
+        return r;
+    }
+
     /** "12,288 tokens (720.0 MiB)": the cache for start-up logs. */
     public String describeCache() {
         return String.format("%,d tokens (%.1f MiB)", cache.capacityTokens(),

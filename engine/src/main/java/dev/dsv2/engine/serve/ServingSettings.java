@@ -45,6 +45,8 @@ import java.util.function.Function;
  *       bf16 Java ({@link CpuKernels})</td></tr>
  *   <tr><td>{@code dsv2.micro-batches}</td><td>auto</td><td>auto, 1, 2: with remote experts, whether a step runs
  *       as two overlapped micro-batches (measured per kind of step, never, always; {@link MicroBatches})</td></tr>
+ *   <tr><td>{@code dsv2.warmup-steps}</td><td>32</td><td>&gt;= 0: tokens per request of the start-up warm-up run
+ *       before the service reports ready ({@link StartupWarmup}); 0 = none</td></tr>
  * </table>
  * "0 = the default" for the starred keys matches the Helm values, where 0 stands for "not set".
  *
@@ -55,7 +57,7 @@ import java.util.function.Function;
 public record ServingSettings(String backend, int threads, DeviceRequest device, WeightFormat weights,
                               OptionalInt kvCacheTokens, OptionalInt contextLimit, int maxBatchTokens, int maxRunning,
                               int maxWaiting, ExpertWire expertWire, double gpuMemoryFraction,
-                              CpuKernels cpuKernels, MicroBatches microBatches) {
+                              CpuKernels cpuKernels, MicroBatches microBatches, int warmupSteps) {
     public static final String BACKEND = "dsv2.backend";
     public static final String THREADS = "dsv2.threads";
     public static final String DEVICE = "dsv2.device";
@@ -70,6 +72,9 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
     public static final double DEFAULT_GPU_MEMORY_FRACTION = 0.90;
     public static final String CPU_KERNELS = "dsv2.cpu-kernels";
     public static final String MICRO_BATCHES = "dsv2.micro-batches";
+    public static final String WARMUP_STEPS = "dsv2.warmup-steps";
+    /** Enough for the JIT to compile the decode and prefill paths (the first request after start ran 3.4x slower). */
+    public static final int DEFAULT_WARMUP_STEPS = 32;
 
     public static final int DEFAULT_MAX_BATCH_TOKENS = 512;
     public static final int DEFAULT_MAX_RUNNING = 256;
@@ -88,18 +93,20 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
         atLeast(MAX_BATCH_TOKENS, maxBatchTokens, 1);
         atLeast(MAX_RUNNING, maxRunning, 1);
         atLeast(MAX_WAITING, maxWaiting, 0);
+        atLeast(WARMUP_STEPS, warmupSteps, 0);
         DeviceMemoryPlan.validateFraction(gpuMemoryFraction);
     }
 
     /**
-     * Settings with {@code dsv2.gpu-memory-fraction}, {@code dsv2.cpu-kernels} and {@code dsv2.micro-batches} at
-     * their defaults ({@link #DEFAULT_GPU_MEMORY_FRACTION}, {@link CpuKernels#AUTO}, {@link MicroBatches#AUTO}).
+     * Settings with {@code dsv2.gpu-memory-fraction}, {@code dsv2.cpu-kernels}, {@code dsv2.micro-batches} and
+     * {@code dsv2.warmup-steps} at their defaults ({@link #DEFAULT_GPU_MEMORY_FRACTION}, {@link CpuKernels#AUTO},
+     * {@link MicroBatches#AUTO}, {@link #DEFAULT_WARMUP_STEPS}).
      */
     public ServingSettings(String backend, int threads, DeviceRequest device, WeightFormat weights,
                            OptionalInt kvCacheTokens, OptionalInt contextLimit, int maxBatchTokens, int maxRunning,
                            int maxWaiting, ExpertWire expertWire) {
         this(backend, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens, maxRunning, maxWaiting,
-                expertWire, DEFAULT_GPU_MEMORY_FRACTION, CpuKernels.AUTO, MicroBatches.AUTO);
+                expertWire, DEFAULT_GPU_MEMORY_FRACTION, CpuKernels.AUTO, MicroBatches.AUTO, DEFAULT_WARMUP_STEPS);
     }
 
     /** Every key at its default; threads = this machine's processors. */
@@ -128,8 +135,9 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
                 DEFAULT_GPU_MEMORY_FRACTION);
         CpuKernels kernels = parseWith(CPU_KERNELS, raw, CpuKernels::parse, CpuKernels.AUTO);
         MicroBatches split = parseWith(MICRO_BATCHES, raw, MicroBatches::parse, MicroBatches.AUTO);
+        int warmup = integer(WARMUP_STEPS, raw).orElse(DEFAULT_WARMUP_STEPS);
         return new ServingSettings(backend, threads.orElse(Runtime.getRuntime().availableProcessors()), device,
-                weights, kvTokens, limit, batchTokens, running, waiting, wire, fraction, kernels, split);
+                weights, kvTokens, limit, batchTokens, running, waiting, wire, fraction, kernels, split, warmup);
     }
 
     /** The keys from JVM system properties ({@code -Ddsv2.threads=4}), else environment variables (CLI tools). */
@@ -195,42 +203,42 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
 
     public ServingSettings withBackend(String b) {
         return new ServingSettings(b, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels, microBatches);
+                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels, microBatches, warmupSteps);
     }
 
     public ServingSettings withDevice(DeviceRequest d) {
         return new ServingSettings(backend, threads, d, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels, microBatches);
+                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels, microBatches, warmupSteps);
     }
 
     public ServingSettings withWeights(WeightFormat w) {
         return new ServingSettings(backend, threads, device, w, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels, microBatches);
+                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels, microBatches, warmupSteps);
     }
 
     public ServingSettings withThreads(int t) {
         return new ServingSettings(backend, t, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels, microBatches);
+                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels, microBatches, warmupSteps);
     }
 
     public ServingSettings withKvCacheTokens(int tokens) {
         return new ServingSettings(backend, threads, device, weights, OptionalInt.of(tokens), contextLimit,
-                maxBatchTokens, maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels, microBatches);
+                maxBatchTokens, maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels, microBatches, warmupSteps);
     }
 
     public ServingSettings withContextLimit(int limit) {
         return new ServingSettings(backend, threads, device, weights, kvCacheTokens, OptionalInt.of(limit),
-                maxBatchTokens, maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels, microBatches);
+                maxBatchTokens, maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels, microBatches, warmupSteps);
     }
 
     public ServingSettings withBatchLimits(int batchTokens, int running) {
         return new ServingSettings(backend, threads, device, weights, kvCacheTokens, contextLimit, batchTokens,
-                running, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels, microBatches);
+                running, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels, microBatches, warmupSteps);
     }
 
     public ServingSettings withExpertWire(ExpertWire w) {
         return new ServingSettings(backend, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, w, gpuMemoryFraction, cpuKernels, microBatches);
+                maxRunning, maxWaiting, w, gpuMemoryFraction, cpuKernels, microBatches, warmupSteps);
     }
 
     private static double parseFraction(String value) {
@@ -241,9 +249,14 @@ public record ServingSettings(String backend, int threads, DeviceRequest device,
         }
     }
 
+    public ServingSettings withWarmupSteps(int steps) {
+        return new ServingSettings(backend, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
+                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, cpuKernels, microBatches, steps);
+    }
+
     public ServingSettings withCpuKernels(CpuKernels k) {
         return new ServingSettings(backend, threads, device, weights, kvCacheTokens, contextLimit, maxBatchTokens,
-                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, k, microBatches);
+                maxRunning, maxWaiting, expertWire, gpuMemoryFraction, k, microBatches, warmupSteps);
     }
 
     private static String parseBackend(String value) {

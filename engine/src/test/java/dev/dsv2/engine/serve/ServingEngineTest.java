@@ -52,20 +52,25 @@ class ServingEngineTest {
         Path dir = TestCheckpoints.preset("tiny", 5);
         ServingSettings settings = ServingSettings.defaults().withThreads(2).withKvCacheTokens(1000)
                 .withContextLimit(512).withBatchLimits(32, 4);
-        int[] prompt = {5, 17, 300, 42, 7, 7, 9};
-        SamplingParams greedy = SamplingParams.greedy(12).toBuilder().ignoreEos(true).build();
         try (ServingEngine engine = ServingEngine.load(dir, settings, null)) {
             assertEquals(1024, engine.cache().capacityTokens(), "1000 tokens rounded up to whole blocks of 64");
             assertEquals(new BatchScheduler.Config(32, 4, 4096, 512), engine.scheduler().config());
             assertEquals(512, engine.contextLimit());
-            CollectingListener c = new CollectingListener();
-            engine.scheduler().submit("r", prompt, greedy, c);
-            assertEquals(FinishReason.LENGTH, c.done.get(60, TimeUnit.SECONDS), c.errorMessage);
-            DeepseekV2Model model = engine.model();
-            int[] alone = new Generator(model, LatentKvCache.forTokens(model.config(), 128))
-                    .generate(prompt, greedy, null, TokenListener.NONE).outputIds();
-            assertArrayEquals(alone, c.ids());
+            assertGeneratesWhatTheModelAloneDoes(engine);
         }
+    }
+
+    /** A greedy request through the engine's scheduler yields the tokens its model yields alone ({@link Generator}). */
+    static void assertGeneratesWhatTheModelAloneDoes(ServingEngine engine) throws Exception {
+        int[] prompt = {5, 17, 300, 42, 7, 7, 9};
+        SamplingParams greedy = SamplingParams.greedy(12).toBuilder().ignoreEos(true).build();
+        CollectingListener c = new CollectingListener();
+        engine.scheduler().submit("r", prompt, greedy, c);
+        assertEquals(FinishReason.LENGTH, c.done.get(60, TimeUnit.SECONDS), c.errorMessage);
+        DeepseekV2Model model = engine.model();
+        int[] alone = new Generator(model, LatentKvCache.forTokens(model.config(), 128))
+                .generate(prompt, greedy, null, TokenListener.NONE).outputIds();
+        assertArrayEquals(alone, c.ids());
     }
 
     @Test

@@ -66,6 +66,7 @@ class ServingSettingsTest {
                 "dsv2.expert-wire", " F32 "));
         assertEquals(new ServingSettings("scalar", 3, DeviceRequest.cuda(1), WeightFormat.INT8,
                 OptionalInt.of(4096), OptionalInt.of(2048), 64, 8, 0, ExpertWire.F32), s);
+        assertEquals(ServingSettings.DEFAULT_WARMUP_STEPS, s.warmupSteps());
         assertEquals(new BatchScheduler.Config(64, 8, 0, 2048), s.schedulerConfig(2048));
     }
 

@@ -106,7 +106,7 @@ public class ExpertShardLifecycle {
                 + (served.settings().sharedExperts() ? " + shared experts" : "")
                 + ", kernel backend " + backend.name() + "; loading weights from " + modelDir);
         Thread.ofPlatform().name("dsv2-expert-load").daemon()
-                .start(() -> served.load(modelDir, backend, serving.weights(), line -> { }));
+                .start(() -> served.load(modelDir, backend, serving.weights(), serving.warmupSteps(), line -> { }));
     }
 
     void onStop(@Observes ShutdownEvent event, ServedShard served, @Named("expert-compute") ExecutorService compute) {

@@ -33,11 +33,19 @@ public final class EmbeddedRouter implements RouterClient {
     }
 
     /**
-     * Loads the checkpoint in {@code dir} with every expert local, sizes the cache and starts the scheduler
-     * ({@link ServingEngine#load}). {@code progress} receives human-readable steps (for the logs).
+     * Loads the checkpoint in {@code dir} with every expert local, sizes the cache, starts the scheduler
+     * ({@link ServingEngine#load}) and runs the start-up warm-up ({@link ServingEngine#warmUp}). {@code progress}
+     * receives human-readable steps (for the logs).
      */
     public static EmbeddedRouter load(Path dir, ServingSettings settings, Consumer<String> progress) {
-        return new EmbeddedRouter(ServingEngine.load(dir, settings, progress));
+        ServingEngine engine = ServingEngine.load(dir, settings, progress);
+        try {
+            engine.warmUp(progress);
+        } catch (RuntimeException | Error e) {
+            engine.close();
+            throw e;
+        }
+        return new EmbeddedRouter(engine);
     }
 
     /** The assembled engine (model, cache, scheduler). */

@@ -46,7 +46,8 @@ import java.util.function.Function;
  *   <tr><td>{@code dsv2.micro-batches}</td><td>auto</td><td>auto, 1, 2: with remote experts, whether a step runs
  *       as two overlapped micro-batches (measured per kind of step, never, always; {@link MicroBatches})</td></tr>
  *   <tr><td>{@code dsv2.warmup-steps}</td><td>32</td><td>&gt;= 0: tokens per request of the start-up warm-up run
- *       before the service reports ready ({@link StartupWarmup}); 0 = none</td></tr>
+ *       before the service reports ready ({@link StartupWarmup}; the gateway's tokenizer and chat template too);
+ *       0 = none</td></tr>
  * </table>
  * "0 = the default" for the starred keys matches the Helm values, where 0 stands for "not set".
  *

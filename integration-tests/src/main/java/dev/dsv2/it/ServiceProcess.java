@@ -40,11 +40,46 @@ public final class ServiceProcess implements AutoCloseable {
         this.command = List.copyOf(command);
     }
 
+    /**
+     * A port nothing listens on now, for a child service to bind a few seconds later. Taken below the kernel's
+     * ephemeral range (ip_local_port_range, where the OS picks the source ports of outgoing connections and where
+     * {@code new ServerSocket(0)} would pick too), so that no connection opened meanwhile, by any process, can take it
+     * first (a child then failed to start with "Port ... seems to be in use"); and never handed out twice by this JVM.
+     * Where the range leaves no room below it, an OS-chosen port.
+     */
     public static int freePort() {
+        int low = ephemeralLow();
+        int from = Math.max(10_000, low - 12_000);
+        if (low - from >= 1_000) {
+            int span = low - from;
+            int start = java.util.concurrent.ThreadLocalRandom.current().nextInt(span);
+            for (int i = 0; i < span; i++) {
+                int port = from + (start + i) % span;
+                if (HANDED_OUT.add(port)) {
+                    try (ServerSocket s = new ServerSocket(port)) {
+                        return s.getLocalPort();
+                    } catch (IOException busy) {
+                        // in use: try the next one
+                    }
+                }
+            }
+        }
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
+        }
+    }
+
+    private static final java.util.Set<Integer> HANDED_OUT = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    /** The first port of the kernel's ephemeral range (Linux), else 49152 (IANA's dynamic range). */
+    private static int ephemeralLow() {
+        try {
+            String range = Files.readString(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).trim();
+            return Integer.parseInt(range.split("\\s+")[0]);
+        } catch (IOException | RuntimeException e) {
+            return 49152;
         }
     }
 

@@ -143,13 +143,12 @@ public final class RouterEngine implements AutoCloseable {
         }
     }
 
-    /** Called for every scheduler step, also when set before {@link #load}. */
+    /**
+     * Called for every scheduler step after the start-up warm-up (whose generated steps stay out of the metrics, as
+     * in the embedded gateway), also when set before {@link #load}.
+     */
     public void setStepObserver(BatchScheduler.StepObserver observer) {
         this.stepObserver = observer;
-        Loaded l = lifecycle.orNull();
-        if (l != null) {
-            l.engine().scheduler().setStepObserver(observer);
-        }
     }
 
     /**
@@ -175,7 +174,11 @@ public final class RouterEngine implements AutoCloseable {
                 // The plain loader: the model then knows its experts are in-process (no micro-batch split).
                 engine = ServingEngine.load(settings.modelDir(), settings.serving(), report);
             }
-            engine.scheduler().setStepObserver(stepObserver);
+            engine.scheduler().setStepObserver((rows, decode, seqs, nanos) -> {
+                if (warmedUp) {
+                    stepObserver.onStep(rows, decode, seqs, nanos);
+                }
+            });
             LOG.info(String.format("router loaded %s in %.1f s: backend %s, experts %s, shared experts %s, KV cache %s,"
                             + " context limit %d", modelName, (System.nanoTime() - t0) / 1e9, engine.backend().name(),
                     remote == null ? "in-process" : "remote (" + settings.experts().size() + " pods, "

@@ -84,11 +84,6 @@ public final class ServedShard implements AutoCloseable {
         return s;
     }
 
-    /** {@link #load(Path, Backend, WeightFormat, int, Consumer)} without a warm-up. */
-    public void load(Path dir, Backend backend, WeightFormat weights, Consumer<String> progress) {
-        load(dir, backend, weights, 0, progress);
-    }
-
     /**
      * Maps the shard's weights from {@code dir} on this thread, then runs the start-up warm-up of its compute path
      * ({@link StartupWarmup#shard}, {@code warmupSteps} calls per MoE layer and batch size; 0 = none) before the shard

@@ -13,6 +13,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -52,7 +55,7 @@ public final class ServiceProcess implements AutoCloseable {
         int from = Math.max(10_000, low - 12_000);
         if (low - from >= 1_000) {
             int span = low - from;
-            int start = java.util.concurrent.ThreadLocalRandom.current().nextInt(span);
+            int start = ThreadLocalRandom.current().nextInt(span);
             for (int i = 0; i < span; i++) {
                 int port = from + (start + i) % span;
                 if (HANDED_OUT.add(port)) {
@@ -71,7 +74,7 @@ public final class ServiceProcess implements AutoCloseable {
         }
     }
 
-    private static final java.util.Set<Integer> HANDED_OUT = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private static final Set<Integer> HANDED_OUT = ConcurrentHashMap.newKeySet();
 
     /** The first port of the kernel's ephemeral range (Linux), else 49152 (IANA's dynamic range). */
     private static int ephemeralLow() {

@@ -16,6 +16,8 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.logging.Logger;
 
@@ -103,7 +105,7 @@ public final class RouterEngine implements AutoCloseable {
     private volatile BatchScheduler.StepObserver stepObserver = (rows, decode, seqs, nanos) -> { };
     /** The start-up warm-up has ended (or was not asked for). */
     private volatile boolean warmedUp;
-    private final java.util.concurrent.CountDownLatch warmUpEnded = new java.util.concurrent.CountDownLatch(1);
+    private final CountDownLatch warmUpEnded = new CountDownLatch(1);
     private volatile boolean closed;
 
     /** What exists once the weights are in. */
@@ -228,7 +230,7 @@ public final class RouterEngine implements AutoCloseable {
      */
     public boolean awaitReady(Duration timeout) throws InterruptedException {
         long deadline = System.nanoTime() + timeout.toNanos();
-        if (!warmUpEnded.await(timeout.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS)) {
+        if (!warmUpEnded.await(timeout.toNanos(), TimeUnit.NANOSECONDS)) {
             return false;
         }
         while (!ready() && System.nanoTime() < deadline) {

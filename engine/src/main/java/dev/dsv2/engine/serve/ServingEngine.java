@@ -177,7 +177,7 @@ public final class ServingEngine implements AutoCloseable {
         Consumer<String> report = progress == null ? line -> { } : progress;
         report.accept("warming up (JIT): batch sizes 1, 4 and 16, " + steps + " tokens per request at batch 1;"
                 + " set " + ServingSettings.WARMUP_STEPS + "=0 to skip");
-        StartupWarmup.Result r = StartupWarmup.run(scheduler, (int) Math.min(Integer.MAX_VALUE, cache.capacityTokens()), steps, report);
+        StartupWarmup.Result r = StartupWarmup.run(scheduler, cache.capacityTokens(), steps, report);
         if (r.stoppedBy() == null) {
             LOG.info(() -> "start-up warm-up: " + r.describe());
         } else {

@@ -70,12 +70,12 @@ public final class StartupWarmup {
      * @param cacheTokens the scheduler's cache capacity: a round's requests must fit it at once
      * @param progress    one line per round
      */
-    public static Result run(BatchScheduler scheduler, int cacheTokens, int steps, Consumer<String> progress) {
-        if (steps < 0) {
-            throw new IllegalArgumentException(ServingSettings.describeKey(ServingSettings.WARMUP_STEPS)
-                    + " must be >= 0, got " + steps);
-        }
+    public static Result run(BatchScheduler scheduler, long cacheTokens, int steps, Consumer<String> progress) {
+        requireSteps(steps);
         long t0 = System.nanoTime();
+        if (steps == 0) {
+            return new Result(0, 0, System.nanoTime() - t0, null);
+        }
         BatchScheduler.Config config = scheduler.config();
         int vocab = scheduler.model().config().vocabSize();
         SplittableRandom random = new SplittableRandom(0x5eed);
@@ -86,8 +86,8 @@ public final class StartupWarmup {
             int prompt = Math.min(round == 0 ? PROMPT_TOKENS : SHORT_PROMPT_TOKENS,
                     Math.max(1, config.contextLimit() / 2));
             int tokens = Math.min(Math.max(1, steps / STEP_DIVISORS[round]), config.contextLimit() - prompt);
-            int batch = Math.min(Math.min(BATCHES[round], config.maxRunning()), cacheTokens / (prompt + tokens));
-            if (steps == 0 || batch <= lastBatch) {
+            int batch = (int) Math.min(Math.min(BATCHES[round], config.maxRunning()), cacheTokens / (prompt + tokens));
+            if (batch <= lastBatch) {
                 continue; // capped to a batch size already run
             }
             lastBatch = batch;
@@ -174,14 +174,12 @@ public final class StartupWarmup {
 
     /**
      * An expert shard's warm-up: for each batch size of {@link #BATCHES}, {@code steps} calls of every MoE layer it
-     * holds (half and a quarter of that at 4 and 16 rows, as {@link #STEP_DIVISORS}), on rows of random activations routed top-k over its own experts (the shared experts included when it
-     * holds them). Blocking; a failure ends it early with the reason.
+     * holds (half and a quarter of that at 4 and 16 rows, as {@link #STEP_DIVISORS}), on rows of random activations
+     * routed top-k over its own experts (the shared experts included when it holds them). Blocking; a failure ends it
+     * early with the reason.
      */
     public static Result shard(ExpertShard shard, int steps, Consumer<String> progress) {
-        if (steps < 0) {
-            throw new IllegalArgumentException(ServingSettings.describeKey(ServingSettings.WARMUP_STEPS)
-                    + " must be >= 0, got " + steps);
-        }
+        requireSteps(steps);
         long t0 = System.nanoTime();
         int hidden = shard.config().hiddenSize();
         int topK = shard.config().numExpertsPerTok();
@@ -216,6 +214,13 @@ public final class StartupWarmup {
             return new Result(done, 0, System.nanoTime() - t0, e.toString());
         }
         return new Result(done, 0, System.nanoTime() - t0, null);
+    }
+
+    private static void requireSteps(int steps) {
+        if (steps < 0) {
+            throw new IllegalArgumentException(ServingSettings.describeKey(ServingSettings.WARMUP_STEPS)
+                    + " must be >= 0, got " + steps);
+        }
     }
 
     /** Each row's top-k: distinct experts of {@code owned} while there are enough, the rest skipped. */

@@ -593,6 +593,17 @@ static const bf16_block_fn BF16_BLOCKS[2][5] = {
  */
 #define BF16_GEMM_MB 66
 #define BF16_GEMM_KB 2048
+/*
+ * Up to BF16_GEMM_SMALL_M activation rows (batched decode), columns go in blocks of BF16_GEMM_SMALL_KB and weight
+ * rows in groups of BF16_GEMM_GROUP, each group taking every K block in turn: the activations' K block (16 rows x 512
+ * columns = 16 KB) and the panel's (4 rows x 1 KB) stay in L1 while a tile runs, where at 2048 columns the 16 rows'
+ * 64 KB came from L2 for every panel; the group's partial sums stay in L1 between blocks. Two-thread harness, weights
+ * from memory: [128815, 2048] at 16 rows 21.1 -> 15.1 ms, 8 rows 16.6 -> 14.0, 32 rows 27.6 -> 25.7; [10944, 2048]
+ * and [2048, 10944] at 16 rows 1.8 -> 1.4 ms; 64 rows were 3-8% slower, so larger batches keep 2048 and one group.
+ */
+#define BF16_GEMM_SMALL_M 48
+#define BF16_GEMM_SMALL_KB 512
+#define BF16_GEMM_GROUP 32
 
 /* Sums of a, b, c, d (16 lanes each) as lanes 0-3: unpack/shuffle transposes, then the four 128-bit lanes added. */
 static inline __attribute__((always_inline)) __m128 bf16_hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
@@ -608,14 +619,15 @@ static inline __attribute__((always_inline)) __m128 bf16_hsum4(__m512 a, __m512 
  * of 32): a masked head of head columns (up to the rows' first 64-byte boundary), 32-column steps, a masked tail.
  * The steps read the tile's activations from xp, packed by bf16_gemm (step after step, the M rows' 32 columns of a
  * step side by side: one aligned sequential stream); the head and tail read them from xb;
- * stored to out[o + j * outStride + pos(r + i)], or added when add. The next
- * 4-row panel's columns [pf0, pf1) (rows r + 4 to r + 7; an empty range for none) are prefetched on the way, so
- * that the chunk's tiles, each taking its share of the columns, bring the next panel in while this one is computed
- * from L1 (the first tile of a panel otherwise waits on memory while the others leave it idle).
+ * stored to out[o + j * outStride + pos(r + i)], or added when add. The 4-row panel bf16_gemm runs next is prefetched
+ * on the way: at each step's column c in [pf0, pf1) (an empty range for none), its four rows' weights at
+ * w + pfo + i * cols + c (pfo maps this block's columns onto that panel's), so that the chunk's tiles, each taking
+ * its share of the columns, bring the next panel in while this one is computed from L1 (the first tile of a panel
+ * otherwise waits on memory while the others leave it idle).
  */
 static inline __attribute__((always_inline)) void bf16_tile(const uint16_t *w, int32_t rows, int32_t cols, int64_t r,
         int R, const uint16_t *xb, const uint16_t *xp, int M, int32_t c0, int32_t c1, float *out, int64_t o,
-        int64_t outStride, int32_t pairHalf, int add, int32_t pf0, int32_t pf1, int32_t head) {
+        int64_t outStride, int32_t pairHalf, int add, int32_t pf0, int32_t pf1, int64_t pfo, int32_t head) {
     __m512 acc[8][6];
 #pragma GCC unroll 8
     for (int i = 0; i < R; i++) {
@@ -634,8 +646,8 @@ static inline __attribute__((always_inline)) void bf16_tile(const uint16_t *w, i
     for (int32_t c = start; c < full; c += 32) {
         if (c >= pf0 && c < pf1) {
 #pragma GCC unroll 4
-            for (int i = 4; i < 8; i++) {
-                _mm_prefetch((const char *) (wr + (int64_t) i * cols + c), _MM_HINT_T0);
+            for (int i = 0; i < 4; i++) {
+                _mm_prefetch((const char *) (w + pfo + (int64_t) i * cols + c), _MM_HINT_T0);
             }
         }
         __m512bh xv[6];
@@ -704,8 +716,8 @@ static inline __attribute__((always_inline)) void bf16_tile(const uint16_t *w, i
 #define DEFINE_BF16_TILE(R, M)                                                                                      \
     static __attribute__((noinline)) void bf16_tile_##R##x##M(const uint16_t *w, int32_t rows, int32_t cols,       \
             int64_t r, const uint16_t *xb, const uint16_t *xp, int32_t c0, int32_t c1, float *out, int64_t o,      \
-            int64_t outStride, int32_t pairHalf, int32_t add, int32_t pf0, int32_t pf1, int32_t head) {           \
-        bf16_tile(w, rows, cols, r, R, xb, xp, M, c0, c1, out, o, outStride, pairHalf, add, pf0, pf1, head);      \
+            int64_t outStride, int32_t pairHalf, int32_t add, int32_t pf0, int32_t pf1, int64_t pfo, int32_t head) { \
+        bf16_tile(w, rows, cols, r, R, xb, xp, M, c0, c1, out, o, outStride, pairHalf, add, pf0, pf1, pfo, head); \
     }
 DEFINE_BF16_TILE(4, 6)
 DEFINE_BF16_TILE(4, 5)
@@ -721,7 +733,7 @@ DEFINE_BF16_TILE(1, 2)
 DEFINE_BF16_TILE(1, 1)
 
 typedef void (*bf16_tile_fn)(const uint16_t *, int32_t, int32_t, int64_t, const uint16_t *, const uint16_t *, int32_t,
-                             int32_t, float *, int64_t, int64_t, int32_t, int32_t, int32_t, int32_t, int32_t);
+                             int32_t, float *, int64_t, int64_t, int32_t, int32_t, int32_t, int32_t, int64_t, int32_t);
 /* BF16_TILES[R == 4][M]: the tile function of R weight rows and M activation rows. */
 static const bf16_tile_fn BF16_TILES[2][7] = {
     {0, bf16_tile_1x1, bf16_tile_1x2, bf16_tile_1x3, bf16_tile_1x4, bf16_tile_1x5, bf16_tile_1x6},
@@ -733,59 +745,86 @@ static inline uint16_t *bf16_packed_tile(uint16_t *xp, int32_t b, int64_t steps)
     return xp + b * steps * 32;
 }
 
+/* The end of the K block that starts at column c0: kb columns on, or cols when less than a quarter block would be left. */
+static inline int32_t bf16_block_end(int32_t c0, int32_t cols, int32_t kb) {
+    return cols - c0 <= kb + kb / 4 ? cols : c0 + kb;
+}
+
 /*
- * dsv2_bf16_rows for m >= BF16_GEMM_MIN_M: activation rows in chunks of BF16_GEMM_MB, columns in blocks of
- * BF16_GEMM_KB (later blocks add to the first's partial sums), weight rows four at a time against 6-row activation
- * tiles (24 accumulators), four accumulators reduced together; each tile of a 4-row panel prefetches an equal share
- * of the next panel's columns (two-thread harness, [102400, 2048] from memory: +10-40% at 12-64 rows).
+ * dsv2_bf16_rows for m >= BF16_GEMM_MIN_M: activation rows in chunks of BF16_GEMM_MB, columns in K blocks (later
+ * blocks add to the first's partial sums), weight rows four at a time against 6-row activation tiles (24
+ * accumulators), four accumulators reduced together; each tile of a 4-row panel prefetches an equal share of the next
+ * panel's columns (two-thread harness, [102400, 2048] from memory: +10-40% at 12-64 rows).
  * A chunk's activations are first packed for its tiles (see bf16_tile) into an aligned buffer, so that each tile
  * streams them sequentially instead of from M rows 4 KB apart (same harness: 16 rows +4-15%, 32 rows +20-28%, 64 rows
  * +10-20%, also with the weights 8 or 32 bytes off alignment, where the tile now always takes the rows' head step).
+ * Up to BF16_GEMM_SMALL_M rows: K blocks of BF16_GEMM_SMALL_KB, the weight rows in groups of BF16_GEMM_GROUP that
+ * each run every K block (all blocks packed once per chunk); more rows: K blocks of BF16_GEMM_KB, one group (a block
+ * packed right before it runs). The panel prefetched is the next in that order: the next panel of the group in the
+ * same block, else the group's first panel in the next block, else the next group's first panel in the first block.
  * Returns 0, having done nothing, when the buffer cannot be allocated (the caller then takes the matrix-vector blocks).
  */
 static int bf16_gemm(const uint16_t *w, int32_t rows, int32_t cols, int32_t r0, int32_t r1, const uint16_t *xb,
                      int32_t m, float *out, int64_t outOff, int64_t outStride, int32_t pairHalf, int32_t accumulate,
                      int32_t head) {
+    int small = m <= BF16_GEMM_SMALL_M;
     int32_t mb = m < BF16_GEMM_MB ? m : BF16_GEMM_MB;
-    int32_t kb = cols < BF16_GEMM_KB + BF16_GEMM_KB / 4 ? cols : BF16_GEMM_KB + BF16_GEMM_KB / 4;
-    uint16_t *xp = aligned_alloc(64, ((size_t) mb * (size_t) kb * 2 + 63) / 64 * 64);
+    int32_t kb = small ? BF16_GEMM_SMALL_KB : BF16_GEMM_KB;
+    int64_t group = small ? BF16_GEMM_GROUP : (int64_t) r1 - r0;
+    int32_t blocks = 0;
+    int32_t widest = 0;
+    for (int32_t c0 = 0, c1; c0 < cols; c0 = c1, blocks++) {
+        c1 = bf16_block_end(c0, cols, kb);
+        widest = c1 - c0 > widest ? c1 - c0 : widest;
+    }
+    /* One region per K block when the groups revisit the blocks, else one reused by each block in turn; each starts
+     * on a 64-byte boundary (32 bf16 values), as the tiles' aligned loads need. */
+    size_t region = ((size_t) mb * (size_t) widest + 31) / 32 * 32;
+    size_t regions = small ? (size_t) blocks : 1;
+    uint16_t *xp = aligned_alloc(64, (regions * region * 2 + 63) / 64 * 64);
     if (xp == 0) {
         return 0;
     }
     for (int32_t b0 = 0; b0 < m; b0 += BF16_GEMM_MB) {
         int32_t b1 = b0 + BF16_GEMM_MB < m ? b0 + BF16_GEMM_MB : m;
-        for (int32_t c0 = 0; c0 < cols; c0 += BF16_GEMM_KB) {
-            /* A last block shorter than a quarter of KB joins the one before it. */
-            int32_t c1 = cols - c0 <= BF16_GEMM_KB + BF16_GEMM_KB / 4 ? cols : c0 + BF16_GEMM_KB;
-            int add = accumulate || c0 > 0;
-            /* The tiles' 32-column steps: from the end of the head to the last whole step. */
-            int32_t start = head > 0 ? (head < c1 - c0 ? c0 + head : c1) : c0;
-            int64_t steps = (c1 - start) / 32;
-            for (int32_t b = b0; b < b1; b += 6) {
-                int M = b1 - b < 6 ? b1 - b : 6;
-                uint16_t *g = bf16_packed_tile(xp, b - b0, steps);
-                for (int64_t st = 0; st < steps; st++) {
-                    for (int j = 0; j < M; j++) {
-                        _mm512_store_si512(g + (st * M + j) * 32,
-                                           _mm512_loadu_si512(xb + (int64_t) (b + j) * cols + start + st * 32));
+        int32_t tiles = (b1 - b0 + 5) / 6;
+        for (int64_t g0 = r0; g0 < r1; g0 += group) {
+            int64_t g1 = g0 + group < r1 ? g0 + group : r1;
+            for (int32_t k = 0, c0 = 0, c1; c0 < cols; c0 = c1, k++) {
+                c1 = bf16_block_end(c0, cols, kb);
+                int add = accumulate || c0 > 0;
+                /* The tiles' 32-column steps: from the end of the head to the last whole step. */
+                int32_t start = head > 0 ? (head < c1 - c0 ? c0 + head : c1) : c0;
+                int64_t steps = (c1 - start) / 32;
+                uint16_t *xk = xp + (small ? (size_t) k : 0) * region;
+                if (g0 == r0 || !small) {
+                    for (int32_t b = b0; b < b1; b += 6) {
+                        int M = b1 - b < 6 ? b1 - b : 6;
+                        uint16_t *g = bf16_packed_tile(xk, b - b0, steps);
+                        for (int64_t st = 0; st < steps; st++) {
+                            for (int j = 0; j < M; j++) {
+                                _mm512_store_si512(g + (st * M + j) * 32, _mm512_loadu_si512(
+                                        xb + (int64_t) (b + j) * cols + start + st * 32));
+                            }
+                        }
                     }
                 }
-            }
-            for (int64_t r = r0; r < r1;) {
-                int R = r + 4 <= r1 ? 4 : 1;
-                int next = r + 8 <= r1;
-                int32_t share = ((c1 - c0) / ((b1 - b0 + 5) / 6) + 31) / 32 * 32;
-                for (int32_t b = b0, pf = c0; b < b1; b += 6, pf += share) {
-                    int M = b1 - b < 6 ? b1 - b : 6;
-                    const uint16_t *tile = bf16_packed_tile(xp, b - b0, steps);
-                    BF16_TILES[R == 4][M](w, rows, cols, r, xb + (int64_t) b * cols, tile, c0, c1, out,
-                                          outOff + b * outStride, outStride, pairHalf, add, next ? pf : 0,
-                                          next ? pf + share : 0, head);
+                int32_t share = ((c1 - c0) / tiles + 31) / 32 * 32;
+                for (int64_t r = g0; r < g1;) {
+                    int R = r + 4 <= g1 ? 4 : 1;
+                    int64_t rn = r + R < g1 ? r + R : c1 < cols ? g0 : g1;
+                    int32_t cn = r + R < g1 ? c0 : c1 < cols ? c1 : 0;
+                    int next = R == 4 && rn + 4 <= r1;
+                    int64_t pfo = rn * (int64_t) cols + (cn - c0);
+                    for (int32_t b = b0, pf = c0; b < b1; b += 6, pf += share) {
+                        int M = b1 - b < 6 ? b1 - b : 6;
+                        const uint16_t *tile = bf16_packed_tile(xk, b - b0, steps);
+                        BF16_TILES[R == 4][M](w, rows, cols, r, xb + (int64_t) b * cols, tile, c0, c1, out,
+                                              outOff + b * outStride, outStride, pairHalf, add, next ? pf : 0,
+                                              next ? pf + share : 0, pfo, head);
+                    }
+                    r += R;
                 }
-                r += R;
-            }
-            if (c1 == cols) {
-                break;
             }
         }
     }

@@ -143,9 +143,12 @@ class NativeBf16KernelTest {
 
     /**
      * From 8 activation rows the kernel runs its register-tiled GEMM form (4 weight rows x 6 activation rows, then
-     * single rows and activation tails; columns in K blocks of 2048 whose partial sums are added): rows that are not
-     * multiples of 4 (from row 1, and from row 0 so that whole quads take the pair-order fast path), activation counts that are not multiples of 6 (8 to 70, and beyond a 66-row chunk), column
-     * tails and a column count spanning K blocks, with the same strides, pair order and accumulation.
+     * single rows and activation tails; columns in K blocks whose partial sums are added: of 512 columns with the
+     * weight rows in groups of 32 that each run every block up to 48 activation rows, of 2048 in one group beyond):
+     * rows that are not multiples of 4 (from row 1, and from row 0 so that whole quads take the pair-order fast path;
+     * 37 and 70 rows span two and three groups), activation counts that are not multiples of 6 (8 to 70: both forms,
+     * and beyond a 66-row chunk), column tails and column counts spanning K blocks (2081 and 4500: 4 and 8 blocks of
+     * the small form, a last block up to a quarter longer), with the same strides, pair order and accumulation.
      */
     @Test
     void gemmFormMatchesTheOracleOnOddShapesStridesPairOrderAndAccumulation() {
@@ -166,8 +169,8 @@ class NativeBf16KernelTest {
      * Weight rows that do not start on a 64-byte boundary (HF safetensors align their data to 8 bytes only) take their
      * columns before the first boundary as a masked head step, in the matrix-vector form and (up to 24 activation rows,
      * with the activations copied to the same offset) in the GEMM form: every offset 0-62 bytes in steps of 2 (the bf16
-     * size), columns that are multiples of 32 (the head applies; 32 itself, shorter than head + a full step; 4608: three
-     * K blocks, each with a head and a tail) and one that is not (no head), 1 to 25 activation rows.
+     * size), columns that are multiples of 32 (the head applies; 32 itself, shorter than head + a full step; 4608: nine
+     * K blocks at 16 activation rows, each with a head and a tail) and one that is not (no head), 1 to 25 activation rows.
      */
     @Test
     void misalignedWeightRowsTakeAHeadStepAndStillMatchTheOracle() {

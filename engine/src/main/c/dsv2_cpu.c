@@ -587,6 +587,15 @@ static const bf16_block_fn BF16_BLOCKS[2][5] = {
 
 #define BF16_GEMM_MIN_M 8
 /*
+ * From BF16_GEMM_WIDE_MIN_M rows already when the rows have at least BF16_GEMM_WIDE_COLS columns: two-thread harness
+ * from memory, 4-7 rows, matrix-vector blocks -> GEMM form: [128815, 2048] 13.4-16.6 -> 11.4-14.9 ms, [2048, 10944]
+ * 1.15-1.48 -> 1.04-1.19, [10944, 2048] and [2048, 2816] -10-15%, [1408, 2048] within 0.02 ms; [2048, 1408] (an
+ * expert's down projection: three K blocks of 512, 512 and 384 columns) 0.15-0.17 -> 0.18-0.19, so narrower rows keep
+ * the blocks below 8 rows.
+ */
+#define BF16_GEMM_WIDE_MIN_M 4
+#define BF16_GEMM_WIDE_COLS 2048
+/*
  * Activation rows per chunk (their K block stays in L2: 66 rows x 2048 columns is 264 KB) and columns per K block (a
  * 4-row weight panel in L1). A chunk streams the weights once, so a batch of up to 66 rows (batched decode up to 64
  * sequences) reads them from memory once; 48 read them twice at 64 rows (-20% in a two-thread harness at 64 rows).
@@ -838,8 +847,8 @@ static int bf16_gemm(const uint16_t *w, int32_t rows, int32_t cols, int32_t r0, 
  * when accumulate is non-zero), pos = pair position of r among rows for pairHalf > 0. Weight rows four at a time
  * (then singles; eight at a time for one or two activation rows, eight_rows) against up to four activation rows; each
  * weight block is finished for every activation group before the next (so it is read from memory once).
- * Accumulation in f32 lanes, reduced at the end of a row. From BF16_GEMM_MIN_M activation rows: bf16_gemm (register
- * tiles of 4 x 6, K-blocked). Rows that do not start on a 64-byte boundary (HF files align their data to 8 bytes) take
+ * Accumulation in f32 lanes, reduced at the end of a row. From BF16_GEMM_MIN_M activation rows (BF16_GEMM_WIDE_MIN_M
+ * for rows of BF16_GEMM_WIDE_COLS columns or more): bf16_gemm (register tiles of 4 x 6, K-blocked). Rows that do not start on a 64-byte boundary (HF files align their data to 8 bytes) take
  * their first columns as a masked step (bf16_head).
  */
 EXPORT void dsv2_bf16_rows(const uint16_t *w, int32_t rows, int32_t cols, int32_t r0, int32_t r1, const uint16_t *xb,
@@ -847,8 +856,8 @@ EXPORT void dsv2_bf16_rows(const uint16_t *w, int32_t rows, int32_t cols, int32_
                            int32_t accumulate) {
     xb += xbOff;
     int32_t head = bf16_head(w, cols);
-    if (m >= BF16_GEMM_MIN_M && bf16_gemm(w, rows, cols, r0, r1, xb, m, out, outOff, outStride, pairHalf,
-                                           accumulate, head)) {
+    int gemm = m >= BF16_GEMM_MIN_M || (m >= BF16_GEMM_WIDE_MIN_M && cols >= BF16_GEMM_WIDE_COLS);
+    if (gemm && bf16_gemm(w, rows, cols, r0, r1, xb, m, out, outOff, outStride, pairHalf, accumulate, head)) {
         return;
     }
     int64_t r8 = r0;

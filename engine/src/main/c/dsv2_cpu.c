@@ -583,7 +583,7 @@ static const bf16_block_fn BF16_BLOCKS[2][5] = {
     {0, bf16_block_4x1, bf16_block_4x2, bf16_block_4x3, bf16_block_4x4},
 };
 
-/* ---- bf16 weights: register-tiled GEMM (m >= BF16_GEMM_MIN_M activation rows) ------------------------------------ */
+/* ---- bf16 weights: register-tiled GEMM (from BF16_GEMM_MIN_M activation rows, BF16_GEMM_WIDE_MIN_M on wide rows) - */
 
 #define BF16_GEMM_MIN_M 8
 /*
@@ -754,16 +754,17 @@ static inline uint16_t *bf16_packed_tile(uint16_t *xp, int32_t b, int64_t steps)
     return xp + b * steps * 32;
 }
 
-/* The end of the K block that starts at column c0: kb columns on, or cols when less than a quarter block would be left. */
+/* The end of the K block from column c0: kb columns on, or cols when less than a quarter block would be left. */
 static inline int32_t bf16_block_end(int32_t c0, int32_t cols, int32_t kb) {
     return cols - c0 <= kb + kb / 4 ? cols : c0 + kb;
 }
 
 /*
- * dsv2_bf16_rows for m >= BF16_GEMM_MIN_M: activation rows in chunks of BF16_GEMM_MB, columns in K blocks (later
- * blocks add to the first's partial sums), weight rows four at a time against 6-row activation tiles (24
- * accumulators), four accumulators reduced together; each tile of a 4-row panel prefetches an equal share of the next
- * panel's columns (two-thread harness, [102400, 2048] from memory: +10-40% at 12-64 rows).
+ * dsv2_bf16_rows from BF16_GEMM_MIN_M (wide rows: BF16_GEMM_WIDE_MIN_M) activation rows: activation rows in chunks
+ * of BF16_GEMM_MB, columns in K blocks (later blocks add to the first's partial sums), weight rows four at a time
+ * against 6-row activation tiles (24 accumulators), four accumulators reduced together; each tile of a 4-row panel
+ * prefetches an equal share of the next panel's columns (two-thread harness, [102400, 2048] from memory: +10-40% at
+ * 12-64 rows).
  * A chunk's activations are first packed for its tiles (see bf16_tile) into an aligned buffer, so that each tile
  * streams them sequentially instead of from M rows 4 KB apart (same harness: 16 rows +4-15%, 32 rows +20-28%, 64 rows
  * +10-20%, also with the weights 8 or 32 bytes off alignment, where the tile now always takes the rows' head step).
@@ -821,8 +822,14 @@ static int bf16_gemm(const uint16_t *w, int32_t rows, int32_t cols, int32_t r0, 
                 int32_t share = ((c1 - c0) / tiles + 31) / 32 * 32;
                 for (int64_t r = g0; r < g1;) {
                     int R = r + 4 <= g1 ? 4 : 1;
-                    int64_t rn = r + R < g1 ? r + R : c1 < cols ? g0 : g1;
-                    int32_t cn = r + R < g1 ? c0 : c1 < cols ? c1 : 0;
+                    /* The panel run next (rows rn.., block from cn): this group's next one in this block, else its
+                     * first in the next block, else the next group's first in the first block. */
+                    int64_t rn = r + R;
+                    int32_t cn = c0;
+                    if (rn >= g1) {
+                        rn = c1 < cols ? g0 : g1;
+                        cn = c1 < cols ? c1 : 0;
+                    }
                     int next = R == 4 && rn + 4 <= r1;
                     int64_t pfo = rn * (int64_t) cols + (cn - c0);
                     for (int32_t b = b0, pf = c0; b < b1; b += 6, pf += share) {
@@ -848,8 +855,9 @@ static int bf16_gemm(const uint16_t *w, int32_t rows, int32_t cols, int32_t r0, 
  * (then singles; eight at a time for one or two activation rows, eight_rows) against up to four activation rows; each
  * weight block is finished for every activation group before the next (so it is read from memory once).
  * Accumulation in f32 lanes, reduced at the end of a row. From BF16_GEMM_MIN_M activation rows (BF16_GEMM_WIDE_MIN_M
- * for rows of BF16_GEMM_WIDE_COLS columns or more): bf16_gemm (register tiles of 4 x 6, K-blocked). Rows that do not start on a 64-byte boundary (HF files align their data to 8 bytes) take
- * their first columns as a masked step (bf16_head).
+ * for rows of BF16_GEMM_WIDE_COLS columns or more): bf16_gemm (register tiles of 4 x 6, K-blocked). Rows that do not
+ * start on a 64-byte boundary (HF files align their data to 8 bytes) take their first columns as a masked step
+ * (bf16_head).
  */
 EXPORT void dsv2_bf16_rows(const uint16_t *w, int32_t rows, int32_t cols, int32_t r0, int32_t r1, const uint16_t *xb,
                            int64_t xbOff, int32_t m, float *out, int64_t outOff, int64_t outStride, int32_t pairHalf,

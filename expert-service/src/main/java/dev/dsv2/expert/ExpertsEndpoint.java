@@ -1,6 +1,7 @@
 package dev.dsv2.expert;
 
 import dev.dsv2.engine.model.ExpertShard;
+import dev.dsv2.engine.serve.WakeLatency;
 import dev.dsv2.proto.internal.v1.CallError;
 import dev.dsv2.proto.internal.v1.ExpertRequest;
 import dev.dsv2.proto.internal.v1.ExpertResponse;
@@ -100,6 +101,7 @@ public class ExpertsEndpoint extends ExpertsGrpc.ExpertsImplBase {
     /** Hands one call to the compute executor; exactly one of {@code answer} (then {@code done}) or {@code fail} runs. */
     private void submit(ExpertRequest request, java.util.function.BooleanSupplier gone, Consumer<ExpertResponse> answer,
                         Runnable done, Consumer<StatusRuntimeException> fail) {
+        WakeLatency.markTransportThread(); // the receiving event loop: runs briefly, should run soon when woken
         long received = System.nanoTime();
         long receivedUnix = unixNanos();
         try {

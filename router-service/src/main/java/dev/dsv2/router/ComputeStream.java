@@ -1,5 +1,6 @@
 package dev.dsv2.router;
 
+import dev.dsv2.engine.serve.WakeLatency;
 import dev.dsv2.proto.internal.v1.ExpertRequest;
 import dev.dsv2.proto.internal.v1.ExpertResponse;
 import dev.dsv2.proto.internal.v1.ExpertsGrpc;
@@ -52,6 +53,7 @@ final class ComputeStream {
         this.requests = ExpertsGrpc.newStub(channel).computeStream(new StreamObserver<>() {
             @Override
             public void onNext(ExpertResponse response) {
+                WakeLatency.markTransportThread(); // the channel's event loop, which also writes the calls
                 long now = unixNanos();
                 Call c = pending.remove(response.getCallId());
                 if (c == null) {

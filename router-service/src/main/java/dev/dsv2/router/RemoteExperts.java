@@ -7,6 +7,7 @@ import dev.dsv2.engine.model.HostRoutedExperts;
 import dev.dsv2.engine.serve.ErrorKind;
 import dev.dsv2.engine.serve.ExpertWire;
 import dev.dsv2.engine.serve.ServingException;
+import dev.dsv2.engine.serve.WakeLatency;
 import dev.dsv2.proto.internal.v1.ExpertRequest;
 import dev.dsv2.proto.tls.InternalTls;
 import io.grpc.Status;
@@ -249,7 +250,13 @@ public final class RemoteExperts implements HostRoutedExperts, AutoCloseable {
             }
             ComputeStream.Reply reply;
             try {
-                reply = call.get();
+                if (call.isDone()) {
+                    reply = call.get();
+                } else {
+                    try (WakeLatency.Scope waiting = WakeLatency.whileWaiting()) { // run as soon as the answer is in
+                        reply = call.get();
+                    }
+                }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new ServingException(ErrorKind.UNAVAILABLE, "interrupted while waiting for "

@@ -4,6 +4,7 @@ import dev.dsv2.engine.config.ModelConfig;
 import dev.dsv2.engine.device.DeviceChoice;
 import dev.dsv2.engine.kernel.Backend;
 import dev.dsv2.engine.serve.ServingSettings;
+import dev.dsv2.engine.serve.WakeLatency;
 import dev.dsv2.expert.ExpertMetrics;
 import dev.dsv2.expert.ServedShard;
 import dev.dsv2.expert.ShardSettings;
@@ -99,6 +100,7 @@ public class ExpertShardLifecycle {
 
     void onStart(@Observes StartupEvent event, ServedShard served) {
         ServingSettings serving = ServingSettings.parse(key -> mpConfig.getOptionalValue(key, String.class));
+        WakeLatency.configure(key -> mpConfig.getOptionalValue(key, String.class));
         DeviceChoice device = serving.selectDevice(modelDir);
         LOG.info(device::describe);
         backend = serving.createBackend(device);

@@ -1,6 +1,7 @@
 package dev.dsv2.router.quarkus;
 
 import dev.dsv2.engine.serve.ServingSettings;
+import dev.dsv2.engine.serve.WakeLatency;
 import dev.dsv2.proto.tls.InternalTls;
 import dev.dsv2.router.RouterEngine;
 import dev.dsv2.router.RouterMetrics;
@@ -57,6 +58,7 @@ public class RouterLifecycle {
     @Singleton
     RouterEngine engine(RouterMetrics metrics) {
         ServingSettings serving = ServingSettings.parse(key -> mpConfig.getOptionalValue(key, String.class));
+        WakeLatency.configure(key -> mpConfig.getOptionalValue(key, String.class));
         RouterEngine.Settings settings = new RouterEngine.Settings(modelDir, serving, experts.orElse(List.of()),
                 RouterEngine.SharedExperts.parse(sharedExperts), expertTimeout,
                 InternalTls.fromConfig(key -> mpConfig.getOptionalValue(key, String.class)));

@@ -70,7 +70,13 @@ public final class NativeInt8 {
         try {
             reason = platformProblem();
             if (reason == null) {
-                SymbolLookup lib = SymbolLookup.libraryLookup(extract(), Arena.global());
+                Path file = extract();
+                SymbolLookup lib;
+                try {
+                    lib = SymbolLookup.libraryLookup(file, Arena.global());
+                } finally {
+                    Files.deleteIfExists(file); // loaded (mapped) or failed: either way no longer needed on disk
+                }
                 Linker linker = Linker.nativeLinker();
                 Linker.Option heap = Linker.Option.critical(true);
                 int abi = (int) linker.downcallHandle(symbol(lib, "dsv2_cpu_abi_version"),
@@ -213,8 +219,12 @@ public final class NativeInt8 {
                 throw new IOException(RESOURCE + " is not on the class path");
             }
             Path tmp = Files.createTempFile("libdsv2cpu", ".so");
-            tmp.toFile().deleteOnExit();
-            Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
+            try {
+                Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
+            } catch (IOException e) {
+                Files.deleteIfExists(tmp);
+                throw e;
+            }
             return tmp;
         }
     }

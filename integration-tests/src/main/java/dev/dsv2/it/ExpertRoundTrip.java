@@ -84,8 +84,8 @@ final class ExpertRoundTrip {
         try {
             for (int i = 0; i < 2; i++) {
                 shards.add(ServiceProcess.start("round-trip-expert-" + i, "expert-service", Map.of(
-                        "dsv2.model.dir", model.toString(), "dsv2.shard.index", "" + i, "dsv2.shard.count", "2"),
-                        List.of("-Xmx2g")));
+                        "dsv2.model.dir", model.toString(), "dsv2.shard.index", "" + i, "dsv2.shard.count", "2",
+                        "dsv2.threads", "" + ServingBenchmark.coLocatedShardThreads(2)), List.of("-Xmx2g")));
             }
             for (ServiceProcess s : shards) {
                 s.awaitReady(Duration.ofMinutes(10));

@@ -44,7 +44,10 @@ import java.util.concurrent.TimeUnit;
  */
 public final class ServingBenchmark {
     private static final int[] DEFAULT_CONCURRENCY = {1, 8, 32};
-    /** dsv2.threads of the distributed run's router and of each shard; 0 = the process default (all cores). */
+    /**
+     * dsv2.threads of the distributed run's router (0 = the process default: all cores) and of each shard (0 =
+     * {@link #coLocatedShardThreads}).
+     */
     private static int routerThreads;
     private static int shardThreads;
     /** Seconds of load before the first measured level, per mode (JIT of four JVMs, connections, auto's timings). */
@@ -137,7 +140,8 @@ public final class ServingBenchmark {
                         System.out.println("Usage: ./dsv2 bench-serving [--model DIR | --preset NAME (default lite-layers:2)]"
                                 + " [--tokens N (32)] [--prompt-tokens N (16)] [--request-rate R --num-prompts N]"
                                 + " [--wire bf16|f32 (bf16)] [--concurrency C,.. (1,8,32)] [--modes embedded,distributed]"
-                                + " [--router-threads N] [--shard-threads N] [--micro-batches auto|1|2]"
+                                + " [--router-threads N (all cores)] [--shard-threads N (cores / 2)]"
+                                + " [--micro-batches auto|1|2]"
                                 + " [--warmup-seconds S (20)] [--rounds N (1)]"
                                 + " [--round-trip [--rows N] [--calls N]] [--json]\n"
                                 + "Decode tokens/s at concurrency 1, 8, 32: embedded vs gateway + router + 2 expert shards"
@@ -289,15 +293,16 @@ public final class ServingBenchmark {
             if (mode.equals("embedded")) {
                 gatewayProps.put("dsv2.gateway.router", "embedded");
             } else {
-                // Every process keeps dsv2.threads' default (all cores): the kernel pools park when idle, so the router
-                // has both cores for attention and lm_head while the shards have them for the experts.
+                // The router keeps all cores (its attention and lm_head run while the shards wait, and the other way
+                // round); the shards, which compute at the same time, split the cores (coLocatedShardThreads).
                 // --router-threads / --shard-threads pin them instead (co-location experiments).
+                int perShard = shardThreads > 0 ? shardThreads : coLocatedShardThreads(SHARDS);
+                System.err.println("bench-serving: router at " + (routerThreads > 0 ? routerThreads + "" : "all")
+                        + " kernel threads, each of " + SHARDS + " shards at " + perShard);
                 for (int i = 0; i < SHARDS; i++) {
                     Map<String, String> props = new LinkedHashMap<>(Map.of("dsv2.model.dir", model.toString(),
-                            "dsv2.shard.index", "" + i, "dsv2.shard.count", "" + SHARDS));
-                    if (shardThreads > 0) {
-                        props.put("dsv2.threads", "" + shardThreads);
-                    }
+                            "dsv2.shard.index", "" + i, "dsv2.shard.count", "" + SHARDS,
+                            "dsv2.threads", "" + perShard));
                     procs.add(ServiceProcess.start("bench-expert-" + i, "expert-service", props, jvm));
                 }
                 shards.addAll(procs);
@@ -333,6 +338,16 @@ public final class ServingBenchmark {
                 p.close();
             }
         }
+    }
+
+    /**
+     * Kernel threads per expert shard when {@code shards} shards share this host's cores: the cores split between
+     * them (at least 1 each). Two shards at two threads each on 2 vCPUs (four kernel threads computing at once) lost
+     * to one each in four of four paired bench-serving levels (session 13: concurrency 1 12.3 / 17.9 -> 16.0 / 19.2
+     * tok/s, 32 63.2 / 81.2 -> 67.1 / 92.5; the expert round trip without compute p50 1663 -> 1257 us).
+     */
+    static int coLocatedShardThreads(int shards) {
+        return Math.max(1, Runtime.getRuntime().availableProcessors() / shards);
     }
 
     /**

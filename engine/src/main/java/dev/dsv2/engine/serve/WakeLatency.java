@@ -93,11 +93,17 @@ public final class WakeLatency {
         if (refused || s == 0) {
             return Scope.NONE;
         }
-        long own = ownSlice();
-        if (own <= 0 || own == s || !setOwnSlice(s)) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment attr = readAttr(arena);
+            long own = runtime(attr);
+            if (own <= 0 || own == s || !writeSlice(attr, s)) {
+                return Scope.NONE;
+            }
+            return () -> setOwnSlice(own);
+        } catch (Throwable t) {
+            refuse(t.toString());
             return Scope.NONE;
         }
-        return () -> setOwnSlice(own);
     }
 
     /** What {@link #whileWaiting()} returns: closing it restores the thread's slice. */
@@ -111,13 +117,7 @@ public final class WakeLatency {
     /** The calling thread's slice in nanoseconds, or -1 when it cannot be read or the policy is not SCHED_OTHER. */
     static long ownSlice() {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment attr = arena.allocate(ATTR_SIZE, 8);
-            long r = (long) SYSCALL.invokeExact(GETATTR, 0L, attr, (long) ATTR_SIZE, 0L);
-            if (r != 0) {
-                refuse("sched_getattr returned " + r);
-                return -1;
-            }
-            return attr.get(JAVA_INT, POLICY_OFFSET) == 0 ? attr.get(JAVA_LONG, RUNTIME_OFFSET) : -1;
+            return runtime(readAttr(arena));
         } catch (Throwable t) {
             refuse(t.toString());
             return -1;
@@ -127,24 +127,42 @@ public final class WakeLatency {
     /** Sets the calling thread's slice (SCHED_OTHER only; other parameters as they are); whether it was set. */
     private static boolean setOwnSlice(long nanos) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment attr = arena.allocate(ATTR_SIZE, 8);
-            long r = (long) SYSCALL.invokeExact(GETATTR, 0L, attr, (long) ATTR_SIZE, 0L);
-            if (r == 0) {
-                if (attr.get(JAVA_INT, POLICY_OFFSET) != 0) {
-                    return false;
-                }
-                attr.set(JAVA_INT, 0, ATTR_SIZE);
-                attr.set(JAVA_LONG, RUNTIME_OFFSET, nanos);
-                r = (long) SYSCALL.invokeExact(SETATTR, 0L, attr, 0L, 0L);
-            }
-            if (r != 0) {
-                refuse("sched_setattr returned " + r);
-            }
-            return r == 0;
+            MemorySegment attr = readAttr(arena);
+            return attr != null && writeSlice(attr, nanos);
         } catch (Throwable t) {
             refuse(t.toString());
             return false;
         }
+    }
+
+    /** The calling thread's {@code sched_attr}, or null (refused) when it cannot be read. */
+    private static MemorySegment readAttr(Arena arena) throws Throwable {
+        MemorySegment attr = arena.allocate(ATTR_SIZE, 8);
+        long r = (long) SYSCALL.invokeExact(GETATTR, 0L, attr, (long) ATTR_SIZE, 0L);
+        if (r != 0) {
+            refuse("sched_getattr returned " + r);
+            return null;
+        }
+        return attr;
+    }
+
+    /** The slice in {@code attr} (null: unread), or -1 when unread or the policy is not SCHED_OTHER. */
+    private static long runtime(MemorySegment attr) {
+        return attr != null && attr.get(JAVA_INT, POLICY_OFFSET) == 0 ? attr.get(JAVA_LONG, RUNTIME_OFFSET) : -1;
+    }
+
+    /** Writes {@code attr} back with the slice {@code nanos} (SCHED_OTHER only); whether the kernel took it. */
+    private static boolean writeSlice(MemorySegment attr, long nanos) throws Throwable {
+        if (attr.get(JAVA_INT, POLICY_OFFSET) != 0) {
+            return false;
+        }
+        attr.set(JAVA_INT, 0, ATTR_SIZE);
+        attr.set(JAVA_LONG, RUNTIME_OFFSET, nanos);
+        long r = (long) SYSCALL.invokeExact(SETATTR, 0L, attr, 0L, 0L);
+        if (r != 0) {
+            refuse("sched_setattr returned " + r);
+        }
+        return r == 0;
     }
 
     private static void refuse(String why) {

@@ -563,8 +563,8 @@ static inline __attribute__((always_inline)) void bf16_block(const uint16_t *w, 
         bf16_block(w, cols, r, R, xb, M, head, res);                                                              \
         store_block(res, R, M, rows, r, out, o, outStride, pairHalf, accumulate);                                 \
     }
-/* Eight weight rows for one or two activation rows (eight_rows): [2048, 1408] expert down projections +9-20%. */
-DEFINE_BF16_BLOCK(8, 1)
+/* Eight weight rows for two activation rows (eight_rows): [2048, 1408] expert down projections +9-20%; one activation
+ * row takes bf16_rows_single. */
 DEFINE_BF16_BLOCK(8, 2)
 DEFINE_BF16_BLOCK(4, 4)
 DEFINE_BF16_BLOCK(4, 3)
@@ -851,14 +851,63 @@ static int bf16_gemm(const uint16_t *w, int32_t rows, int32_t cols, int32_t r0, 
 /*
  * Weight rows [r0, r1) of w (bf16 [rows, cols], any cols) times m bf16 activation rows xb[xbOff + b * cols, + cols)
  * (natural order): the product of row r and activation b goes to out[outOff + b * outStride + pos(r)] (added to it
- * when accumulate is non-zero), pos = pair position of r among rows for pairHalf > 0. Weight rows four at a time
- * (then singles; eight at a time for one or two activation rows, eight_rows) against up to four activation rows; each
+ * when accumulate is non-zero), pos = pair position of r among rows for pairHalf > 0. One activation row: each weight
+ * row as one sequential stream (bf16_rows_single). More: weight rows four at a time (then singles; eight at a time
+ * for two activation rows, eight_rows) against up to four activation rows; each
  * weight block is finished for every activation group before the next (so it is read from memory once).
  * Accumulation in f32 lanes, reduced at the end of a row. From BF16_GEMM_MIN_M activation rows (BF16_GEMM_WIDE_MIN_M
  * for rows of BF16_GEMM_WIDE_COLS columns or more): bf16_gemm (register tiles of 4 x 6, K-blocked). Rows that do not
  * start on a 64-byte boundary (HF files align their data to 8 bytes) take their first columns as a masked step
  * (bf16_head).
  */
+/*
+ * One activation row: weight rows one after another, each a single sequential stream (a masked head up to its first
+ * 64-byte boundary, 128-column steps into four accumulators, 32-column steps, a masked tail), without software
+ * prefetch: the hardware prefetcher follows one stream per thread best. Two-thread harness, weights from memory,
+ * against the blocks of four or eight rows in flight with the next block prefetched: [102400, 2048] 43-47 -> 52-55
+ * GB/s (a plain read of the same bytes 58-61), [10944, 2048] 45-47 -> 54-57, [1408, 2048] 29-32 -> 40-42,
+ * [2048, 1408] 33-37 -> 40-42; two or more activation rows keep the blocks (each weight vector serves several rows
+ * there; the single stream lost 10-50% at three and more).
+ */
+static void bf16_rows_single(const uint16_t *w, int32_t rows, int32_t cols, int64_t r0, int64_t r1,
+                             const uint16_t *x, float *out, int64_t o, int32_t pairHalf, int32_t accumulate,
+                             int32_t head) {
+    int32_t first = head < cols ? head : cols;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint16_t *p = w + r * (int64_t) cols;
+        __m512 a0 = _mm512_setzero_ps();
+        __m512 a1 = _mm512_setzero_ps();
+        __m512 a2 = _mm512_setzero_ps();
+        __m512 a3 = _mm512_setzero_ps();
+        int32_t c = 0;
+        if (first > 0) {
+            const __mmask32 lm = (__mmask32) ((1u << first) - 1);
+            a0 = _mm512_dpbf16_ps(a0, (__m512bh) _mm512_maskz_loadu_epi16(lm, p),
+                                  (__m512bh) _mm512_maskz_loadu_epi16(lm, x));
+            c = first;
+        }
+        for (; c + 128 <= cols; c += 128) {
+            a0 = _mm512_dpbf16_ps(a0, (__m512bh) _mm512_loadu_si512(p + c), (__m512bh) _mm512_loadu_si512(x + c));
+            a1 = _mm512_dpbf16_ps(a1, (__m512bh) _mm512_loadu_si512(p + c + 32),
+                                  (__m512bh) _mm512_loadu_si512(x + c + 32));
+            a2 = _mm512_dpbf16_ps(a2, (__m512bh) _mm512_loadu_si512(p + c + 64),
+                                  (__m512bh) _mm512_loadu_si512(x + c + 64));
+            a3 = _mm512_dpbf16_ps(a3, (__m512bh) _mm512_loadu_si512(p + c + 96),
+                                  (__m512bh) _mm512_loadu_si512(x + c + 96));
+        }
+        for (; c + 32 <= cols; c += 32) {
+            a0 = _mm512_dpbf16_ps(a0, (__m512bh) _mm512_loadu_si512(p + c), (__m512bh) _mm512_loadu_si512(x + c));
+        }
+        if (c < cols) {
+            const __mmask32 lm = (__mmask32) ((1u << (cols - c)) - 1);
+            a1 = _mm512_dpbf16_ps(a1, (__m512bh) _mm512_maskz_loadu_epi16(lm, p + c),
+                                  (__m512bh) _mm512_maskz_loadu_epi16(lm, x + c));
+        }
+        float res[1] = {_mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)))};
+        store_block(res, 1, 1, rows, r, out, o, 0, pairHalf, accumulate);
+    }
+}
+
 EXPORT void dsv2_bf16_rows(const uint16_t *w, int32_t rows, int32_t cols, int32_t r0, int32_t r1, const uint16_t *xb,
                            int64_t xbOff, int32_t m, float *out, int64_t outOff, int64_t outStride, int32_t pairHalf,
                            int32_t accumulate) {
@@ -868,10 +917,13 @@ EXPORT void dsv2_bf16_rows(const uint16_t *w, int32_t rows, int32_t cols, int32_
     if (gemm && bf16_gemm(w, rows, cols, r0, r1, xb, m, out, outOff, outStride, pairHalf, accumulate, head)) {
         return;
     }
+    if (m == 1) {
+        bf16_rows_single(w, rows, cols, r0, r1, xb, out, outOff, pairHalf, accumulate, head);
+        return;
+    }
     int64_t r8 = r0;
     for (; eight_rows(m, 2 * (int64_t) cols) && r8 + 8 <= r1; r8 += 8) {
-        (m == 1 ? bf16_block_8x1 : bf16_block_8x2)(w, rows, cols, r8, xb, out, outOff, outStride, pairHalf,
-                                                   accumulate, head);
+        bf16_block_8x2(w, rows, cols, r8, xb, out, outOff, outStride, pairHalf, accumulate, head);
     }
     for (int64_t r = r8; r < r1;) {
         int R = r + 4 <= r1 ? 4 : 1;

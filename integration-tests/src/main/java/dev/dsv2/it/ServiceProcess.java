@@ -103,11 +103,21 @@ public final class ServiceProcess implements AutoCloseable {
         List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector",
                 "--enable-native-access=ALL-UNNAMED", "-Xss4m", "-Dquarkus.http.port=" + http,
                 "-Dquarkus.grpc.server.port=" + grpc));
+        if (!picksCollector(jvmFlags)) {
+            // As the launcher does (./dsv2 serve): the served model ran 5-25% slower under G1 (docs/performance.md).
+            cmd.add("-XX:+UseParallelGC");
+        }
         cmd.addAll(jvmFlags);
         props.forEach((k, v) -> cmd.add("-D" + k + "=" + v));
         cmd.add("-jar");
         cmd.add(jar.toString());
         return launch(name, http, grpc, cmd);
+    }
+
+    /** Whether the flags or {@code JAVA_TOOL_OPTIONS} select a garbage collector (a second one stops the JVM). */
+    static boolean picksCollector(List<String> jvmFlags) {
+        String tool = System.getenv().getOrDefault("JAVA_TOOL_OPTIONS", "");
+        return (String.join(" ", jvmFlags) + " " + tool).matches("(?s).*-XX:\\+Use[A-Za-z0-9]+GC.*");
     }
 
     private static ServiceProcess launch(String name, int http, int grpc, List<String> cmd) {

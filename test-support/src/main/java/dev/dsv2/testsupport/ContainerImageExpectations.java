@@ -8,7 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * What the Helm chart expects of every service's container image (Quarkus Jib settings): its name, tag 0.1.0, the
- * Temurin 25 JRE base, user 185, and an entrypoint that passes the Vector API flags through {@code JAVA_OPTS_APPEND}.
+ * Temurin 25 JRE base, user 185, and an entrypoint that passes the Vector API flags and the parallel collector through
+ * {@code JAVA_OPTS_APPEND}.
  */
 public final class ContainerImageExpectations {
     private ContainerImageExpectations() {
@@ -28,6 +29,6 @@ public final class ContainerImageExpectations {
                 values.apply("quarkus.jib.jvm-entrypoint"));
         String opts = value.apply("quarkus.jib.environment-variables.\"JAVA_OPTS_APPEND\"");
         assertTrue(opts.contains("--add-modules jdk.incubator.vector")
-                && opts.contains("--enable-native-access=ALL-UNNAMED"), opts);
+                && opts.contains("--enable-native-access=ALL-UNNAMED") && opts.contains("-XX:+UseParallelGC"), opts);
     }
 }

@@ -12,9 +12,8 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
@@ -29,9 +28,24 @@ import java.util.function.Consumer;
  * {@code onEnd} tells the owner to open a new stream for the next call.
  */
 final class ComputeStream {
-    /** Times every call's timeout; one daemon thread for all streams. */
-    private static final ScheduledExecutorService TIMEOUTS = Executors.newSingleThreadScheduledExecutor(
-            Thread.ofPlatform().name("dsv2-expert-call-timeouts").daemon().factory());
+    /**
+     * Times every call's timeout; one daemon thread for all streams. A timer cancelled by its call's answer leaves the
+     * queue at once: kept until its deadline (30 s by default), the timers of a busy router would pile up by the
+     * tens of thousands.
+     */
+    private static final ScheduledThreadPoolExecutor TIMEOUTS = timeouts();
+
+    private static ScheduledThreadPoolExecutor timeouts() {
+        ScheduledThreadPoolExecutor t = new ScheduledThreadPoolExecutor(1,
+                Thread.ofPlatform().name("dsv2-expert-call-timeouts").daemon().factory());
+        t.setRemoveOnCancelPolicy(true);
+        return t;
+    }
+
+    /** Call timers waiting to fire, over every stream (for tests). */
+    static int pendingTimeouts() {
+        return TIMEOUTS.getQueue().size();
+    }
 
     /** A shard's answer and the router's wall-clock stamps around it (for the per-layer timeline). */
     record Reply(ExpertResponse response, long sentUnixNanos, long receivedUnixNanos) {
@@ -92,11 +106,12 @@ final class ComputeStream {
     CompletableFuture<Reply> send(ExpertRequest request, Duration timeout) {
         long id = ids.incrementAndGet();
         CompletableFuture<Reply> result = new CompletableFuture<>();
+        int layer = request.getLayer(); // the timer keeps the layer, not the request and its rows
         ScheduledFuture<?> timer = TIMEOUTS.schedule(() -> {
             Call c = pending.remove(id);
             if (c != null) {
                 c.result().completeExceptionally(Status.DEADLINE_EXCEEDED.withDescription(address
-                        + " did not answer layer " + request.getLayer() + " within " + timeout.toMillis() + " ms")
+                        + " did not answer layer " + layer + " within " + timeout.toMillis() + " ms")
                         .asRuntimeException());
             }
         }, timeout.toNanos(), TimeUnit.NANOSECONDS);

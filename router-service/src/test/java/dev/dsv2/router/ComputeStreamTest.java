@@ -104,11 +104,15 @@ class ComputeStreamTest {
                 timelines.add(timeline);
             }
         };
+        int timersBefore = ComputeStream.pendingTimeouts();
         try (ExpertShards shards = ExpertShards.start(dir, backend, 1, 1);
              RemoteExperts experts = connect(shards, observer)) {
             for (int i = 0; i < 40; i++) {
                 Layer.random(1 + i % 5, i).check(experts);
             }
+            assertTrue(ComputeStream.pendingTimeouts() <= timersBefore,
+                    "answered calls leave no timer behind: " + ComputeStream.pendingTimeouts() + " pending, "
+                            + timersBefore + " before the 80 calls");
             assertEquals(1.0, shards.streamsOpened(0), "pod 0: one stream for 40 layers");
             assertEquals(1.0, shards.streamsOpened(1), "pod 1: one stream for 40 layers");
             assertTrue(timelines.size() >= 40, "a timeline per answered call: " + timelines.size());

@@ -849,18 +849,6 @@ static int bf16_gemm(const uint16_t *w, int32_t rows, int32_t cols, int32_t r0, 
 }
 
 /*
- * Weight rows [r0, r1) of w (bf16 [rows, cols], any cols) times m bf16 activation rows xb[xbOff + b * cols, + cols)
- * (natural order): the product of row r and activation b goes to out[outOff + b * outStride + pos(r)] (added to it
- * when accumulate is non-zero), pos = pair position of r among rows for pairHalf > 0. One activation row: each weight
- * row as one sequential stream (bf16_rows_single). More: weight rows four at a time (then singles; eight at a time
- * for two activation rows, eight_rows) against up to four activation rows; each
- * weight block is finished for every activation group before the next (so it is read from memory once).
- * Accumulation in f32 lanes, reduced at the end of a row. From BF16_GEMM_MIN_M activation rows (BF16_GEMM_WIDE_MIN_M
- * for rows of BF16_GEMM_WIDE_COLS columns or more): bf16_gemm (register tiles of 4 x 6, K-blocked). Rows that do not
- * start on a 64-byte boundary (HF files align their data to 8 bytes) take their first columns as a masked step
- * (bf16_head).
- */
-/*
  * One activation row: weight rows one after another, each a single sequential stream (a masked head up to its first
  * 64-byte boundary, 128-column steps into four accumulators, 32-column steps, a masked tail), without software
  * prefetch: the hardware prefetcher follows one stream per thread best. Two-thread harness, weights from memory,
@@ -908,6 +896,18 @@ static void bf16_rows_single(const uint16_t *w, int32_t rows, int32_t cols, int6
     }
 }
 
+/*
+ * Weight rows [r0, r1) of w (bf16 [rows, cols], any cols) times m bf16 activation rows xb[xbOff + b * cols, + cols)
+ * (natural order): the product of row r and activation b goes to out[outOff + b * outStride + pos(r)] (added to it
+ * when accumulate is non-zero), pos = pair position of r among rows for pairHalf > 0. One activation row: each weight
+ * row as one sequential stream (bf16_rows_single). More: weight rows four at a time (then singles; eight at a time
+ * for two activation rows, eight_rows) against up to four activation rows; each weight block is finished for every
+ * activation group before the next (so it is read from memory once).
+ * Accumulation in f32 lanes, reduced at the end of a row. From BF16_GEMM_MIN_M activation rows (BF16_GEMM_WIDE_MIN_M
+ * for rows of BF16_GEMM_WIDE_COLS columns or more): bf16_gemm (register tiles of 4 x 6, K-blocked). Rows that do not
+ * start on a 64-byte boundary (HF files align their data to 8 bytes) take their first columns as a masked step
+ * (bf16_head).
+ */
 EXPORT void dsv2_bf16_rows(const uint16_t *w, int32_t rows, int32_t cols, int32_t r0, int32_t r1, const uint16_t *xb,
                            int64_t xbOff, int32_t m, float *out, int64_t outOff, int64_t outStride, int32_t pairHalf,
                            int32_t accumulate) {

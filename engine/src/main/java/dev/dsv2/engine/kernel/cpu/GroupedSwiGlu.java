@@ -94,11 +94,11 @@ final class GroupedSwiGlu {
         boolean quantized = backend.nativeInt8() && eg.gate(0).isInt8() && dotRows > 0;
         boolean rounded = backend.nativeBf16() && eg.gate(0).dtype() == DType.BF16 && dotRows > 0;
         if (quantized) {
-            VectorBackend.Scratch s = backend.scratch();
+            KernelScratch s = backend.scratch();
             t.quantized(s.codes(inSize), s.codeScales(scaleOffset(inSize) + 1), s.codes2(hSize),
                     s.codeScales2(scaleOffset(hSize) + 1));
         } else if (rounded) {
-            VectorBackend.Scratch s = backend.scratch();
+            KernelScratch s = backend.scratch();
             t.rounded(s.halves(inSize), s.halves2(hSize));
         }
         try {
@@ -357,7 +357,7 @@ final class GroupedSwiGlu {
     /** Hidden units {@code [r0, r0 + span)} of group g: {@code h = silu(gate·x) ⊙ (up·x)}. */
     private void gateUp(ExpertGroups eg, int g, int r0, int span, float[] in, float[] h, byte[] inCodes,
                         float[] inScales, short[] inHalves) {
-        VectorBackend.Scratch s = backend.scratch();
+        KernelScratch s = backend.scratch();
         Weight gate = eg.gate(g);
         Weight up = eg.up(g);
         int m = eg.rowCount(g);
@@ -412,7 +412,7 @@ final class GroupedSwiGlu {
     /** Output columns {@code [r0, r0 + span)} of group g's down projection, scaled into each entry's row. */
     private void down(ExpertGroups eg, int g, int r0, int span, float[] h, float[] out, int outOff, byte[] hCodes,
                       float[] hScales, short[] hHalves) {
-        VectorBackend.Scratch s = backend.scratch();
+        KernelScratch s = backend.scratch();
         Weight down = eg.down(g);
         int m = eg.rowCount(g);
         int d = down.rows();

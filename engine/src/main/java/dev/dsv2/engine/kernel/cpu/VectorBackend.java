@@ -46,7 +46,9 @@ public final class VectorBackend extends HostBackend {
     private static final int CHUNK_BYTES = 64 * 1024;
 
     private final WorkerPool pool;
-    private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(() -> new Scratch());
+    private final ThreadLocal<KernelScratch> scratch = ThreadLocal.withInitial(KernelScratch::new);
+    /** One matrix-vector task object per calling thread, so a decode step's products create no task objects. */
+    private final ThreadLocal<MatVecTask> matVecTask = ThreadLocal.withInitial(() -> new MatVecTask());
     private final GroupedSwiGlu swiGlu;
     /** The kernels asked for ({@link CpuKernels}). */
     private final CpuKernels kernels;
@@ -183,96 +185,7 @@ public final class VectorBackend extends HostBackend {
         }
     }
 
-    /** Growable per-thread buffers; each field is used at one nesting level only. */
-    final class Scratch {
-        final MatVecTask matVecTask = new MatVecTask();
-        float[] pack = new float[0];
-        float[] widen = new float[0];
-        float[] widen2 = new float[0];
-        float[] row = new float[0];
-        float[] temp = new float[0];
-        float[] scores = new float[0];
-        float[] acc = new float[0];
-        float[] acc2 = new float[0];
-        byte[] codes = new byte[0];
-        float[] codeScales = new float[0];
-        byte[] codes2 = new byte[0];
-        float[] codeScales2 = new float[0];
-        short[] halves = new short[0];
-        short[] halves2 = new short[0];
-
-        static short[] grow(short[] a, int n) {
-            return a.length >= n ? a : new short[Math.max(n, a.length + a.length / 2)];
-        }
-
-        static byte[] grow(byte[] a, int n) {
-            return a.length >= n ? a : new byte[Math.max(n, a.length + a.length / 2)];
-        }
-
-        static float[] grow(float[] a, int n) {
-            return a.length >= n ? a : new float[Math.max(n, a.length + a.length / 2)];
-        }
-
-        float[] pack(int n) {
-            return pack = grow(pack, n);
-        }
-
-        float[] widen(int n) {
-            return widen = grow(widen, n);
-        }
-
-        float[] widen2(int n) {
-            return widen2 = grow(widen2, n);
-        }
-
-        float[] row(int n) {
-            return row = grow(row, n);
-        }
-
-        float[] temp(int n) {
-            return temp = grow(temp, n);
-        }
-
-        float[] scores(int n) {
-            return scores = grow(scores, n);
-        }
-
-        float[] acc(int n) {
-            return acc = grow(acc, n);
-        }
-
-        float[] acc2(int n) {
-            return acc2 = grow(acc2, n);
-        }
-
-        /** Quantized activations of the native kernel: codes, their scales; a second pair for SwiGLU's h. */
-        byte[] codes(int n) {
-            return codes = grow(codes, n);
-        }
-
-        float[] codeScales(int n) {
-            return codeScales = grow(codeScales, n);
-        }
-
-        byte[] codes2(int n) {
-            return codes2 = grow(codes2, n);
-        }
-
-        float[] codeScales2(int n) {
-            return codeScales2 = grow(codeScales2, n);
-        }
-
-        /** bf16-rounded activations of the native bf16 kernel; a second buffer for SwiGLU's h. */
-        short[] halves(int n) {
-            return halves = grow(halves, n);
-        }
-
-        short[] halves2(int n) {
-            return halves2 = grow(halves2, n);
-        }
-    }
-
-    Scratch scratch() {
+    KernelScratch scratch() {
         return scratch.get();
     }
 
@@ -311,7 +224,7 @@ public final class VectorBackend extends HostBackend {
                         scratch().row(MatVecKernels.scratchFloats(cols)));
                 return;
             }
-            MatVecTask t = scratch().matVecTask.set(w, xp, batch, out, outOff, outStride);
+            MatVecTask t = matVecTask.get().set(w, xp, batch, out, outOff, outStride);
             try {
                 pool.parallelFor(quads, quadGrain(w), t);
             } finally {
@@ -342,7 +255,7 @@ public final class VectorBackend extends HostBackend {
             NativeInt8.rows(w, 0, w.rows(), xq, 0, xs, 0, batch, out, outOff, outStride, false);
             return;
         }
-        MatVecTask t = scratch().matVecTask.set(w, null, xq, xs, batch, out, outOff, outStride);
+        MatVecTask t = matVecTask.get().set(w, null, xq, xs, batch, out, outOff, outStride);
         try {
             pool.parallelFor((w.rows() + 3) / 4, quadGrain(w), t);
         } finally {
@@ -360,7 +273,7 @@ public final class VectorBackend extends HostBackend {
             NativeBf16.rows(w, 0, w.rows(), xb, 0, batch, out, outOff, outStride, false, false);
             return;
         }
-        MatVecTask t = scratch().matVecTask.setBf16(w, xb, batch, out, outOff, outStride);
+        MatVecTask t = matVecTask.get().setBf16(w, xb, batch, out, outOff, outStride);
         try {
             pool.parallelFor((w.rows() + 3) / 4, quadGrain(w), t);
         } finally {
@@ -370,7 +283,7 @@ public final class VectorBackend extends HostBackend {
 
     /** Output rows {@code [r0, r0 + GROUP_ROWS)} of a GEMM over packed activations, stored row-major. */
     private void gemmGroup(Weight w, int r0, float[] xP, int m, float[] out, int outOff, int outStride) {
-        Scratch s = scratch();
+        KernelScratch s = scratch();
         int k = w.cols();
         int count = Math.min(GROUP_ROWS, w.rows() - r0);
         int padded = GemmKernels.paddedRows(count);

@@ -623,6 +623,14 @@ static inline __attribute__((always_inline)) __m128 bf16_hsum4(__m512 a, __m512 
     return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
+/* The cache line at p in each of four weight rows of cols columns from p's row: one 4-row panel's step. */
+static inline __attribute__((always_inline)) void bf16_prefetch_panel(const uint16_t *p, int32_t cols) {
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        _mm_prefetch((const char *) (p + (int64_t) i * cols), _MM_HINT_T0);
+    }
+}
+
 /*
  * One R x M tile (R = 4 or 1 weight rows from r, M <= 6 activation rows of xb) over columns [c0, c1) (c0 a multiple
  * of 32): a masked head of head columns (up to the rows' first 64-byte boundary), 32-column steps, a masked tail.
@@ -658,25 +666,16 @@ static inline __attribute__((always_inline)) void bf16_tile(const uint16_t *w, i
     int32_t full = start + (c1 - start) / 32 * 32;
     for (int32_t c = start; c < full; c += 32) {
         if (c >= pf0 && c < pf1) {
-#pragma GCC unroll 4
-            for (int i = 0; i < 4; i++) {
-                _mm_prefetch((const char *) (w + pfo + (int64_t) i * cols + c), _MM_HINT_T0);
-            }
+            bf16_prefetch_panel(w + pfo + c, cols);
             if (head > 0) {
                 /* Rows off 64-byte alignment: the 32-column steps' lines leave out the block's first and last
                  * (partial) lines, which its masked head and tail steps read; fetched on demand, they stalled
                  * every panel (see the comment above bf16_tile). */
                 if (c == start) {
-#pragma GCC unroll 4
-                    for (int i = 0; i < 4; i++) {
-                        _mm_prefetch((const char *) (w + pfo + (int64_t) i * cols + c - 32), _MM_HINT_T0);
-                    }
+                    bf16_prefetch_panel(w + pfo + c - 32, cols);
                 }
                 if (c + 32 >= full) {
-#pragma GCC unroll 4
-                    for (int i = 0; i < 4; i++) {
-                        _mm_prefetch((const char *) (w + pfo + (int64_t) i * cols + c + 32), _MM_HINT_T0);
-                    }
+                    bf16_prefetch_panel(w + pfo + c + 32, cols);
                 }
             }
         }

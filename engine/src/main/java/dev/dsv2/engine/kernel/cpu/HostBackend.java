@@ -247,13 +247,13 @@ public abstract class HostBackend implements Backend, HostKernels {
         int qRow = heads * s.qHead();
         int qaDim = s.entry();
         OpScratch sc = opScratch.get();
-        float[] qn = sc.qGathered = grow(sc.qGathered, n * qRow);
+        float[] qn = sc.qGathered = KernelScratch.grow(sc.qGathered, n * qRow);
         for (int j = 0; j < n; j++) {
             System.arraycopy(qa, idx[j] * qRow, qn, j * qRow, qRow);
         }
-        float[] ag = sc.attnGathered = grow(sc.attnGathered, n * heads * s.value());
-        sc.qLatent = grow(sc.qLatent, n * heads * qaDim);
-        sc.ctxLatent = grow(sc.ctxLatent, n * heads * s.latent());
+        float[] ag = sc.attnGathered = KernelScratch.grow(sc.attnGathered, n * heads * s.value());
+        sc.qLatent = KernelScratch.grow(sc.qLatent, n * heads * qaDim);
+        sc.ctxLatent = KernelScratch.grow(sc.ctxLatent, n * heads * s.latent());
         AbsorbedTask task = sc.absorbedTask.set(s, wUk, wUv, this, qn, sc.qLatent, sc.ctxLatent, ag, n, store, offs,
                 starts);
         try {
@@ -388,14 +388,14 @@ public abstract class HostBackend implements Backend, HostKernels {
         int ckv = s.latent();
         float scale = s.scale();
         OpScratch sc = opScratch.get();
-        float[] lat = sc.latentCtx = grow(sc.latentCtx, ctxLen * ckv);
+        float[] lat = sc.latentCtx = KernelScratch.grow(sc.latentCtx, ctxLen * ckv);
         for (int t = 0; t < ctxLen; t++) {
             System.arraycopy(store, offs[t], lat, t * ckv, ckv);
         }
         int kvDim = heads * (dn + dv);
-        float[] kv = sc.kvExpanded = grow(sc.kvExpanded, ctxLen * kvDim);
+        float[] kv = sc.kvExpanded = KernelScratch.grow(sc.kvExpanded, ctxLen * kvDim);
         matmul(kvB, lat, 0, kv, 0, ctxLen);
-        float[] kT = sc.keysT = grow(sc.keysT, heads * dq * ctxLen);
+        float[] kT = sc.keysT = KernelScratch.grow(sc.keysT, heads * dq * ctxLen);
         parallelFor(heads, 1, (h0, h1) -> {
             for (int h = h0; h < h1; h++) {
                 int base = h * dq * ctxLen;
@@ -432,13 +432,13 @@ public abstract class HostBackend implements Backend, HostKernels {
     public void moeGate(Weight w, MoeRouting g, Buffer x, int rows, int[] ids, float[] weights) {
         int experts = g.experts();
         OpScratch sc = opScratch.get();
-        float[] logits = sc.gateLogits = grow(sc.gateLogits, rows * experts);
+        float[] logits = sc.gateLogits = KernelScratch.grow(sc.gateLogits, rows * experts);
         matmul(w, array(x), 0, logits, 0, rows);
         for (int r = 0; r < rows; r++) {
             int off = r * experts;
             softmax(logits, off, experts);
             if (g.groupLimited()) {
-                maskGroups(g, logits, off, sc.groupScores = grow(sc.groupScores, g.groups()));
+                maskGroups(g, logits, off, sc.groupScores = KernelScratch.grow(sc.groupScores, g.groups()));
             }
             selectTopK(g, logits, off, ids, weights, r * g.topK());
             finishWeights(g, weights, r * g.topK());
@@ -519,24 +519,17 @@ public abstract class HostBackend implements Backend, HostKernels {
 
     // ---- scratch ----
 
-    private static float[] grow(float[] b, int size) {
-        if (b == null || b.length < size) {
-            return new float[Math.max(size, b == null ? 0 : b.length + b.length / 2)];
-        }
-        return b;
-    }
-
     /** Per-thread intermediates of the operations above. */
     private static final class OpScratch {
-        float[] qGathered;
-        float[] qLatent;
-        float[] ctxLatent;
-        float[] attnGathered;
-        float[] latentCtx;
-        float[] kvExpanded;
-        float[] keysT;
-        float[] gateLogits;
-        float[] groupScores;
+        float[] qGathered = new float[0];
+        float[] qLatent = new float[0];
+        float[] ctxLatent = new float[0];
+        float[] attnGathered = new float[0];
+        float[] latentCtx = new float[0];
+        float[] kvExpanded = new float[0];
+        float[] keysT = new float[0];
+        float[] gateLogits = new float[0];
+        float[] groupScores = new float[0];
         final AbsorbedTask absorbedTask = new AbsorbedTask();
     }
 }
